@@ -1,0 +1,1 @@
+"""fluxworld: an MMO world server whose game rules are pure reducers."""

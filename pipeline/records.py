@@ -1,0 +1,64 @@
+"""Pack and unpack the fixed binary records of schema/world.fbs.
+
+These are for building and inspecting worlds (files, tests, tools); the
+per-tick path moves records as bytes and never calls them per entity.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from schema._generated import layout
+from schema._generated.layout import ItemType, Kind, Op  # noqa: F401  (re-exported)
+
+ENTITY = struct.Struct(layout.ENTITY_FORMAT)
+ZONE = struct.Struct(layout.ZONE_FORMAT)
+COMMAND = struct.Struct(layout.COMMAND_FORMAT)
+EFFECT = struct.Struct(layout.EFFECT_FORMAT)
+U64 = struct.Struct("<Q")
+
+NAME_MAX = 32
+
+
+def pack_entity(**fields: Any) -> bytes:
+    """Fields by name (layout.ENTITY_FIELDS); `name` as str, the rest ints, missing ones 0."""
+    name = fields.pop("name", "")
+    raw = name.encode() if isinstance(name, str) else bytes(name)
+    if len(raw) > NAME_MAX:
+        raise ValueError(f"name is {len(raw)} bytes, at most {NAME_MAX}")
+    values = {f: 0 for f in layout.ENTITY_FIELDS}
+    unknown = set(fields) - set(values)
+    if unknown:
+        raise ValueError(f"unknown entity fields {sorted(unknown)}")
+    values.update(fields)
+    values["name_len"] = len(raw)
+    values["name"] = raw.ljust(NAME_MAX, b"\0")
+    return ENTITY.pack(*(values[f] for f in layout.ENTITY_FIELDS))
+
+
+def unpack_entity(record: bytes | memoryview) -> dict[str, Any]:
+    values = dict(zip(layout.ENTITY_FIELDS, ENTITY.unpack(record)))
+    values["name"] = values["name"][: values.pop("name_len")].decode()
+    return values
+
+
+def pack_zone(id: int, width: int, height: int, spawn_x: int, spawn_y: int) -> bytes:
+    return ZONE.pack(id, width, height, spawn_x, spawn_y)
+
+
+def unpack_zone(record: bytes | memoryview) -> dict[str, int]:
+    return dict(zip(layout.ZONE_FIELDS, ZONE.unpack(record)))
+
+
+def pack_command(**fields: Any) -> bytes:
+    """Fields by name (layout.COMMAND_FIELDS); missing ones 0."""
+    values = {f: 0 for f in layout.COMMAND_FIELDS}
+    values.update(fields)
+    return COMMAND.pack(*(values[f] for f in layout.COMMAND_FIELDS))
+
+
+def entity_ids(records: bytes | memoryview) -> list[int]:
+    """The ids of packed Entity records, in order."""
+    view = memoryview(records)
+    return [U64.unpack_from(view, i)[0] for i in range(0, len(view), layout.ENTITY_SIZE)]

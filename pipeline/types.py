@@ -1,0 +1,52 @@
+"""The shared vocabulary of the pipeline. Imports nothing from `pipeline`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TickResult:
+    """What one tick reports, in the binary layouts of schema/world.fbs.
+
+    Both engines return exactly this; parity means equality of every field.
+    `effects` is packed Effect structs, `changed` packed Entity records in
+    ascending id, `recipients` and `removed` little-endian u64 arrays.
+    """
+
+    tick: int
+    next_id: int
+    effects: bytes
+    recipients: bytes
+    changed: bytes
+    removed: bytes
+
+
+@dataclass(frozen=True)
+class WorldData:
+    """A whole world in its binary layout: what world files load into.
+
+    `zones` is packed Zone structs and `entities` packed Entity records, both
+    in ascending id, so `zones` and `entities` are already the canonical
+    encoding's payloads (docs/rules.md, "World hash").
+    """
+
+    seed: int
+    tick: int
+    next_id: int
+    zones: bytes
+    entities: bytes
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One tick's accepted commands: packed Command structs plus their text.
+
+    Command.text_offset/text_len index into `text` (join names, say texts).
+    `source` names where the batch came from (file and line) for errors.
+    """
+
+    tick: int
+    commands: bytes
+    text: bytes
+    source: str = ""
