@@ -62,3 +62,26 @@ def entity_ids(records: bytes | memoryview) -> list[int]:
     """The ids of packed Entity records, in order."""
     view = memoryview(records)
     return [U64.unpack_from(view, i)[0] for i in range(0, len(view), layout.ENTITY_SIZE)]
+
+
+# Which command field each op's JSON `target`-like key lands in.
+TARGET_KEYS = {"attack": "target", "pickup": "item", "transfer": "to"}
+
+
+def pack_commands(commands: list[dict[str, Any]]) -> tuple[bytes, bytes]:
+    """Well-typed command dicts (FORMATS.md) -> (packed Command structs, text blob).
+
+    Validation belongs to the caller (pipeline/batches.py); this only packs.
+    """
+    packed, text = [], bytearray()
+    for c in commands:
+        op = c["op"]
+        raw = (c.get("name") if op == "join" else c.get("text", "")) or ""
+        blob = raw.encode()
+        packed.append(pack_command(
+            player=c["player"], seq=c["seq"], op=Op[op],
+            target=c.get(TARGET_KEYS.get(op, ""), 0),
+            dx=c.get("dx", 0), dy=c.get("dy", 0), amount=c.get("amount", 0), zone=c.get("zone", 0),
+            text_offset=len(text), text_len=len(blob)))
+        text += blob
+    return b"".join(packed), bytes(text)
