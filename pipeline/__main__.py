@@ -1,5 +1,128 @@
-"""The fluxworld command line (being built)."""
+"""The fluxworld command line. It only wires the parts together."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from .engine import ENGINES, default_engine
+from .errors import FluxworldError, InputError
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _fail(exc: FluxworldError) -> None:
+    click.echo(f"fluxworld: {exc}", err=True)
+    sys.exit(EXIT_BAD_INPUT if isinstance(exc, InputError) else EXIT_FAILED)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log what the engine and stages do.")
+def cli(verbose: bool) -> None:
+    """fluxworld: an MMO world server whose game rules are pure reducers."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+
+@cli.command()
+@click.option("--force", is_flag=True, help="Rebuild every step even if its inputs did not change.")
+def build(force: bool) -> None:
+    """Generate code from the schema, compile the reducers, precompile the module."""
+    from .wasm.build import build as run_build
+    from .wasm.wasmtime_host import WASMTIME_VERSION, capabilities
+
+    try:
+        run_build(say=lambda line: click.echo(line, err=True), force=force)
+    except FluxworldError as exc:
+        _fail(exc)
+    caps = ", ".join(f"{name} {'yes' if ok else 'no'}" for name, ok in capabilities().items())
+    click.echo(f"wasmtime {WASMTIME_VERSION}: {caps}", err=True)
+
+
+@cli.command()
+@click.argument("world", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("batches", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--engine", type=click.Choice([*ENGINES, "both"]), default=None,
+              help="Reducer engine (default: $FLUXWORLD_ENGINE or wasm); both = run the two and compare.")
+@click.option("--dump-state", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the final world as a world file.")
+@click.option("--effects", "effects_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write every effect as JSON Lines, one per effect, with its tick.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object at the end.")
+def replay(world: Path, batches: Path, engine: str | None, dump_state: Path | None,
+           effects_path: Path | None, as_json: bool) -> None:
+    """Run BATCHES against WORLD and print the world hash after every tick."""
+    from .replay import count_batches, replay as run_replay
+    from .worldfile import dump_world
+
+    engine = engine or default_engine()
+    effects_out = effects_path.open("w") if effects_path else None
+    try:
+        total = count_batches(batches)
+        with tqdm(total=total, unit="tick", desc="replay", disable=None, file=sys.stderr) as bar:
+            report, view = asyncio.run(run_replay(world, batches, engine, effects_out=effects_out,
+                                                  on_batch=lambda: bar.update(1)))
+    except FluxworldError as exc:
+        _fail(exc)
+    finally:
+        if effects_out:
+            effects_out.close()
+    if dump_state:
+        dump_world(view.to_world(), dump_state)
+    if as_json:
+        click.echo(json.dumps(report.as_json()))
+    else:
+        for offset, digest in enumerate(report.hashes):
+            click.echo(f"{report.final_tick - report.ticks + 1 + offset} {digest}")
+        click.echo(f"replayed {report.ticks} ticks ({report.commands} commands, {report.rejected} rejected) "
+                   f"with {report.engine}: final tick {report.final_tick} hash {report.final_hash}", err=True)
+
+
+@cli.group()
+def bench() -> None:
+    """Benchmarks that print figures."""
+
+
+@bench.command("reducers")
+@click.option("--entities", type=int, multiple=True, default=[10_000], show_default=True,
+              help="Entities in the world; repeat to compare sizes in one run.")
+@click.option("--commands", type=int, default=1_000, show_default=True, help="Commands a tick.")
+@click.option("--ticks", type=int, default=40, show_default=True, help="Ticks timed per engine.")
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
+def bench_reducers(entities: tuple[int, ...], commands: int, ticks: int, seed: int, as_json: bool) -> None:
+    """Time project+transform per tick for both engines on the same world and batches.
+
+    Prints one figures object per world size; with several sizes, a last
+    object gives the WASM time of each size as a ratio to the first.
+    """
+    from .bench import run_reducer_bench
+
+    runs = []
+    for n in entities:
+        figures = run_reducer_bench(entities=n, commands=commands, ticks=ticks, seed=seed,
+                                    progress=lambda msg: click.echo(msg, err=True))
+        runs.append(figures)
+        if as_json:
+            click.echo(json.dumps(figures))
+        else:
+            click.echo("  ".join(f"{key} {value}" for key, value in figures.items()))
+    if len(runs) > 1:
+        base = runs[0]
+        scaling = {"wasm_scaling": {str(r["entities"]): round(r["wasm_ms"] / base["wasm_ms"], 2) for r in runs},
+                   "relative_to": base["entities"]}
+        click.echo(json.dumps(scaling) if as_json else f"wasm time relative to {base['entities']}: {scaling}")
 
 
 def main() -> None:
-    raise SystemExit("fluxworld: not built yet")
+    cli(prog_name="fluxworld")
+
+
+if __name__ == "__main__":
+    main()

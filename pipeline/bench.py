@@ -1,0 +1,134 @@
+"""`fluxworld bench reducers`: project+transform per tick, both engines, one run.
+
+The world: zone 1 (256x256) holds the 1,000 online players who send the
+batch, with npcs, items and offline players around them; every further
+10,000 entities fill another zone of the same shape with no one online.
+So the same batch meets the same neighbourhood at any world size, and the
+WASM time should not grow with the world (the issue's 1.3x bound).
+
+Both engines step through the same ticks in lockstep, tick by tick, so
+machine noise hits them alike; the figures are medians over the ticks.
+Timed per tick: encoding the CommandFrame, one project call (an empty
+upsert: the working set is resident), one transform call and reading the
+TickResult back into Python bytes, i.e. the whole boundary.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+from typing import Any, Callable
+
+from .engine import create_engine
+from .frames import COMMAND_FRAME, WORLD_FRAME
+from .records import Kind, ItemType, pack_commands, pack_entity, pack_zone
+from .types import WorldData
+
+ZONE_SIDE = 256
+PER_ZONE = 10_000
+ONLINE = 1_000
+
+
+def bench_world(entities: int, seed: int) -> tuple[WorldData, list[int], list[int], list[int]]:
+    """(world, online player ids, npc ids in zone 1, item ids in zone 1)."""
+    rng = random.Random(seed)
+    zones = max(1, -(-entities // PER_ZONE))
+    records: list[bytes] = []
+    online, npcs, items = [], [], []
+    next_id = 1
+    for zone in range(1, zones + 1):
+        count = min(PER_ZONE, entities - (zone - 1) * PER_ZONE)
+        for i in range(count):
+            x, y = rng.randrange(ZONE_SIDE), rng.randrange(ZONE_SIDE)
+            share = i / count
+            eid, next_id = next_id, next_id + 1
+            if zone == 1 and i < ONLINE:
+                online.append(eid)
+                records.append(pack_entity(id=eid, kind=Kind.player, zone=zone, x=x, y=y, hp=100, max_hp=100,
+                                           attack=10, defense=2, gold=rng.randrange(50), potions=rng.randrange(3),
+                                           online=1, name=f"player{eid}"))
+            elif share < 0.4:
+                records.append(pack_entity(id=eid, kind=Kind.player, zone=zone, x=x, y=y, hp=100, max_hp=100,
+                                           attack=10, defense=2, gold=rng.randrange(50), name=f"player{eid}"))
+            elif share < 0.6:
+                if zone == 1:
+                    npcs.append(eid)
+                records.append(pack_entity(id=eid, kind=Kind.npc, zone=zone, x=x, y=y, hp=30, max_hp=30, attack=6,
+                                           defense=1, gold=rng.randrange(10), name=f"rat{eid}", home_x=x, home_y=y))
+            else:
+                if zone == 1:
+                    items.append(eid)
+                gold = rng.random() < 0.7
+                records.append(pack_entity(id=eid, kind=Kind.item, zone=zone, x=x, y=y,
+                                           item_type=ItemType.gold if gold else ItemType.potion,
+                                           amount=rng.randrange(1, 20) if gold else 1))
+    zone_bytes = b"".join(pack_zone(z, ZONE_SIDE, ZONE_SIDE, ZONE_SIDE // 2, ZONE_SIDE // 2)
+                          for z in range(1, zones + 1))
+    return WorldData(seed, 0, next_id, zone_bytes, b"".join(records)), online, npcs, items
+
+
+def bench_batches(online: list[int], npcs: list[int], items: list[int], commands: int, ticks: int,
+                  seed: int) -> list[tuple[bytes, bytes]]:
+    """Per tick (packed commands, text): mostly moves, some attacks, pickups, chat, potions, transfers."""
+    rng = random.Random(seed + 1)
+    seq = {p: 0 for p in online}
+    batches = []
+    for _ in range(ticks):
+        cmds: list[dict[str, Any]] = []
+        for player in rng.sample(online, min(commands, len(online))) if commands <= len(online) else \
+                [rng.choice(online) for _ in range(commands)]:
+            seq[player] += 1
+            c: dict[str, Any] = {"player": player, "seq": seq[player]}
+            roll = rng.random()
+            if roll < 0.70:
+                c.update(op="move", dx=rng.randint(-1, 1), dy=rng.randint(-1, 1))
+            elif roll < 0.78:
+                c.update(op="attack", target=rng.choice(npcs))
+            elif roll < 0.85:
+                c.update(op="pickup", item=rng.choice(items))
+            elif roll < 0.90:
+                c.update(op="say", text="hello there")
+            elif roll < 0.94:
+                c.update(op="use")
+            else:
+                c.update(op="transfer", to=rng.choice(online), amount=rng.randint(1, 10))
+            cmds.append(c)
+        batches.append(pack_commands(cmds))
+    return batches
+
+
+def run_reducer_bench(*, entities: int, commands: int, ticks: int, seed: int,
+                      progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    world, online, npcs, items = bench_world(entities, seed)
+    batches = bench_batches(online, npcs, items, commands, ticks, seed)
+    engines = {name: create_engine(name) for name in ("wasm", "python")}
+    load = WORLD_FRAME.encode({"seed": world.seed, "tick": 0, "next_id": world.next_id, "replace": 1,
+                               "zones": world.zones, "entities": world.entities})
+    empty_upsert = WORLD_FRAME.encode({"replace": 0})
+    for name, engine in engines.items():
+        started = time.perf_counter()
+        engine.project(load)
+        progress(f"{name}: loaded {entities} entities in {1000 * (time.perf_counter() - started):.0f} ms")
+    times: dict[str, list[float]] = {name: [] for name in engines}
+    effects = 0
+    for tick, (packed, text) in enumerate(batches, start=1):
+        for name, engine in engines.items():
+            started = time.perf_counter()
+            frame = COMMAND_FRAME.encode({"tick": tick, "commands": packed, "text": text})
+            engine.project(empty_upsert)
+            result = engine.transform(frame)
+            times[name].append(time.perf_counter() - started)
+        effects += len(result.effects) // 40
+        if tick % 10 == 0:
+            progress(f"tick {tick}/{ticks}")
+    wasm_ms = 1000 * statistics.median(times["wasm"])
+    python_ms = 1000 * statistics.median(times["python"])
+    return {
+        "entities": entities, "commands": commands, "ticks": ticks,
+        "wasm_ms": round(wasm_ms, 3), "python_ms": round(python_ms, 3),
+        "speedup": round(python_ms / wasm_ms, 1),
+        "wasm_p90_ms": round(1000 * statistics.quantiles(times["wasm"], n=10)[-1], 3),
+        "python_p90_ms": round(1000 * statistics.quantiles(times["python"], n=10)[-1], 3),
+        "effects_per_tick": effects // max(1, ticks),
+    }

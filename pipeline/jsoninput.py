@@ -1,0 +1,198 @@
+"""Shared pieces for reading JSON input files strictly and naming where they are wrong.
+
+Files are parsed with the C `json` module at full speed, with no positions.
+Only when something is wrong do we go back to the text: `locate` walks it to
+the offending path (skipping whole values with the C scanner), and
+`find_duplicate_key` re-parses it keeping every key, because `json.loads`
+silently keeps the last of two equal keys.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from json.decoder import scanstring
+from typing import Any, Union
+
+Path = tuple[Union[str, int], ...]
+
+U32_MAX = 2**32 - 1
+U64_MAX = 2**64 - 1
+I64_MIN, I64_MAX = -(2**63), 2**63 - 1
+
+_WS = re.compile(r"[ \t\n\r]*")
+_SCAN = json.JSONDecoder().scan_once  # C scanner: value at an offset -> (value, end offset)
+
+
+class Bad(Exception):
+    """A problem at a path inside a parsed document; the caller adds file and line."""
+
+    def __init__(self, path: Path, message: str) -> None:
+        super().__init__(message)
+        self.path, self.message = path, message
+
+
+class Constant:
+    """What NaN / Infinity parse to: json would give floats; we want a clear type error."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def loads(text: str) -> Any:
+    """json.loads, but NaN/Infinity become Constant (the JSON spec has no such values)."""
+    return json.loads(text, parse_constant=Constant)
+
+
+def path_str(path: Path) -> str:
+    """("entities", 3, "hp") -> "entities[3].hp"."""
+    out = ""
+    for step in path:
+        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else step)
+    return out
+
+
+def describe(value: Any) -> str:
+    """A value as the user wrote it, short enough for a message."""
+    if isinstance(value, Constant):
+        return value.name
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check_int(path: Path, value: Any, lo: int, hi: int) -> int:
+    """An integer in lo..hi (bool and float are not integers)."""
+    if type(value) is not int:
+        raise Bad(path, f"{path[-1]} must be an integer, got {describe(value)}")
+    if not lo <= value <= hi:
+        raise Bad(path, f"{path[-1]} {value} is out of range {range_str(lo, hi)}")
+    return value
+
+
+def check_str(path: Path, value: Any) -> str:
+    """A string that encodes as UTF-8 (JSON can spell lone surrogates; UTF-8 cannot)."""
+    if type(value) is not str:
+        raise Bad(path, f"{path[-1]} must be a string, got {describe(value)}")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise Bad(path, f"{path[-1]} is not valid Unicode (it contains a lone surrogate escape)") from None
+    return value
+
+
+def range_str(lo: int, hi: int) -> str:
+    return f"{_num(lo)}..{_num(hi)}"
+
+
+def _num(n: int) -> str:
+    """Write the limits people know by their powers of two as such."""
+    for bits in (62, 63, 64, 32):
+        if n == 2**bits:
+            return f"2^{bits}"
+        if n == 2**bits - 1:
+            return f"2^{bits}-1"
+        if n == -(2**bits):
+            return f"-2^{bits}"
+    return str(n)
+
+
+def check_keys(path: Path, obj: dict[str, Any], fields: tuple[str, ...], what: str) -> None:
+    """obj has exactly `fields`: name the first unknown one, else the first missing one."""
+    allowed = set(fields)
+    for key in obj:
+        if key not in allowed:
+            raise Bad(path + (key,), f'unknown field "{key}"; {what} has exactly: {", ".join(fields)}')
+    for key in fields:
+        if key not in obj:
+            # The path points at the object itself: the field has no line of its own.
+            raise Bad(path + (key,), f'missing field "{key}"; {what} has exactly: {", ".join(fields)}')
+
+
+def check_object(path: Path, value: Any, what: str) -> dict[str, Any]:
+    if type(value) is not dict:
+        raise Bad(path, f"{what} must be a JSON object, got {describe(value)}")
+    return value
+
+
+def check_list(path: Path, value: Any) -> list[Any]:
+    if type(value) is not list:
+        raise Bad(path, f"{path[-1]} must be an array, got {describe(value)}")
+    return value
+
+
+def line_of(text: str, offset: int) -> int:
+    return text.count("\n", 0, offset) + 1
+
+
+def _ws(text: str, pos: int) -> int:
+    return _WS.match(text, pos).end()  # type: ignore[union-attr]
+
+
+def locate(text: str, path: Path) -> int:
+    """Offset where `path` starts in valid JSON `text` (a member's key, an element's value).
+
+    Goes as deep as the path exists, so a missing field gives its object's
+    offset. Skipped values are parsed by the C scanner, so this stays fast even
+    for the 100,000th entity.
+    """
+    pos = _ws(text, 0)
+    found = pos
+    for step in path:
+        if isinstance(step, str) and text.startswith("{", pos):
+            pos = _ws(text, pos + 1)
+            while text.startswith('"', pos):
+                key, end = scanstring(text, pos + 1)
+                value_pos = _ws(text, _ws(text, end) + 1)  # past the colon
+                if key == step:
+                    found, pos = pos, value_pos
+                    break
+                pos = _ws(text, _SCAN(text, value_pos)[1])
+                if text.startswith(",", pos):
+                    pos = _ws(text, pos + 1)
+            else:
+                return found
+        elif isinstance(step, int) and text.startswith("[", pos):
+            pos = _ws(text, pos + 1)
+            for _ in range(step):
+                if text.startswith("]", pos):
+                    return found
+                pos = _ws(text, _SCAN(text, pos)[1])
+                if text.startswith(",", pos):
+                    pos = _ws(text, pos + 1)
+            if text.startswith("]", pos):
+                return found
+            found = pos
+        else:
+            return found
+    return found
+
+
+class _Pairs(list):  # type: ignore[type-arg]
+    """An object's (key, value) pairs, told apart from a JSON array."""
+
+
+def find_duplicate_key(text: str) -> Path | None:
+    """The path of the first repeated key in `text` (a valid JSON document), if any."""
+    def walk(value: Any, path: Path) -> Path | None:
+        if isinstance(value, _Pairs):
+            seen: set[str] = set()
+            for key, _ in value:
+                if key in seen:
+                    return path + (key,)
+                seen.add(key)
+            children: Any = value
+        elif isinstance(value, list):
+            children = enumerate(value)
+        else:
+            return None
+        for step, child in children:
+            hit = walk(child, path + (step,))
+            if hit:
+                return hit
+        return None
+
+    return walk(json.loads(text, object_pairs_hook=_Pairs), ())

@@ -1,0 +1,136 @@
+"""`fluxworld replay`: run recorded batches through the pipeline, hash every tick.
+
+Each engine runs in its own lane (engine + committed view). With both
+engines the lanes run in lockstep and the first tick where their results or
+hashes differ stops the replay with a DivergenceError naming it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, TextIO
+
+import numpy as np
+
+from schema._generated.layout import EFFECT_DTYPE, ENTITY_SIZE, EffectKind
+
+from .batches import SeqGuard, read_batches
+from .context import TickContext
+from .effects import effects_json
+from .engine import create_engine
+from .errors import DivergenceError
+from .stages.project import Project
+from .stages.transform import Transform
+from .types import Batch, TickResult
+from .view import WorldView, world_hash
+from .worldfile import load_world
+
+
+@dataclass
+class ReplayReport:
+    engine: str
+    ticks: int = 0
+    final_tick: int = 0
+    final_hash: str = ""
+    hashes: list[str] = field(default_factory=list)
+    commands: int = 0
+    rejected: int = 0
+
+    def as_json(self) -> dict[str, object]:
+        return {"ticks": self.ticks, "final_tick": self.final_tick, "final_hash": self.final_hash,
+                "hashes": self.hashes, "engine": self.engine, "commands": self.commands,
+                "rejected": self.rejected}
+
+
+class Lane:
+    """One engine stepping through ticks, with the committed view beside it."""
+
+    def __init__(self, engine_name: str, view: WorldView) -> None:
+        self.engine = create_engine(engine_name)
+        self.view = view
+        self.stages = (Project(self.engine), Transform(self.engine))
+        self.engine.project(view.frame())
+
+    async def step(self, batch: Batch) -> tuple[TickContext, bytes]:
+        ctx = TickContext(tick=batch.tick, batch=batch, view=self.view)
+        for stage in self.stages:
+            ctx = await stage(ctx)
+        assert ctx.next_view is not None
+        self.view = ctx.next_view
+        return ctx, bytes(self.engine.canonical())
+
+
+def count_batches(path: Path) -> int:
+    """Non-blank lines of a batches file, for the progress bar (0 when unreadable)."""
+    try:
+        with path.open("rb") as f:
+            return sum(1 for line in f if line.strip())
+    except OSError:
+        return 0
+
+
+def _empty(tick: int) -> Batch:
+    return Batch(tick=tick, commands=b"", text=b"", source=f"(empty tick {tick})")
+
+
+async def replay(world_path: Path, batches_path: Path, engine: str, *,
+                 effects_out: TextIO | None = None,
+                 on_batch: Callable[[], None] | None = None) -> tuple[ReplayReport, WorldView]:
+    world = load_world(world_path)
+    names = ["wasm", "python"] if engine == "both" else [engine]
+    lanes = [Lane(name, WorldView.from_world(world)) for name in names]
+    report = ReplayReport(engine=engine, final_tick=world.tick)
+    guard = SeqGuard(lanes[0].view.last_seq)
+    tick = world.tick
+    for batch in read_batches(batches_path, after_tick=world.tick):
+        guard.check(batch)
+        while tick + 1 < batch.tick:          # a gap: the ticks between run empty
+            tick += 1
+            await _tick(lanes, _empty(tick), report, effects_out)
+        tick = batch.tick
+        await _tick(lanes, batch, report, effects_out)
+        report.commands += len(batch.commands) // 64
+        if on_batch:
+            on_batch()
+    return report, lanes[0].view
+
+
+async def _tick(lanes: list[Lane], batch: Batch, report: ReplayReport, effects_out: TextIO | None) -> None:
+    outcomes = [await lane.step(batch) for lane in lanes]
+    (ctx, canonical), others = outcomes[0], outcomes[1:]
+    assert ctx.result is not None
+    for other_ctx, other_canonical in others:
+        assert other_ctx.result is not None
+        _compare(batch.tick, lanes[0].engine.name, ctx.result, canonical,
+                 lanes[1].engine.name, other_ctx.result, other_canonical)
+    digest = world_hash(canonical)
+    report.ticks += 1
+    report.final_tick = batch.tick
+    report.final_hash = digest
+    report.hashes.append(digest)
+    kinds = np.frombuffer(ctx.result.effects, dtype=EFFECT_DTYPE)["kind"]
+    report.rejected += int(np.count_nonzero(kinds == EffectKind.rejected))
+    if effects_out is not None:
+        for effect in effects_json(ctx.result, batch.text):
+            effects_out.write(json.dumps(effect, separators=(",", ":")) + "\n")
+
+
+def _compare(tick: int, a_name: str, a: TickResult, a_world: bytes,
+             b_name: str, b: TickResult, b_world: bytes) -> None:
+    """Name the first difference between two engines' tick, if any."""
+    for name, size in (("effects", EFFECT_DTYPE.itemsize), ("changed", ENTITY_SIZE),
+                       ("recipients", 8), ("removed", 8)):
+        x, y = getattr(a, name), getattr(b, name)
+        if x != y:
+            first = next((i for i in range(0, min(len(x), len(y)), size) if x[i:i + size] != y[i:i + size]),
+                         min(len(x), len(y)))
+            raise DivergenceError(tick, f"{name} differ first at element {first // size} "
+                                        f"({a_name}: {len(x) // size}, {b_name}: {len(y) // size} elements)")
+    if (a.tick, a.next_id) != (b.tick, b.next_id):
+        raise DivergenceError(tick, f"header differs: {a_name} tick/next_id {a.tick}/{a.next_id}, "
+                                    f"{b_name} {b.tick}/{b.next_id}")
+    if a_world != b_world:
+        raise DivergenceError(tick, f"world hashes differ: {a_name} {world_hash(a_world)}, "
+                                    f"{b_name} {world_hash(b_world)}")

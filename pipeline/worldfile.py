@@ -1,0 +1,219 @@
+"""World files (FORMATS.md "World file"): load strictly, dump deterministically, hash.
+
+Loading checks every rule of docs/rules.md "Value ranges" and names the
+file, line and field of the first problem. The fast path is json.loads plus
+one pass over plain dicts; line numbers are worked out only on error
+(pipeline/jsoninput.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+from typing import Any
+
+from schema._generated.layout import ENTITY_SIZE, ZONE_SIZE, ItemType, Kind
+
+from .errors import InputError
+from .jsoninput import (
+    Bad, Path, U32_MAX, check_int, check_keys, check_list, check_object, check_str, describe,
+    find_duplicate_key, line_of, loads, locate, path_str,
+)
+from .records import ENTITY, NAME_MAX, ZONE, pack_zone
+from .types import WorldData
+
+FORMAT = "fluxworld.world/1"
+U62 = 2**62
+STAT_MAX = 1_000_000  # max_hp, attack, defense, potions
+
+TOP_FIELDS = ("format", "seed", "tick", "next_id", "zones", "entities")
+ZONE_FIELDS = ("id", "width", "height", "spawn_x", "spawn_y")
+_LIVING = ("id", "kind", "zone", "x", "y", "hp", "max_hp", "attack", "defense", "gold", "potions",
+           "next_action_tick", "respawn_tick")
+PLAYER_FIELDS = _LIVING + ("online", "name", "last_seq")
+NPC_FIELDS = _LIVING + ("name", "home_x", "home_y")
+ITEM_FIELDS = ("id", "kind", "zone", "x", "y", "item_type", "amount")
+FIELDS = {"player": PLAYER_FIELDS, "npc": NPC_FIELDS, "item": ITEM_FIELDS}
+_KEYSETS = {kind: frozenset(fields) for kind, fields in FIELDS.items()}
+
+# Integer fields whose range does not depend on other fields. Checked for
+# type first (all of them, in file order), then for range, so that the
+# cross-checks below can trust every value.
+_RANGES = {
+    "id": (1, U62), "zone": (0, U32_MAX), "x": (0, 65534), "y": (0, 65534),
+    "hp": (0, STAT_MAX), "max_hp": (1, STAT_MAX), "attack": (0, STAT_MAX),
+    "defense": (0, STAT_MAX), "gold": (0, U62), "potions": (0, STAT_MAX),
+    "next_action_tick": (0, U62), "respawn_tick": (0, U62), "last_seq": (0, U62),
+    "home_x": (0, 65534), "home_y": (0, 65534), "amount": (0, U62),
+}
+_INTS = {kind: tuple((f, *_RANGES[f]) for f in fields if f in _RANGES) for kind, fields in FIELDS.items()}
+_ITEM_TYPES = {"gold": ItemType.gold, "potion": ItemType.potion}
+
+
+# ---------------------------------------------------------------- loading
+
+def load_world(path: str | os.PathLike[str]) -> WorldData:
+    """Read and validate a world file; raises InputError naming file, line and field."""
+    file = os.fspath(path)
+    try:
+        with open(file, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise InputError(f"cannot read the world file: {e.strerror}", file=file) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"not UTF-8 text (byte {e.start})", file=file,
+                         line=data.count(b"\n", 0, e.start) + 1) from None
+    return parse_world(text, file=file)
+
+
+def parse_world(text: str, *, file: str | None = None) -> WorldData:
+    """The world in `text` (a world file's contents); `file` only names it in errors."""
+    try:
+        doc = loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"invalid JSON: {e.msg} (column {e.colno})", file=file, line=e.lineno) from None
+    except ValueError as e:  # e.g. an integer of more than 4300 digits
+        raise InputError(f"invalid JSON: {e}", file=file) from None
+    try:
+        world, key_count = _check_world(doc)
+        # json.loads keeps the last of two equal keys, so a repeated key would pass unseen.
+        # Every key is written `"key":` in any normal file; when that count matches the keys
+        # we checked, nothing was repeated, and we skip the slow re-parse that would prove it.
+        if text.count('":') != key_count:
+            dup = find_duplicate_key(text)
+            if dup:
+                raise Bad(dup, f'field "{dup[-1]}" appears more than once')
+    except Bad as bad:
+        raise InputError(bad.message, file=file, line=line_of(text, locate(text, bad.path)),
+                         field=path_str(bad.path) or None) from None
+    return world
+
+
+def _check_world(doc: Any) -> tuple[WorldData, int]:
+    """Validate a parsed world file; returns the world and how many object keys it has."""
+    top = check_object((), doc, "a world file")
+    fmt = top.get("format")
+    if fmt != FORMAT:
+        what = "is missing" if "format" not in top else f"is {describe(fmt)}"
+        raise Bad(("format",), f'"format" {what}; a world file starts with "format": "{FORMAT}"')
+    check_keys((), top, TOP_FIELDS, "a world file")
+    seed = check_int(("seed",), top["seed"], 0, U62)
+    tick = check_int(("tick",), top["tick"], 0, U62)
+    next_id = check_int(("next_id",), top["next_id"], 0, U62)
+    zones = _check_zones(check_list(("zones",), top["zones"]))
+    entities = check_list(("entities",), top["entities"])
+
+    records: list[tuple[int, bytes]] = []
+    first_index: dict[int, int] = {}
+    total_gold = 0
+    for i, e in enumerate(entities):
+        at: Path = ("entities", i)
+        check_object(at, e, "an entity")
+        kind = e.get("kind")
+        if kind not in _KEYSETS:
+            what = "is missing" if "kind" not in e else f"is {describe(kind)}"
+            raise Bad(at + ("kind",), f'kind {what}; allowed: "player", "npc", "item"')
+        if e.keys() != _KEYSETS[kind]:
+            check_keys(at, e, FIELDS[kind], f"a{'n' if kind == 'item' else ''} {kind}")
+        ints = _INTS[kind]
+        for name, _, _ in ints:
+            if type(e[name]) is not int:
+                raise Bad(at + (name,), f"{name} must be an integer, got {describe(e[name])}")
+        for name, lo, hi in ints:
+            if not lo <= e[name] <= hi:
+                check_int(at + (name,), e[name], lo, hi)
+
+        eid = e["id"]
+        if eid >= next_id:
+            raise Bad(at + ("id",), f"id {eid} is not below next_id {next_id}; entity ids are 1..next_id-1")
+        if eid in first_index:
+            raise Bad(at + ("id",), f"id {eid} is used twice (also by entities[{first_index[eid]}])")
+        first_index[eid] = i
+        zone = zones.get(e["zone"])
+        if zone is None:
+            known = ", ".join(map(str, sorted(zones))) or "none"
+            raise Bad(at + ("zone",), f"zone {e['zone']} does not exist (zones: {known})")
+        _check_inside(at, e, zone, "x", "y")
+
+        if kind == "item":
+            item_type = _ITEM_TYPES.get(e["item_type"])  # type: ignore[call-overload]
+            if item_type is None:
+                raise Bad(at + ("item_type",), f'item_type must be "gold" or "potion", got {describe(e["item_type"])}')
+            amount = e["amount"]
+            if item_type == ItemType.potion and amount != 1:
+                raise Bad(at + ("amount",), f"a potion's amount is 1, got {amount}")
+            if item_type == ItemType.gold and amount < 1:
+                raise Bad(at + ("amount",), f"a gold item's amount is 1..2^62, got {amount}")
+            gold_field, gold = "amount", (amount if item_type == ItemType.gold else 0)
+            record = ENTITY.pack(eid, 0, amount, 0, 0, 0, e["zone"], 0, 0, 0, 0, 0, e["x"], e["y"],
+                                 0, 0, Kind.item, item_type, 0, 0, b"")
+        else:
+            record = _living_record(at, kind, e, zone)
+            gold_field, gold = "gold", e["gold"]
+        total_gold += gold
+        if total_gold > U62:
+            raise Bad(at + (gold_field,), f"the world's total gold reaches {total_gold}, above 2^62")
+        records.append((eid, record))
+
+    records.sort()
+    world = WorldData(seed=seed, tick=tick, next_id=next_id,
+                      zones=b"".join(pack_zone(**zones[z]) for z in sorted(zones)),
+                      entities=b"".join(r for _, r in records))
+    key_count = len(top) + len(zones) * len(ZONE_FIELDS) + sum(map(len, entities))
+    return world, key_count
+
+
+def _check_zones(zones: list[Any]) -> dict[int, dict[str, int]]:
+    out: dict[int, dict[str, int]] = {}
+    for i, z in enumerate(zones):
+        at: Path = ("zones", i)
+        check_keys(at, check_object(at, z, "a zone"), ZONE_FIELDS, "a zone")
+        zid = check_int(at + ("id",), z["id"], 0, U32_MAX)
+        check_int(at + ("width",), z["width"], 1, 65535)
+        check_int(at + ("height",), z["height"], 1, 65535)
+        check_int(at + ("spawn_x",), z["spawn_x"], 0, 65534)
+        check_int(at + ("spawn_y",), z["spawn_y"], 0, 65534)
+        if zid in out:
+            raise Bad(at + ("id",), f"zone id {zid} is used twice")
+        _check_inside(at, z, z, "spawn_x", "spawn_y", own=True)
+        out[zid] = z
+    return out
+
+
+def _check_inside(at: Path, obj: dict[str, Any], zone: dict[str, int], fx: str, fy: str,
+                  own: bool = False) -> None:
+    which = "the zone" if own else f"zone {zone['id']}"
+    for f, size in ((fx, "width"), (fy, "height")):
+        if obj[f] >= zone[size]:
+            raise Bad(at + (f,), f"{f} {obj[f]} is outside {which}: {size} {zone[size]}, "
+                                 f"so {f} is 0..{zone[size] - 1}")
+
+
+def _living_record(at: Path, kind: str, e: dict[str, Any], zone: dict[str, int]) -> bytes:
+    """Cross-checks of a player or npc, and its packed record."""
+    hp, max_hp = e["hp"], e["max_hp"]
+    if hp > max_hp:
+        raise Bad(at + ("hp",), f"hp {hp} is above max_hp {max_hp}")
+    if e["respawn_tick"] == 0 and hp == 0:
+        raise Bad(at + ("hp",), "hp 0 with respawn_tick 0: a living entity (respawn_tick 0) has hp >= 1")
+    if e["respawn_tick"] != 0 and hp != 0:
+        raise Bad(at + ("hp",), f"hp {hp} with respawn_tick {e['respawn_tick']}: "
+                                "a dead entity (respawn_tick > 0) has hp 0")
+    name = check_str(at + ("name",), e["name"]).encode()
+    if not 1 <= len(name) <= NAME_MAX:
+        raise Bad(at + ("name",), f"name is {len(name)} bytes of UTF-8; allowed 1..{NAME_MAX}")
+    if kind == "player":
+        online = e["online"]
+        if type(online) is not bool:
+            raise Bad(at + ("online",), f"online must be true or false, got {describe(online)}")
+        kind_code, last_seq, home = Kind.player, e["last_seq"], (0, 0)
+    else:
+        _check_inside(at, e, zone, "home_x", "home_y")
+        kind_code, online, last_seq, home = Kind.npc, False, 0, (e["home_x"], e["home_y"])
+    return ENTITY.pack(e["id"], e["gold"], 0, e["next_action_tick"], e["respawn_tick"], last_seq,
+                       e["zone"], hp, max_hp, e["attack"], e["defense"], e["potions"], e["x"], e["y"],
+                       home[0], home[1], kind_code, 0, int(online), len(name), name)
