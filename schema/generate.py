@@ -128,7 +128,7 @@ def parse(text: str) -> Schema:
     while text[pos:].strip():
         m = block.match(text, pos)
         if not m:
-            line = text.count("\n", 0, pos) + 1
+            line = text.count("\n", 0, len(text) - len(text[pos:].lstrip())) + 1
             raise SchemaError(f"world.fbs line {line}: unsupported declaration")
         pos = m.end()
         if m.group(2):
@@ -337,7 +337,8 @@ def outputs() -> dict[Path, str]:
     with tempfile.TemporaryDirectory() as tmp:
         run_flatc(Path(tmp))
         for path in sorted(Path(tmp).rglob("*.py")):
-            files[FLATC_OUT / path.relative_to(tmp)] = path.read_text()
+            # flatc leaves package __init__ files empty: mark them too.
+            files[FLATC_OUT / path.relative_to(tmp)] = path.read_text() or f"# {HEADER} (flatc)\n"
     return files
 
 

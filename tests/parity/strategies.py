@@ -1,0 +1,87 @@
+"""Hypothesis strategies: small crowded worlds and batches that make rules meet.
+
+Worlds are small (a zone of at most 24x24 cells) so that players, npcs and
+items are within reach of each other and every rule and reason code fires.
+Ids in commands come from a small pool that includes missing ids, items and
+npcs, so rejections are as common as successes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import strategies as st
+
+from pipeline.records import ItemType, Kind, pack_entity, pack_zone
+from pipeline.types import WorldData
+
+OPS = ["join", "leave", "move", "attack", "pickup", "use", "transfer", "say"]
+
+
+@st.composite
+def worlds(draw: st.DrawFn) -> WorldData:
+    zone_count = draw(st.integers(1, 2))
+    zones = []
+    for zid in range(1, zone_count + 1):
+        w, h = draw(st.integers(1, 24)), draw(st.integers(1, 24))
+        zones.append((zid, w, h, draw(st.integers(0, w - 1)), draw(st.integers(0, h - 1))))
+    count = draw(st.integers(0, 30))
+    records, total_gold = [], 0
+    for eid in range(1, count + 1):
+        zid, w, h, _, _ = draw(st.sampled_from(zones))
+        x, y = draw(st.integers(0, w - 1)), draw(st.integers(0, h - 1))
+        kind = draw(st.sampled_from([Kind.player, Kind.player, Kind.npc, Kind.item]))
+        if kind == Kind.item:
+            gold = draw(st.booleans())
+            amount = draw(st.integers(1, 50)) if gold else 1
+            total_gold += amount if gold else 0
+            records.append(pack_entity(id=eid, kind=kind, zone=zid, x=x, y=y,
+                                       item_type=ItemType.gold if gold else ItemType.potion, amount=amount))
+            continue
+        max_hp = draw(st.integers(1, 60))
+        dead = draw(st.integers(0, 5)) == 0
+        fields: dict[str, Any] = dict(
+            id=eid, kind=kind, zone=zid, x=x, y=y, max_hp=max_hp,
+            hp=0 if dead else draw(st.integers(1, max_hp)),
+            respawn_tick=draw(st.integers(1, 12)) if dead else 0,
+            attack=draw(st.integers(0, 15)), defense=draw(st.integers(0, 8)),
+            gold=draw(st.integers(0, 40)), potions=draw(st.integers(0, 2)),
+            next_action_tick=draw(st.integers(0, 3)), name=f"e{eid}")
+        if kind == Kind.player:
+            fields.update(online=int(draw(st.booleans())), last_seq=0)
+        else:
+            fields.update(home_x=draw(st.integers(0, w - 1)), home_y=draw(st.integers(0, h - 1)))
+        records.append(pack_entity(**fields))
+    return WorldData(seed=draw(st.integers(0, 2**32)), tick=0, next_id=count + 1,
+                     zones=b"".join(pack_zone(*z) for z in zones), entities=b"".join(records))
+
+
+@st.composite
+def batches(draw: st.DrawFn, world: WorldData, ticks: int) -> list[list[dict[str, Any]]]:
+    """Per tick a list of commands. Seqs rise per player, as negotiate guarantees."""
+    known = world.next_id - 1
+    pool = st.integers(1, known + 3)          # existing ids, and a few that do not exist yet
+    seq: dict[int, int] = {}
+    out = []
+    for _ in range(ticks):
+        tick_commands = []
+        for _ in range(draw(st.integers(0, 8))):
+            player = draw(pool)
+            seq[player] = seq.get(player, 0) + draw(st.integers(1, 2))
+            op = draw(st.sampled_from(OPS))
+            c: dict[str, Any] = {"player": player, "seq": seq[player], "op": op}
+            if op == "join":
+                c.update(zone=draw(st.integers(0, 3)), name=draw(st.sampled_from(["ada", "", "x" * 33, "zoë"])))
+            elif op == "move":
+                c.update(dx=draw(st.integers(-2, 2)), dy=draw(st.integers(-1, 1)))
+            elif op == "attack":
+                c.update(target=draw(pool))
+            elif op == "pickup":
+                c.update(item=draw(pool))
+            elif op == "transfer":
+                c.update(to=draw(pool), amount=draw(st.integers(-2, 30)))
+            elif op == "say":
+                c.update(text=draw(st.sampled_from(["hi", "", "long" * 60, "ça va"])))
+            tick_commands.append(c)
+        out.append(tick_commands)
+    return out

@@ -1,0 +1,110 @@
+"""The wasmtime host against the real compiled module: limits, traps, rollback, cache, swap."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+
+import pytest
+import wasmtime
+
+from pipeline.context import TickContext
+from pipeline.errors import EngineError, ReducerTrap
+from pipeline.stages.transform import Transform
+from pipeline.types import Batch
+from pipeline.view import WorldView, canonical_bytes, world_hash
+from pipeline.wasm import wasmtime_host
+from pipeline.wasm.registry import ModuleRegistry, default_module_path
+from pipeline.wasm.wasmtime_host import WasmEngine, capabilities, compile_module, config_key
+from pipeline.records import pack_commands
+from tests.support import Session, command_frame, npc, player, world
+
+
+def crowded_world():
+    return world(player(1, 5, 5, gold=30), player(2, 6, 5), npc(3, 7, 7), npc(4, 30, 30))
+
+
+def test_capabilities_are_reported():
+    caps = capabilities()
+    assert set(caps) == {"simd", "threads", "bulk_memory"}
+    assert all(isinstance(v, bool) for v in caps.values())
+
+
+def test_canonical_of_a_loaded_world_is_the_reference_encoding():
+    w = crowded_world()
+    s = Session(WasmEngine(), w)
+    assert bytes(s.engine.canonical()) == canonical_bytes(w)
+
+
+def test_exhausted_fuel_names_the_tick_and_leaves_the_world_unchanged(monkeypatch):
+    w = crowded_world()
+    engine = WasmEngine()
+    engine.project(WorldView.from_world(w).frame())
+    before = world_hash(engine.canonical())
+    packed, text = pack_commands([{"player": 1, "seq": 1, "op": "move", "dx": 1, "dy": 0}])
+    ctx = TickContext(tick=1, batch=Batch(1, packed, text), view=WorldView.from_world(w))
+    monkeypatch.setattr(wasmtime_host, "FUEL_BASE", 50)
+    monkeypatch.setattr(wasmtime_host, "FUEL_PER_BYTE", 0)
+    with pytest.raises(ReducerTrap, match=r"tick 1: transform trapped: .*fuel"):
+        asyncio.run(Transform(engine)(ctx))
+    monkeypatch.undo()
+    assert world_hash(engine.canonical()) == before
+    ctx = asyncio.run(Transform(engine)(ctx))           # the same tick now runs normally
+    assert ctx.result is not None and ctx.result.tick == 1
+
+
+def test_a_frame_for_the_wrong_tick_traps_with_the_modules_message():
+    engine = WasmEngine()
+    engine.project(WorldView.from_world(crowded_world()).frame())
+    frame, _ = command_frame(5, [])
+    with pytest.raises(ReducerTrap, match="tick 5: transform trapped"):
+        engine.transform(frame)
+
+
+def test_memory_limit_stops_a_runaway_world(monkeypatch):
+    monkeypatch.setattr(wasmtime_host, "MEMORY_LIMIT", 4 << 20)
+    engine = WasmEngine()
+    big = world(*(player(i, i % 60, (i // 60) % 60, online=0) for i in range(1, 60_001)))
+    with pytest.raises(ReducerTrap, match="project trapped"):
+        engine.project(WorldView.from_world(big).frame())
+
+
+def test_precompiled_cache_is_keyed_by_module_wasmtime_and_settings(tmp_path):
+    first = compile_module(default_module_path(), tmp_path)
+    cached = list(tmp_path.glob("*.cwasm"))
+    assert len(cached) == 1 and first.version in cached[0].name and config_key() in cached[0].name
+    again = compile_module(default_module_path(), tmp_path)   # loads the artifact
+    assert again.version == first.version
+    Session(WasmEngine(again), crowded_world()).step()
+
+
+def test_a_module_without_the_abi_is_refused(tmp_path):
+    path = tmp_path / "other.wasm"
+    path.write_bytes(wasmtime.wat2wasm("(module (func (export \"nothing\")))"))
+    with pytest.raises(EngineError, match="missing exports"):
+        compile_module(path, None)
+
+
+def test_modules_swap_between_ticks_without_changing_results(tmp_path):
+    # A second module: the same code with a custom section, so a different version.
+    other = tmp_path / "reducers-b.wasm"
+    other.write_bytes(default_module_path().read_bytes() + b"\x00\x06\x05fluxb")
+    registry = ModuleRegistry(cache_dir=None)
+    a, b = registry.load(default_module_path()), registry.swap(other)
+    assert a.version != b.version and registry.current() is b and registry.versions() == sorted([a.version, b.version])
+
+    w = crowded_world()
+    straight = Session(WasmEngine(a), w)
+    swapped = Session(WasmEngine(a), w)
+    view = WorldView.from_world(w)
+    moves = [{"player": 1, "seq": n, "op": "move", "dx": 1, "dy": 1} for n in range(1, 4)]
+    for n, move in enumerate(moves, start=1):
+        expected, _ = straight.step(move)
+        got, _ = swapped.step(move)
+        assert got == expected
+        view = view.apply(got)
+        if n == 1:
+            swapped.engine.swap(b)
+            swapped.engine.project(view.frame())
+            assert swapped.engine.version == b.version
+    assert bytes(straight.engine.canonical()) == bytes(swapped.engine.canonical())
