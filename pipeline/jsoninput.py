@@ -39,9 +39,23 @@ class Constant:
         self.name = name
 
 
+_LONG_NUMBER = re.compile(r"\d{4301}")
+
+
 def loads(text: str) -> Any:
-    """json.loads, but NaN/Infinity become Constant (the JSON spec has no such values)."""
-    return json.loads(text, parse_constant=Constant)
+    """json.loads, but NaN/Infinity become Constant (the JSON spec has no such values).
+
+    Raises json.JSONDecodeError, with a position, for every unreadable text,
+    including integers too long for Python's int() guard (4300 digits).
+    """
+    try:
+        return json.loads(text, parse_constant=Constant)
+    except json.JSONDecodeError:
+        raise
+    except ValueError:
+        match = _LONG_NUMBER.search(text)
+        raise json.JSONDecodeError("a number has more than 4300 digits", text,
+                                   match.start() if match else 0) from None
 
 
 def path_str(path: Path) -> str:
@@ -169,6 +183,20 @@ def locate(text: str, path: Path) -> int:
         else:
             return found
     return found
+
+
+_SPACED_COLON = re.compile(r'"[ \t\n\r]+:')
+
+
+def key_count_bound(text: str) -> int:
+    """At least the number of object keys in JSON `text`, and exactly it in a plain file.
+
+    Every key is a string followed by optional whitespace and a colon; an
+    escaped quote inside a string can add matches but no key is ever missed.
+    So when this equals the keys json.loads kept, no key was a duplicate.
+    (Two C-speed passes: str.count for `":`, a regex for the rare spaced form.)
+    """
+    return text.count('":') + len(_SPACED_COLON.findall(text))
 
 
 class _Pairs(list):  # type: ignore[type-arg]

@@ -24,7 +24,7 @@ from .errors import DivergenceError
 from .stages.project import Project
 from .stages.transform import Transform
 from .types import Batch, TickResult
-from .view import WorldView, world_hash
+from .view import WorldView, hash_canonical
 from .worldfile import load_world
 
 
@@ -105,7 +105,7 @@ async def _tick(lanes: list[Lane], batch: Batch, report: ReplayReport, effects_o
         assert other_ctx.result is not None
         _compare(batch.tick, lanes[0].engine.name, ctx.result, canonical,
                  lanes[1].engine.name, other_ctx.result, other_canonical)
-    digest = world_hash(canonical)
+    digest = hash_canonical(canonical)
     report.ticks += 1
     report.final_tick = batch.tick
     report.final_hash = digest
@@ -132,5 +132,5 @@ def _compare(tick: int, a_name: str, a: TickResult, a_world: bytes,
         raise DivergenceError(tick, f"header differs: {a_name} tick/next_id {a.tick}/{a.next_id}, "
                                     f"{b_name} {b.tick}/{b.next_id}")
     if a_world != b_world:
-        raise DivergenceError(tick, f"world hashes differ: {a_name} {world_hash(a_world)}, "
-                                    f"{b_name} {world_hash(b_world)}")
+        raise DivergenceError(tick, f"world hashes differ: {a_name} {hash_canonical(a_world)}, "
+                                    f"{b_name} {hash_canonical(b_world)}")

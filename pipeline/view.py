@@ -74,11 +74,6 @@ class WorldView:
                                    "zones": w.zones, "entities": w.entities})
 
 
-def canonical_bytes(world: WorldData) -> bytes:
-    """docs/rules.md "World hash": the encoding both engines' canonical() return."""
-    return (struct.pack("<QQQI", world.seed, world.tick, world.next_id, len(world.zones) // 12) + world.zones
-            + struct.pack("<I", len(world.entities) // ENTITY_SIZE) + world.entities)
-
-
-def world_hash(canonical: bytes | memoryview) -> str:
+def hash_canonical(canonical: bytes | memoryview) -> str:
+    """The world hash of an engine's canonical() encoding (worldfile.world_hash for a WorldData)."""
     return hashlib.sha256(canonical).hexdigest()

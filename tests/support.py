@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import struct
 from typing import Any
 
@@ -10,6 +9,7 @@ from pipeline.effects import effects_json
 from pipeline.frames import COMMAND_FRAME, WORLD_FRAME
 from pipeline.records import Kind, ItemType, pack_commands, pack_entity, pack_zone, unpack_entity
 from pipeline.types import TickResult, WorldData
+from pipeline.worldfile import canonical_bytes as canonical  # noqa: F401  (the reference encoding)
 from schema._generated.layout import ENTITY_SIZE
 
 ZONE = dict(id=1, width=64, height=64, spawn_x=32, spawn_y=32)
@@ -52,16 +52,6 @@ def world_frame(w: WorldData) -> bytes:
 def command_frame(tick: int, commands: list[dict[str, Any]]) -> tuple[bytes, bytes]:
     packed, text = pack_commands(commands)
     return COMMAND_FRAME.encode({"tick": tick, "commands": packed, "text": text}), text
-
-
-def canonical(w: WorldData) -> bytes:
-    """The canonical encoding computed straight from a WorldData (the reference)."""
-    return (struct.pack("<QQQI", w.seed, w.tick, w.next_id, len(w.zones) // 12) + w.zones
-            + struct.pack("<I", len(w.entities) // ENTITY_SIZE) + w.entities)
-
-
-def world_hash(data: bytes | memoryview) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 class Session:

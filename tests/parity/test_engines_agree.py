@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from pipeline.engine import create_engine
 from pipeline.records import ItemType, Kind, unpack_entity, unpack_zone
-from pipeline.view import WorldView, canonical_bytes
+from pipeline.view import WorldView
+from pipeline.worldfile import canonical_bytes
 from schema._generated.layout import ENTITY_SIZE
 from tests.parity.strategies import batches, worlds
 from tests.support import Session

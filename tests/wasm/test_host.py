@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 
 import pytest
 import wasmtime
@@ -12,7 +11,8 @@ from pipeline.context import TickContext
 from pipeline.errors import EngineError, ReducerTrap
 from pipeline.stages.transform import Transform
 from pipeline.types import Batch
-from pipeline.view import WorldView, canonical_bytes, world_hash
+from pipeline.view import WorldView, hash_canonical
+from pipeline.worldfile import canonical_bytes
 from pipeline.wasm import wasmtime_host
 from pipeline.wasm.registry import ModuleRegistry, default_module_path
 from pipeline.wasm.wasmtime_host import WasmEngine, capabilities, compile_module, config_key
@@ -40,7 +40,7 @@ def test_exhausted_fuel_names_the_tick_and_leaves_the_world_unchanged(monkeypatc
     w = crowded_world()
     engine = WasmEngine()
     engine.project(WorldView.from_world(w).frame())
-    before = world_hash(engine.canonical())
+    before = hash_canonical(engine.canonical())
     packed, text = pack_commands([{"player": 1, "seq": 1, "op": "move", "dx": 1, "dy": 0}])
     ctx = TickContext(tick=1, batch=Batch(1, packed, text), view=WorldView.from_world(w))
     monkeypatch.setattr(wasmtime_host, "FUEL_BASE", 50)
@@ -48,7 +48,7 @@ def test_exhausted_fuel_names_the_tick_and_leaves_the_world_unchanged(monkeypatc
     with pytest.raises(ReducerTrap, match=r"tick 1: transform trapped: .*fuel"):
         asyncio.run(Transform(engine)(ctx))
     monkeypatch.undo()
-    assert world_hash(engine.canonical()) == before
+    assert hash_canonical(engine.canonical()) == before
     ctx = asyncio.run(Transform(engine)(ctx))           # the same tick now runs normally
     assert ctx.result is not None and ctx.result.tick == 1
 
