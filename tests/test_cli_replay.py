@@ -1,0 +1,131 @@
+"""`fluxworld replay` as FORMATS.md specifies it: options, output, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline.__main__ import cli
+from pipeline.replay import _compare
+from pipeline.errors import DivergenceError
+from pipeline.types import TickResult
+from pipeline.worldfile import load_world, world_hash
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+WORLD, BATCHES = EXAMPLES / "tiny.world.json", EXAMPLES / "tiny.batches.jsonl"
+
+
+def run(*args: str) -> "object":
+    return CliRunner().invoke(cli, ["replay", *map(str, args)])
+
+
+def test_json_summary_has_exactly_the_documented_keys(engine_name):
+    result = run(WORLD, BATCHES, "--json", "--engine", engine_name)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(summary) == {"ticks", "final_tick", "final_hash", "hashes", "engine", "commands", "rejected"}
+    assert summary["engine"] == engine_name
+    assert summary["ticks"] == len(summary["hashes"]) == summary["final_tick"] == 30   # a gap runs empty ticks
+    assert summary["final_hash"] == summary["hashes"][-1]
+    assert summary["commands"] > 0 and 0 < summary["rejected"] < summary["commands"]
+
+
+def test_both_engines_agree_and_match_each_alone():
+    both = json.loads(run(WORLD, BATCHES, "--json", "--engine", "both").stdout)
+    wasm = json.loads(run(WORLD, BATCHES, "--json", "--engine", "wasm").stdout)
+    python = json.loads(run(WORLD, BATCHES, "--json", "--engine", "python").stdout)
+    assert both["hashes"] == wasm["hashes"] == python["hashes"]
+
+
+def test_text_output_is_one_tick_and_hash_a_line(engine_name):
+    result = run(WORLD, BATCHES, "--engine", engine_name)
+    lines = result.stdout.strip().splitlines()
+    assert [line.split()[0] for line in lines] == [str(t) for t in range(1, 31)]
+    assert all(len(line.split()[1]) == 64 for line in lines)
+
+
+def test_dump_state_is_the_final_world_and_dumps_are_byte_identical(tmp_path, engine_name):
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    summary = json.loads(run(WORLD, BATCHES, "--json", "--engine", engine_name, "--dump-state", first).stdout)
+    run(WORLD, BATCHES, "--engine", engine_name, "--dump-state", second)
+    assert first.read_bytes() == second.read_bytes()
+    assert world_hash(load_world(first)) == summary["final_hash"]
+
+
+def test_effects_are_json_lines_with_their_tick(tmp_path, engine_name):
+    out = tmp_path / "effects.jsonl"
+    run(WORLD, BATCHES, "--engine", engine_name, "--effects", out)
+    effects = [json.loads(line) for line in out.read_text().splitlines()]
+    types = {e["type"] for e in effects}
+    assert {"rejected", "chat", "died", "respawned", "enter", "update", "leave"} <= types
+    assert [e["tick"] for e in effects] == sorted(e["tick"] for e in effects)
+
+
+def test_a_replay_continues_from_its_dumped_state(tmp_path, engine_name):
+    """Replaying ticks 1..30 equals replaying 1..15, dumping, then 16..30 from the dump."""
+    lines = BATCHES.read_text().splitlines()
+    head = [l for l in lines if json.loads(l)["tick"] <= 15]
+    tail = [l for l in lines if json.loads(l)["tick"] > 15]
+    (tmp_path / "head.jsonl").write_text("\n".join(head) + "\n")
+    (tmp_path / "tail.jsonl").write_text("\n".join(tail) + "\n")
+    whole = json.loads(run(WORLD, BATCHES, "--json", "--engine", engine_name).stdout)
+    run(WORLD, tmp_path / "head.jsonl", "--engine", engine_name, "--dump-state", tmp_path / "mid.json")
+    rest = json.loads(run(tmp_path / "mid.json", tmp_path / "tail.jsonl", "--json", "--engine", engine_name).stdout)
+    assert rest["final_hash"] == whole["final_hash"]
+    assert rest["hashes"] == whole["hashes"][15:]
+
+
+@pytest.mark.parametrize("world_text, where", [
+    ('{"format": "fluxworld.world/2"}', "bad.json:1: format"),
+    ('{\n "format": "fluxworld.world/1",\n "seed": -1, "tick": 0, "next_id": 1, "zones": [], "entities": []}',
+     "bad.json:3: seed"),
+    ("not json", "bad.json:1:"),
+])
+def test_bad_world_exits_2_naming_the_place(tmp_path, world_text, where):
+    bad = tmp_path / "bad.json"
+    bad.write_text(world_text)
+    result = run(bad, BATCHES)
+    assert result.exit_code == 2
+    assert where in result.stderr
+
+
+def test_bad_batch_exits_2_naming_file_line_and_field(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"tick": 1, "commands": []}\n{"tick": 2, "commands": [{"player": 1, "seq": 1, "op": "move", "dx": "1", "dy": 0}]}\n')
+    result = run(WORLD, bad)
+    assert result.exit_code == 2
+    assert f"{bad}:2" in result.stderr and "commands[0].dx" in result.stderr
+
+
+def test_a_stale_seq_is_bad_input(tmp_path):
+    bad = tmp_path / "stale.jsonl"
+    bad.write_text('{"tick": 1, "commands": [{"player": 1, "seq": 5, "op": "leave"}]}\n'
+                   '{"tick": 2, "commands": [{"player": 1, "seq": 5, "op": "leave"}]}\n')
+    result = run(WORLD, bad)
+    assert result.exit_code == 2 and f"{bad}:2" in result.stderr and "seq" in result.stderr
+
+
+def test_missing_files_exit_2(tmp_path):
+    assert run(tmp_path / "nope.json", BATCHES).exit_code == 2
+    assert run(WORLD, tmp_path / "nope.jsonl").exit_code == 2
+
+
+def test_divergence_names_the_tick_and_what_differs():
+    a = TickResult(3, 10, b"", b"", b"\x01" * 120, b"")
+    b = TickResult(3, 10, b"", b"", b"\x02" * 120, b"")
+    with pytest.raises(DivergenceError, match="tick 3: changed differ first at element 0"):
+        _compare(3, "wasm", a, b"w", "python", b, b"w")
+    with pytest.raises(DivergenceError, match="tick 3: world hashes differ"):
+        _compare(3, "wasm", a, b"w1", "python", a, b"w2")
+
+
+def test_the_installed_console_script_runs():
+    done = subprocess.run([sys.executable, "-m", "pipeline", "replay", str(WORLD), str(BATCHES), "--json",
+                           "--engine", "python"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["ticks"] == 30
