@@ -12,7 +12,7 @@ from pipeline.errors import InputError
 from pipeline.records import pack_commands
 from pipeline.types import Batch
 from pipeline.worldfile import load_world
-from support import player, world
+from tests.support import player, world
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -24,7 +24,7 @@ EVERY_OP = [
     {"player": 9, "seq": 5, "op": "use"},
     {"player": 9, "seq": 6, "op": "transfer", "to": 1, "amount": -(2**63)},
     {"player": 9, "seq": 7, "op": "say", "text": "hi ☃ \"quoted\"\n"},
-    {"player": 2**64 - 1, "seq": 2**64 - 1, "op": "leave"},
+    {"player": 2**62 - 1, "seq": 2**62, "op": "leave"},
 ]
 
 # Line numbers matter: the malformed cases below name them.
@@ -142,8 +142,8 @@ MALFORMED = [
     ("bool dy", edit(1, '"dy": 0', '"dy": false'), 0, 1, "commands[0].dy", "got false"),
     ("dx beyond i64", edit(1, '"dx": 1', f'"dx": {2**63}'), 0, 1, "commands[0].dx", "out of range -2^63..2^63-1"),
     ("player 0", edit(1, '"player": 1, "seq": 1', '"player": 0, "seq": 1'), 0, 1, "commands[0].player",
-     "player 0 is out of range 1..2^64-1"),
-    ("seq 0", edit(1, '"seq": 1,', '"seq": 0,'), 0, 1, "commands[0].seq", "seq 0 is out of range 1..2^64-1"),
+     "player 0 is out of range 1..2^62-1"),
+    ("seq 0", edit(1, '"seq": 1,', '"seq": 0,'), 0, 1, "commands[0].seq", "seq 0 is out of range 1..2^62"),
     ("seq beyond u64", edit(1, '"seq": 1,', f'"seq": {2**64},'), 0, 1, "commands[0].seq", "out of range"),
     ("negative target", edit(4, '"to": 1', '"to": -1'), 0, 4, "commands[1].to", "to -1 is out of range"),
     ("zone beyond u32", edit(4, '"zone": 1', f'"zone": {2**32}'), 0, 4, "commands[0].zone", "0..2^32-1"),
@@ -225,3 +225,10 @@ def test_seq_guard_takes_any_lookup_and_a_failed_batch_leaves_no_trace():
         guard.check(sourced(1, [(2, 5), (1, 3)], "x"))
     assert (info.value.file, info.value.line) == ("x", None)
     guard.check(sourced(1, [(2, 5), (1, 11)], "x"))  # the failed batch's seq 5 for player 2 was not kept
+
+
+def test_player_ids_and_seqs_keep_to_the_world_files_range(tmp_path):
+    path = tmp_path / "big.jsonl"
+    path.write_text(f'{{"tick": 1, "commands": [{{"player": {2**62}, "seq": 1, "op": "leave"}}]}}\n')
+    with pytest.raises(InputError, match=r"commands\[0\].player"):
+        list(read_batches(path, after_tick=0))

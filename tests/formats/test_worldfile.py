@@ -15,7 +15,7 @@ from pipeline.types import WorldData
 from pipeline.worldfile import (
     canonical_bytes, dump_world, load_world, world_from_canonical, world_hash, world_json,
 )
-from support import canonical, item, npc, player, world
+from tests.support import canonical, item, npc, player, world
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tiny.world.json"
 
