@@ -7,12 +7,15 @@ the world from the Python view (pipeline/simulation.py does this).
 
 from __future__ import annotations
 
+import logging
 import os
 from functools import lru_cache
 from pathlib import Path
 
 from ..errors import BuildError
-from .wasmtime_host import CompiledModule, compile_module
+from .wasmtime_host import WASMTIME_VERSION, CompiledModule, capabilities, compile_module
+
+log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_DIR = REPO_ROOT / "reducers_as" / "build"
@@ -34,6 +37,9 @@ class ModuleRegistry:
         if not path.exists():
             raise BuildError(f"{path}: no reducer module; run `fluxworld build` first")
         compiled = compile_module(path, self.cache_dir)
+        if compiled.version not in self._modules:
+            caps = ", ".join(f"{k}={'yes' if v else 'no'}" for k, v in capabilities().items())
+            log.info("reducer module %s from %s on wasmtime %s (%s)", compiled.version, path, WASMTIME_VERSION, caps)
         self._modules.setdefault(compiled.version, compiled)
         return self._modules[compiled.version]
 
