@@ -41,7 +41,7 @@ ENGINE_SETTINGS: dict[str, Any] = {
 }
 
 FUEL_BASE = 200_000_000          # instructions, about 0.1-0.3 s of work
-FUEL_PER_BYTE = 20_000           # so a 100k-entity load frame still fits
+FUEL_PER_64_BYTES = 20_000       # of frame, so a 100k-entity load still fits
 MEMORY_LIMIT = 2 << 30           # bytes of linear memory an instance may hold
 
 
@@ -169,6 +169,8 @@ class WasmEngine:
             compiled = default_registry().current()
         self.compiled = compiled
         self._instance = _Instance(compiled)
+        # Fuel per call, by export; a frame adds FUEL_PER_64_BYTES per 64 bytes.
+        self.fuel = {abi.PROJECT: FUEL_BASE, abi.TRANSFORM: FUEL_BASE, abi.CANONICAL: 4 * FUEL_BASE}
 
     @property
     def version(self) -> str:
@@ -198,19 +200,23 @@ class WasmEngine:
             removed=bytes(fields["removed"]))
 
     def canonical(self) -> memoryview:
-        inst = self._instance
-        address = self._call_or_trap(abi.CANONICAL, (), FUEL_BASE * 4, lambda: -1)
-        return inst.memory.size_prefixed(address)
+        address = self._trapping(abi.CANONICAL, lambda: -1,
+                                 lambda inst: inst.call(abi.CANONICAL, fuel=self.fuel[abi.CANONICAL]))
+        return self._instance.memory.size_prefixed(address)
 
     def _guarded(self, export: str, frame: bytes, codec: TableCodec) -> int:
-        address = self._instance.write_input(frame)
-        fuel = FUEL_BASE + FUEL_PER_BYTE * (len(frame) // 64)
-        return self._call_or_trap(export, (address, len(frame)), fuel, lambda: _frame_tick(frame, codec))
+        fuel = self.fuel[export] + FUEL_PER_64_BYTES * (len(frame) // 64)
 
-    def _call_or_trap(self, export: str, args: tuple[int, ...], fuel: int, tick: Callable[[], int]) -> int:
+        def call(inst: _Instance) -> int:
+            address = inst.write_input(frame)
+            return inst.call(export, address, len(frame), fuel=fuel)
+
+        return self._trapping(export, lambda: _frame_tick(frame, codec), call)
+
+    def _trapping(self, export: str, tick: Callable[[], int], call: Callable[[_Instance], int]) -> int:
         inst = self._instance
         try:
-            return inst.call(export, *args, fuel=fuel)
+            return call(inst)
         except wasmtime.Trap as trap:
             reason = inst.abort_message or _trap_reason(str(trap))
             self._reset()

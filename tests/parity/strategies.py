@@ -14,6 +14,9 @@ from hypothesis import strategies as st
 
 from pipeline.records import ItemType, Kind, pack_entity, pack_zone
 from pipeline.types import WorldData
+from schema._generated.layout import ENTITY_SIZE
+
+KIND_OFFSET = 80
 
 OPS = ["join", "leave", "move", "attack", "pickup", "use", "transfer", "say"]
 
@@ -23,7 +26,7 @@ def worlds(draw: st.DrawFn) -> WorldData:
     zone_count = draw(st.integers(1, 2))
     zones = []
     for zid in range(1, zone_count + 1):
-        w, h = draw(st.integers(1, 24)), draw(st.integers(1, 24))
+        w, h = draw(st.sampled_from([1, 2, 3, 5, 8, 24])), draw(st.sampled_from([1, 2, 3, 5, 8, 24]))
         zones.append((zid, w, h, draw(st.integers(0, w - 1)), draw(st.integers(0, h - 1))))
     count = draw(st.integers(0, 30))
     records, total_gold = [], 0
@@ -61,14 +64,16 @@ def batches(draw: st.DrawFn, world: WorldData, ticks: int) -> list[list[dict[str
     """Per tick a list of commands. Seqs rise per player, as negotiate guarantees."""
     known = world.next_id - 1
     pool = st.integers(1, known + 3)          # existing ids, and a few that do not exist yet
+    players = [i + 1 for i in range(known) if world.entities[i * ENTITY_SIZE + KIND_OFFSET] == Kind.player]
+    issuers = st.one_of(st.sampled_from(players), pool) if players else pool
     seq: dict[int, int] = {}
     out = []
     for _ in range(ticks):
         tick_commands = []
         for _ in range(draw(st.integers(0, 8))):
-            player = draw(pool)
+            player = draw(issuers)
             seq[player] = seq.get(player, 0) + draw(st.integers(1, 2))
-            op = draw(st.sampled_from(OPS))
+            op = draw(st.sampled_from(OPS + ["attack", "attack", "move"]))
             c: dict[str, Any] = {"player": player, "seq": seq[player], "op": op}
             if op == "join":
                 c.update(zone=draw(st.integers(0, 3)), name=draw(st.sampled_from(["ada", "", "x" * 33, "zoë"])))

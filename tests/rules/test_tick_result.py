@@ -4,8 +4,9 @@ import pytest
 
 from pipeline.errors import EngineError
 from pipeline.records import pack_entity
+from pipeline.view import WorldView
 from tests.rules.kit import changed, cmd, removed
-from tests.support import command_frame, item, npc, player
+from tests.support import command_frame, item, npc, player, world
 
 
 def test_a_quiet_tick_reports_nothing_but_the_header(start):
@@ -41,13 +42,16 @@ def test_a_rejected_command_changes_last_seq_and_so_the_record(start):
     assert changed(result) == {1: {**before, "last_seq": 1}}
 
 
-def test_a_frame_for_the_wrong_tick_is_an_engine_error_and_changes_nothing(start):
+def test_a_frame_for_the_wrong_tick_is_an_engine_error_and_the_view_restores_the_world(start):
+    """docs/abi.md: after an engine error the caller restores the world with project(replace)."""
+    w = world(player(1, 5, 5), tick=3)
     s = start(player(1, 5, 5), tick=3)
-    before = s.engine.canonical()
+    before = bytes(s.engine.canonical())
     for tick in (3, 5, 0):
         frame, _ = command_frame(tick, [cmd(1, 1, "move", dx=1, dy=0)])
-        with pytest.raises(EngineError):
+        with pytest.raises(EngineError, match=f"tick {tick}"):
             s.engine.transform(frame)
-        assert bytes(s.engine.canonical()) == bytes(before)
+        s.engine.project(WorldView.from_world(w).frame())
+        assert bytes(s.engine.canonical()) == before
     result, _ = s.step(cmd(1, 1, "move", dx=1, dy=0))
     assert result.tick == 4

@@ -9,6 +9,7 @@ import wasmtime
 
 from pipeline.context import TickContext
 from pipeline.errors import EngineError, ReducerTrap
+from pipeline.frames import COMMAND_FRAME
 from pipeline.stages.transform import Transform
 from pipeline.types import Batch
 from pipeline.view import WorldView, hash_canonical
@@ -36,18 +37,20 @@ def test_canonical_of_a_loaded_world_is_the_reference_encoding():
     assert bytes(s.engine.canonical()) == canonical_bytes(w)
 
 
-def test_exhausted_fuel_names_the_tick_and_leaves_the_world_unchanged(monkeypatch):
+def test_exhausted_fuel_names_the_tick_and_leaves_the_world_unchanged():
     w = crowded_world()
     engine = WasmEngine()
     engine.project(WorldView.from_world(w).frame())
     before = hash_canonical(engine.canonical())
     packed, text = pack_commands([{"player": 1, "seq": 1, "op": "move", "dx": 1, "dy": 0}])
     ctx = TickContext(tick=1, batch=Batch(1, packed, text), view=WorldView.from_world(w))
-    monkeypatch.setattr(wasmtime_host, "FUEL_BASE", 50)
-    monkeypatch.setattr(wasmtime_host, "FUEL_PER_BYTE", 0)
+    budget = engine.fuel["transform"]
+    frame = COMMAND_FRAME.encode({"tick": 1, "commands": packed, "text": text})   # what the stage sends
+    frame_share = wasmtime_host.FUEL_PER_64_BYTES * (len(frame) // 64)
+    engine.fuel["transform"] = 10 - frame_share      # ten instructions in all: never enough for a tick
     with pytest.raises(ReducerTrap, match=r"tick 1: transform trapped: .*fuel"):
         asyncio.run(Transform(engine)(ctx))
-    monkeypatch.undo()
+    engine.fuel["transform"] = budget
     assert hash_canonical(engine.canonical()) == before
     ctx = asyncio.run(Transform(engine)(ctx))           # the same tick now runs normally
     assert ctx.result is not None and ctx.result.tick == 1
