@@ -20,9 +20,11 @@ import statistics
 import time
 from typing import Any, Callable
 
+from schema._generated.layout import ItemType, Kind
+
 from .engine import create_engine
 from .frames import COMMAND_FRAME, WORLD_FRAME
-from .records import Kind, ItemType, pack_commands, pack_entity, pack_zone
+from .records import pack_commands, pack_entity, pack_zone
 from .types import WorldData
 
 ZONE_SIDE = 256

@@ -59,7 +59,8 @@ class TableCodec:
         for name, offset, (size, align) in self.vectors:
             payload = values.get(name, b"")
             if len(payload) % size:
-                raise FrameError(f"{self.name}.{name}: {len(payload)} bytes is not a whole number of {size}-byte elements")
+                raise FrameError(f"{self.name}.{name}: {len(payload)} bytes is not a whole number "
+                                 f"of {size}-byte elements")
             start = _align(end + 4, max(align, 4)) - 4
             parts.append(bytes(start - end))
             parts.append(struct.pack("<I", len(payload) // size))

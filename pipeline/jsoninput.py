@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from json.decoder import scanstring
+from json.decoder import scanstring  # type: ignore[attr-defined]  # public in CPython, absent from typeshed
 from typing import Any, Union
 
 Path = tuple[Union[str, int], ...]
@@ -21,7 +21,7 @@ U64_MAX = 2**64 - 1
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
 
 _WS = re.compile(r"[ \t\n\r]*")
-_SCAN = json.JSONDecoder().scan_once  # C scanner: value at an offset -> (value, end offset)
+_SCAN = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # C scanner: value at an offset -> (value, end offset)
 
 
 class Bad(Exception):

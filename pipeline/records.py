@@ -27,7 +27,7 @@ def pack_entity(**fields: Any) -> bytes:
     raw = name.encode() if isinstance(name, str) else bytes(name)
     if len(raw) > NAME_MAX:
         raise ValueError(f"name is {len(raw)} bytes, at most {NAME_MAX}")
-    values = {f: 0 for f in layout.ENTITY_FIELDS}
+    values: dict[str, Any] = {f: 0 for f in layout.ENTITY_FIELDS}
     unknown = set(fields) - set(values)
     if unknown:
         raise ValueError(f"unknown entity fields {sorted(unknown)}")

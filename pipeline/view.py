@@ -36,7 +36,8 @@ class WorldView:
     @classmethod
     def from_world(cls, world: WorldData) -> WorldView:
         records = memoryview(world.entities)
-        with immutables.Map().mutate() as m:
+        empty: immutables.Map[int, bytes] = immutables.Map()
+        with empty.mutate() as m:
             for start in range(0, len(records), ENTITY_SIZE):
                 record = bytes(records[start:start + ENTITY_SIZE])
                 m[_U64.unpack_from(record)[0]] = record
@@ -60,7 +61,8 @@ class WorldView:
         record = self.entities.get(player)
         if record is None or record[_KIND_OFFSET] != Kind.player:
             return None
-        return _U64.unpack_from(record, _LAST_SEQ_OFFSET)[0]
+        last_seq: int = _U64.unpack_from(record, _LAST_SEQ_OFFSET)[0]
+        return last_seq
 
     def to_world(self) -> WorldData:
         """O(world): sorts ids; for dumps, restores and checks, not per tick."""

@@ -290,7 +290,10 @@ def emit_assemblyscript(schema: Schema) -> str:
                 out.append(f"  export const {f.name.upper()}_OFFSET: usize = {f.offset};")
                 out.append(f"  export const {f.name.upper()}_LENGTH: usize = {f.count};")
                 continue
-            out.append(f"  @inline export function {f.name}(p: usize): {as_type} {{ return load<{as_type}>(p, {f.offset}); }}")
+            out.append(
+                f"  @inline export function {f.name}(p: usize): {as_type} "
+                f"{{ return load<{as_type}>(p, {f.offset}); }}"
+            )
             out.append(
                 f"  @inline export function set_{f.name}(p: usize, v: {as_type}): void "
                 f"{{ store<{as_type}>(p, v, {f.offset}); }}"
@@ -300,20 +303,20 @@ def emit_assemblyscript(schema: Schema) -> str:
         out += ["", f"export namespace {t.name} {{"]
         out.append(f"  export const FIELDS: i32 = {len(t.fields)};")
         out.append(f"  export const INLINE_SIZE: usize = {t.inline_size};")
-        for f in t.fields:
-            vt = 4 + 2 * f.slot
-            out.append(f"  export const {f.name.upper()}_SLOT: i32 = {f.slot};")
-            out.append(f"  export const {f.name.upper()}_INLINE: usize = {f.offset};")
-            if f.is_vector:
+        for tf in t.fields:
+            vt = 4 + 2 * tf.slot
+            out.append(f"  export const {tf.name.upper()}_SLOT: i32 = {tf.slot};")
+            out.append(f"  export const {tf.name.upper()}_INLINE: usize = {tf.offset};")
+            if tf.is_vector:
                 out.append(
                     f"  /** Address of the vector's length word, or 0 when absent. */\n"
-                    f"  @inline export function {f.name}(table: usize): usize {{ "
+                    f"  @inline export function {tf.name}(table: usize): usize {{ "
                     f"const o = fieldOffset(table, {vt}); return o == 0 ? 0 : table + o + load<u32>(table + o); }}"
                 )
             else:
-                as_type = SCALARS[f.type][3]
+                as_type = SCALARS[tf.type][3]
                 out.append(
-                    f"  @inline export function {f.name}(table: usize): {as_type} {{ "
+                    f"  @inline export function {tf.name}(table: usize): {as_type} {{ "
                     f"const o = fieldOffset(table, {vt}); return o == 0 ? 0 : load<{as_type}>(table + o); }}"
                 )
         out.append("}")

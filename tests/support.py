@@ -7,7 +7,7 @@ from typing import Any
 
 from pipeline.effects import effects_json
 from pipeline.frames import COMMAND_FRAME, WORLD_FRAME
-from pipeline.records import Kind, ItemType, pack_commands, pack_entity, pack_zone, unpack_entity
+from pipeline.records import ItemType, Kind, pack_commands, pack_entity, pack_zone, unpack_entity
 from pipeline.types import TickResult, WorldData
 from pipeline.worldfile import canonical_bytes as canonical  # noqa: F401  (the reference encoding)
 from schema._generated.layout import ENTITY_SIZE

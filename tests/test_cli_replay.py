@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.__main__ import cli
-from pipeline.replay import _compare
 from pipeline.errors import DivergenceError
+from pipeline.replay import _compare
 from pipeline.types import TickResult
 from pipeline.worldfile import load_world, world_hash
 
@@ -69,8 +69,8 @@ def test_effects_are_json_lines_with_their_tick(tmp_path, engine_name):
 def test_a_replay_continues_from_its_dumped_state(tmp_path, engine_name):
     """Replaying ticks 1..30 equals replaying 1..15, dumping, then 16..30 from the dump."""
     lines = BATCHES.read_text().splitlines()
-    head = [l for l in lines if json.loads(l)["tick"] <= 15]
-    tail = [l for l in lines if json.loads(l)["tick"] > 15]
+    head = [line for line in lines if json.loads(line)["tick"] <= 15]
+    tail = [line for line in lines if json.loads(line)["tick"] > 15]
     (tmp_path / "head.jsonl").write_text("\n".join(head) + "\n")
     (tmp_path / "tail.jsonl").write_text("\n".join(tail) + "\n")
     whole = json.loads(run(WORLD, BATCHES, "--json", "--engine", engine_name).stdout)
@@ -96,7 +96,8 @@ def test_bad_world_exits_2_naming_the_place(tmp_path, world_text, where):
 
 def test_bad_batch_exits_2_naming_file_line_and_field(tmp_path):
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"tick": 1, "commands": []}\n{"tick": 2, "commands": [{"player": 1, "seq": 1, "op": "move", "dx": "1", "dy": 0}]}\n')
+    bad.write_text('{"tick": 1, "commands": []}\n'
+                   '{"tick": 2, "commands": [{"player": 1, "seq": 1, "op": "move", "dx": "1", "dy": 0}]}\n')
     result = run(WORLD, bad)
     assert result.exit_code == 2
     assert f"{bad}:2" in result.stderr and "commands[0].dx" in result.stderr

@@ -35,7 +35,7 @@ class LinearMemory:
         return self._base() + address
 
     def write(self, address: int, data: bytes | bytearray | memoryview) -> None:
-        ctypes.memmove(self._check(address, len(data)), bytes(data) if isinstance(data, memoryview) else data, len(data))
+        ctypes.memmove(self._check(address, len(data)), bytes(data), len(data))
 
     def read(self, address: int, size: int) -> bytes:
         return ctypes.string_at(self._check(address, size), size)
@@ -46,7 +46,8 @@ class LinearMemory:
         return memoryview((ctypes.c_ubyte * size).from_address(pointer)).cast("B")
 
     def u32(self, address: int) -> int:
-        return struct.unpack("<I", self.read(address, 4))[0]
+        value: int = struct.unpack("<I", self.read(address, 4))[0]
+        return value
 
     def size_prefixed(self, address: int) -> memoryview:
         """The bytes after a u32 length word at `address` (zero-copy)."""

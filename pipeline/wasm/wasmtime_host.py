@@ -72,7 +72,7 @@ def capabilities() -> dict[str, bool]:
     found = {}
     for name, wat in _PROBES.items():
         try:
-            wasmtime.Module(shared_engine(), wasmtime.wat2wasm(wat))
+            wasmtime.Module(shared_engine(), bytes(wasmtime.wat2wasm(wat)))
             found[name] = True
         except wasmtime.WasmtimeError:
             found[name] = False
@@ -128,8 +128,14 @@ class _Instance:
         abort = wasmtime.Func(self.store, abort_type, self._abort)
         instance = wasmtime.Instance(self.store, compiled.module, [abort])
         exports = instance.exports(self.store)
-        self.fn = {name: exports[name] for name in abi.REQUIRED_EXPORTS if name != abi.MEMORY}
+        self.fn: dict[str, wasmtime.Func] = {}
+        for name in abi.REQUIRED_EXPORTS:
+            export = exports[name]
+            if name != abi.MEMORY and isinstance(export, wasmtime.Func):
+                self.fn[name] = export
         memory = exports[abi.MEMORY]
+        if not isinstance(memory, wasmtime.Memory) or len(self.fn) != len(abi.REQUIRED_EXPORTS) - 1:
+            raise EngineError(0, f"{compiled.source}: exports are not of the ABI's kinds (docs/abi.md)")
         self.memory = LinearMemory(
             lambda: _address(memory.data_ptr(self.store)), lambda: memory.data_len(self.store))
         self.input_address, self.input_capacity = 0, 0

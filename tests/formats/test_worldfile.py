@@ -13,7 +13,12 @@ from pipeline.errors import InputError
 from pipeline.records import ItemType, Kind, pack_entity, pack_zone
 from pipeline.types import WorldData
 from pipeline.worldfile import (
-    canonical_bytes, dump_world, load_world, world_from_canonical, world_hash, world_json,
+    canonical_bytes,
+    dump_world,
+    load_world,
+    world_from_canonical,
+    world_hash,
+    world_json,
 )
 from tests.support import canonical, item, npc, player, world
 

@@ -6,8 +6,8 @@ from fluxworld import CommandFrame as flatc_command_frame
 from fluxworld import TickResult as flatc_tick_result
 from fluxworld import WorldFrame as flatc_world_frame
 from fluxworld.Entity import CreateEntity
-from fluxworld.Zone import CreateZone
 from fluxworld.WorldFrame import WorldFrame
+from fluxworld.Zone import CreateZone
 
 from pipeline.frames import COMMAND_FRAME, TICK_RESULT, WORLD_FRAME, FrameError
 from pipeline.records import pack_commands, pack_entity, pack_zone, unpack_entity, unpack_zone
