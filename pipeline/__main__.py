@@ -58,7 +58,8 @@ def build(force: bool) -> None:
 def replay(world: Path, batches: Path, engine: str | None, dump_state: Path | None,
            effects_path: Path | None, as_json: bool) -> None:
     """Run BATCHES against WORLD and print the world hash after every tick."""
-    from .replay import count_batches, replay as run_replay
+    from .replay import count_batches
+    from .replay import replay as run_replay
     from .worldfile import dump_world
 
     engine = engine or default_engine()

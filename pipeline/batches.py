@@ -18,8 +18,22 @@ from schema._generated.layout import ENTITY_DTYPE, Kind, Op
 
 from .errors import InputError
 from .jsoninput import (
-    I64_MAX, I64_MIN, U32_MAX, U64_MAX, Bad, Path, check_int, check_keys, check_list, check_object,
-    check_str, describe, find_duplicate_key, key_count_bound, loads, path_str,
+    I64_MAX,
+    I64_MIN,
+    U32_MAX,
+    U64_MAX,
+    Bad,
+    Path,
+    check_int,
+    check_keys,
+    check_list,
+    check_object,
+    check_str,
+    describe,
+    find_duplicate_key,
+    key_count_bound,
+    loads,
+    path_str,
 )
 from .records import COMMAND, pack_commands
 from .types import Batch, WorldData

@@ -19,8 +19,21 @@ from schema._generated.layout import ENTITY_FIELDS, ENTITY_SIZE, ZONE_SIZE, Item
 
 from .errors import InputError
 from .jsoninput import (
-    Bad, Path, U32_MAX, check_int, check_keys, check_list, check_object, check_str, describe,
-    find_duplicate_key, key_count_bound, line_of, loads, locate, path_str,
+    U32_MAX,
+    Bad,
+    Path,
+    check_int,
+    check_keys,
+    check_list,
+    check_object,
+    check_str,
+    describe,
+    find_duplicate_key,
+    key_count_bound,
+    line_of,
+    loads,
+    locate,
+    path_str,
 )
 from .records import ENTITY, NAME_MAX, ZONE, pack_zone
 from .types import WorldData
