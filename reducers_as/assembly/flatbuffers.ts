@@ -25,3 +25,30 @@
 @inline export function vectorData(vec: usize): usize {
   return vec + 4;
 }
+
+/**
+ * The root table of a frame of `len` bytes at `buf`, trapping when the root
+ * offset or the table's vtable points outside it (a bad frame is a host bug).
+ */
+export function checkedRoot(buf: usize, len: usize): usize {
+  assert(len >= 8 && (buf & 3) == 0, "frame: too short or misaligned");
+  const root = <usize>load<u32>(buf);
+  assert(root + 4 <= len, "frame: root table outside the frame");
+  const table = buf + root;
+  const vtable = table - <usize>load<i32>(table);
+  assert(vtable >= buf && vtable + 4 <= buf + len, "frame: vtable outside the frame");
+  assert(vtable + <usize>load<u16>(vtable) <= buf + len, "frame: vtable runs past the end");
+  return table;
+}
+
+/**
+ * Number of `elemSize`-byte elements of a vector (0 for an absent one),
+ * trapping when they run past `end` (the frame's end).
+ */
+export function checkedLength(vec: usize, elemSize: usize, end: usize): u32 {
+  if (vec == 0) return 0;
+  assert(vec + 4 <= end, "frame: vector outside the frame");
+  const n = load<u32>(vec);
+  assert(<u64>vec + 4 + <u64>n * <u64>elemSize <= <u64>end, "frame: vector runs past the end");
+  return n;
+}

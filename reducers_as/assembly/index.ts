@@ -1,0 +1,83 @@
+// The reducer ABI, version 1 (docs/abi.md): the module's only exports.
+//
+// Python calls each export once per tick stage, never per entity or per
+// command. transform runs the tick phases of docs/rules.md in order; this is
+// the one place they are composed.
+
+import { CommandFrame, Command, Entity, WorldFrame, Zone } from "./_generated/schema";
+import { checkedLength, checkedRoot, vectorData } from "./flatbuffers";
+import { collectChanges, endJournal } from "./journal";
+import { ByteBuf, KeyList } from "./mem";
+import { orderedSlots } from "./order";
+import { clearEffects, setInputAddress, writeCanonical, writeTickResult } from "./output";
+import { areaOfInterest } from "./rules/aoi";
+import { runCommand } from "./rules/commands";
+import { npcBehaviour, regenerate, respawn } from "./rules/tick";
+import {
+  advanceTick, clearWorld, loadZones, releaseRemoved, reserveSlots, setHeader, tick, upsert,
+} from "./world";
+
+const area = changetype<ByteBuf>(memory.data(offsetof<ByteBuf>(), 8));
+const changed = changetype<KeyList>(memory.data(offsetof<KeyList>(), 8));
+const removed = changetype<KeyList>(memory.data(offsetof<KeyList>(), 8));
+
+export function abi_version(): i32 {
+  return 1;
+}
+
+/** An 8-aligned input area of at least `size` bytes, reused by every later call. */
+export function input(size: i32): usize {
+  assert(size >= 0, "input: negative size");
+  area.reserve(<usize>size);
+  setInputAddress(area.ptr);
+  return area.ptr;
+}
+
+/** Loads a WorldFrame: the whole world (replace) or upserted entities. */
+export function project(ptr: usize, len: i32): i32 {
+  const table = checkedRoot(ptr, <usize>len);
+  const end = ptr + <usize>len;
+  const entities = WorldFrame.entities(table);
+  const n = checkedLength(entities, Entity.SIZE, end);
+  if (WorldFrame.replace(table) != 0) {
+    clearWorld();
+    setHeader(WorldFrame.seed(table), WorldFrame.tick(table), WorldFrame.next_id(table));
+    const zones = WorldFrame.zones(table);
+    loadZones(vectorData(zones), <i32>checkedLength(zones, Zone.SIZE, end));
+    reserveSlots(<i32>n);
+  }
+  for (let i: u32 = 0, p = vectorData(entities); i < n; i++, p += Entity.SIZE) upsert(p);
+  return 0;
+}
+
+/** Runs one tick of a CommandFrame; returns the size-prefixed TickResult. */
+export function transform(ptr: usize, len: i32): usize {
+  const table = checkedRoot(ptr, <usize>len);
+  const end = ptr + <usize>len;
+  assert(CommandFrame.tick(table) == tick + 1, "transform: frame tick is not the world's tick + 1");
+  const commands = CommandFrame.commands(table);
+  const count = checkedLength(commands, Command.SIZE, end);
+  const text = CommandFrame.text(table);
+  const textLen = checkedLength(text, 1, end);
+
+  clearEffects();
+  advanceTick();
+  respawn();
+  regenerate();
+  npcBehaviour();
+  for (let i: u32 = 0, p = vectorData(commands); i < count; i++, p += Command.SIZE) {
+    runCommand(p, vectorData(text), textLen);
+  }
+  areaOfInterest();
+
+  collectChanges(changed, removed);
+  const result = writeTickResult(changed, removed);
+  endJournal();
+  releaseRemoved();
+  return result;
+}
+
+/** The canonical world encoding after a u32 length (docs/rules.md, "World hash"). */
+export function canonical(): usize {
+  return writeCanonical(orderedSlots());
+}

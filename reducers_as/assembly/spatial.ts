@@ -1,0 +1,232 @@
+// The spatial grid: who is near a point, in time proportional to the answer.
+//
+// Cells are 16 x 16 (CELL_SHIFT); a cell (zone, cx, cy) hashes to one of
+// 2^bits buckets, and each bucket heads a doubly-linked chain of slots.
+// Walking a chain must not touch the 120-byte records (at 100k entities
+// those are cache misses), so each slot has a compact node holding what a
+// query filters on:
+//
+//   heads -> [i32 first slot or -1] x 2^bits
+//   nodes -> +----------+----------+-------+-------+---------+-------+--------+
+//            | next i32 | zone u32 | x u16 | y u16 | tags u8 | pad 3 | id u64 |  24 bytes per slot
+//            +----------+----------+-------+-------+---------+-------+--------+
+//   prevs  -> [i32] per slot     buckets -> [i32 bucket, -1: not placed] per slot
+//
+// Each cell has one chain per category (online players, npcs, items,
+// offline players): the hottest queries want only online players
+// (observers, npc targets, chat listeners), only npcs, or only what can be
+// seen, and skip the other chains entirely.
+//
+// Chains may mix cells (hash collisions), so a query keeps a slot only when
+// its node lies in the cell being scanned (no slot is reported twice) and
+// within the exact box. The bucket count follows the slot capacity, so
+// chains stay about one cell's category long.
+
+import { Entity, Kind } from "./_generated/schema";
+import { alloc, grow, growColumn, I32List } from "./mem";
+import { rec } from "./world";
+
+// Tags: a query keeps the slots having all the wanted tags.
+export const PLAYER: u8 = 1;
+export const NPC: u8 = 2;
+export const ONLINE: u8 = 4;        // a player online
+export const LIVING: u8 = 8;        // a player or npc with respawn_tick 0
+export const VISIBLE: u8 = 16;      // anything but an offline player (docs/rules.md "visible")
+
+const CELL_SHIFT: i32 = 4;
+const GOLDEN: u64 = 0x9E3779B97F4A7C15;
+const NODE: usize = 24;
+
+let heads: usize = 0;
+let bits: u64 = 0;
+let nodes: usize = 0;
+let prevs: usize = 0;
+let buckets: usize = 0;
+let slotCap: i32 = 0;
+
+@inline function node(s: i32): usize { return nodes + <usize>s * NODE; }
+@inline function head(b: u32): i32 { return load<i32>(heads + (<usize>b << 2)); }
+@inline function setHead(b: u32, s: i32): void { store<i32>(heads + (<usize>b << 2), s); }
+@inline function nextOf(s: i32): i32 { return load<i32>(node(s), 0); }
+@inline function setNext(s: i32, v: i32): void { store<i32>(node(s), v, 0); }
+@inline function prevOf(s: i32): i32 { return load<i32>(prevs + (<usize>s << 2)); }
+@inline function setPrev(s: i32, v: i32): void { store<i32>(prevs + (<usize>s << 2), v); }
+@inline function bucketOf(s: i32): i32 { return load<i32>(buckets + (<usize>s << 2)); }
+@inline function setBucket(s: i32, b: i32): void { store<i32>(buckets + (<usize>s << 2), b); }
+@inline export function nodeZone(s: i32): u32 { return load<u32>(node(s), 4); }
+@inline export function nodeX(s: i32): i32 { return <i32>load<u16>(node(s), 8); }
+@inline export function nodeY(s: i32): i32 { return <i32>load<u16>(node(s), 10); }
+@inline export function nodeTags(s: i32): u8 { return load<u8>(node(s), 12); }
+@inline export function nodeId(s: i32): u64 { return load<u64>(node(s), 16); }
+
+// Categories, each with its own chains.
+const CAT_ONLINE: u32 = 0;   // online players
+const CAT_NPC: u32 = 1;      // npcs
+const CAT_ITEM: u32 = 2;     // items
+const CAT_OFFLINE: u32 = 3;  // offline players: never visible, never a target
+const CATS: u32 = 4;
+
+/** The bucket of category `cat` in cell (zone, cx, cy); cx, cy < 4096 fit 12 bits each. */
+@inline export function cellBucket(zone: u32, cx: i32, cy: i32, cat: u32, bits: u64): u32 {
+  const key = (<u64>zone << 32) | (<u64>cat << 24) | (<u64>cx << 12) | <u64>cy;
+  return <u32>((key * GOLDEN) >> (64 - bits));
+}
+
+@inline function categoryOf(tags: u8): u32 {
+  return tags & ONLINE ? CAT_ONLINE : tags & NPC ? CAT_NPC : tags & PLAYER ? CAT_OFFLINE : CAT_ITEM;
+}
+
+/** The categories that can hold a slot with all the `want` tags. */
+@inline function categoriesFor(want: u8): u32 {
+  if (want & ONLINE) return 1 << CAT_ONLINE;
+  if (want & NPC) return 1 << CAT_NPC;
+  if (want & VISIBLE) return (1 << CAT_ONLINE) | (1 << CAT_NPC) | (1 << CAT_ITEM);
+  return (1 << CATS) - 1;
+}
+
+@inline function nodeBucket(s: i32): u32 {
+  return cellBucket(nodeZone(s), nodeX(s) >> CELL_SHIFT, nodeY(s) >> CELL_SHIFT, categoryOf(nodeTags(s)), bits);
+}
+
+function tagsOf(p: usize): u8 {
+  const kind = Entity.kind(p);
+  if (kind == Kind.item) return VISIBLE;
+  let t: u8 = kind == Kind.player ? PLAYER : NPC;
+  if (Entity.respawn_tick(p) == 0) t |= LIVING;
+  if (kind == Kind.npc || Entity.online(p) != 0) t |= VISIBLE;
+  if (kind == Kind.player && Entity.online(p) != 0) t |= ONLINE;
+  return t;
+}
+
+function link(s: i32, b: u32): void {
+  const h = head(b);
+  setPrev(s, -1);
+  setNext(s, h);
+  if (h >= 0) setPrev(h, s);
+  setHead(b, s);
+  setBucket(s, <i32>b);
+}
+
+/** Takes `s` out of its chain, if it is in one. */
+export function unplace(s: i32): void {
+  const b = bucketOf(s);
+  if (b < 0) return;
+  const p = prevOf(s), n = nextOf(s);
+  if (p >= 0) setNext(p, n); else setHead(<u32>b, n);
+  if (n >= 0) setPrev(n, p);
+  setBucket(s, -1);
+}
+
+/** Copies `s`'s position and tags from its record and chains it in its cell. */
+export function place(s: i32): void {
+  const p = rec(s);
+  const n = node(s);
+  store<u32>(n, Entity.zone(p), 4);
+  store<u16>(n, Entity.x(p), 8);
+  store<u16>(n, Entity.y(p), 10);
+  store<u8>(n, tagsOf(p), 12);
+  store<u64>(n, Entity.id(p), 16);
+  const b = nodeBucket(s);
+  if (bucketOf(s) == <i32>b) return;
+  unplace(s);
+  link(s, b);
+}
+
+/** A freshly taken slot is in no chain. */
+@inline export function forgetSlot(s: i32): void {
+  setBucket(s, -1);
+}
+
+/** Empties the grid (every slot's bucket is reset when the slot is taken). */
+export function clearGrid(): void {
+  if (heads != 0) memory.fill(heads, 0xff, (<usize>1 << <usize>bits) << 2);
+}
+
+/**
+ * The slot columns grow to `newCap`; the bucket table grows to match and
+ * every placed slot among the first `used` is chained again.
+ */
+export function growGrid(newCap: i32, used: i32): void {
+  nodes = grow(nodes, <usize>slotCap * NODE, <usize>newCap * NODE);
+  prevs = growColumn(prevs, slotCap, newCap, -1);
+  buckets = growColumn(buckets, slotCap, newCap, -1);
+  slotCap = newCap;
+  let newBits = bits < 10 ? <u64>10 : bits;
+  while ((<i32>1 << <i32>newBits) < newCap) newBits++;
+  if (newBits == bits) return;
+  bits = newBits;
+  heads = alloc((<usize>1 << <usize>bits) << 2);
+  clearGrid();
+  for (let s = 0; s < used; s++) {
+    if (bucketOf(s) >= 0) link(s, nodeBucket(s));
+  }
+}
+
+/**
+ * Appends to `out` every placed slot with all the `want` tags, in `zone`
+ * within Chebyshev distance `r` of (x, y).
+ */
+export function query(zone: u32, x: i32, y: i32, r: i32, want: u8, out: I32List): void {
+  queryBox(zone, x - r, y - r, x + r, y + r, want, out);
+}
+
+/**
+ * Appends to `out` every placed slot with all the `want` tags, in `zone`
+ * with left <= x <= right and top <= y <= bottom.
+ */
+export function queryBox(zone: u32, left: i32, top: i32, right: i32, bottom: i32, want: u8, out: I32List): void {
+  const x0 = max(left, 0) >> CELL_SHIFT, x1 = max(right, 0) >> CELL_SHIFT;
+  const y0 = max(top, 0) >> CELL_SHIFT, y1 = max(bottom, 0) >> CELL_SHIFT;
+  const cats = categoriesFor(want);
+  const w = <u32>(right - left), h = <u32>(bottom - top);
+  for (let cat: u32 = 0; cat < CATS; cat++) {
+    if (!(cats & (1 << cat))) continue;
+    for (let cy = y0; cy <= y1; cy++) {
+      for (let cx = x0; cx <= x1; cx++) {
+        let s = head(cellBucket(zone, cx, cy, cat, bits));
+        // Branch-free filter: the tests are unpredictable, the walk is not.
+        while (s >= 0) {
+          const n = node(s);
+          const ex = <i32>load<u16>(n, 8), ey = <i32>load<u16>(n, 10);
+          const keep = <i32>((load<u8>(n, 12) & want) == want) & <i32>(load<u32>(n, 4) == zone)
+            & <i32>(ex >> CELL_SHIFT == cx) & <i32>(ey >> CELL_SHIFT == cy)
+            & <i32>(<u32>(ex - left) <= w) & <i32>(<u32>(ey - top) <= h);
+          out.pushIf(s, keep);
+          s = load<i32>(n, 0);
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Appends to `out` every placed slot with all the `want` tags, in `zone`,
+ * within distance `r` of exactly one of (ax, ay) and (bx, by): what a step
+ * from one point to the other brings into view or takes out of it.
+ */
+export function queryXor(zone: u32, ax: i32, ay: i32, bx: i32, by: i32, r: i32, want: u8, out: I32List): void {
+  const left = min(ax, bx) - r, top = min(ay, by) - r, right = max(ax, bx) + r, bottom = max(ay, by) + r;
+  const x0 = max(left, 0) >> CELL_SHIFT, x1 = max(right, 0) >> CELL_SHIFT;
+  const y0 = max(top, 0) >> CELL_SHIFT, y1 = max(bottom, 0) >> CELL_SHIFT;
+  const cats = categoriesFor(want);
+  const d = <u32>(2 * r);
+  const aL = ax - r, aT = ay - r, bL = bx - r, bT = by - r;
+  for (let cat: u32 = 0; cat < CATS; cat++) {
+    if (!(cats & (1 << cat))) continue;
+    for (let cy = y0; cy <= y1; cy++) {
+      for (let cx = x0; cx <= x1; cx++) {
+        let s = head(cellBucket(zone, cx, cy, cat, bits));
+        while (s >= 0) {
+          const n = node(s);
+          const ex = <i32>load<u16>(n, 8), ey = <i32>load<u16>(n, 10);
+          const inA = <i32>(<u32>(ex - aL) <= d) & <i32>(<u32>(ey - aT) <= d);
+          const inB = <i32>(<u32>(ex - bL) <= d) & <i32>(<u32>(ey - bT) <= d);
+          const keep = <i32>((load<u8>(n, 12) & want) == want) & <i32>(load<u32>(n, 4) == zone)
+            & <i32>(ex >> CELL_SHIFT == cx) & <i32>(ey >> CELL_SHIFT == cy) & (inA ^ inB);
+          out.pushIf(s, keep);
+          s = load<i32>(n, 0);
+        }
+      }
+    }
+  }
+}
