@@ -196,7 +196,9 @@ class World:
             self.online.discard(player.id)
 
     def create(self, e: Entity) -> None:
-        self.journal[e.id] = None
+        # An id removed earlier this tick keeps its start-of-tick record: the
+        # entity it names then simply changed (docs/rules.md, TickResult).
+        self.journal.setdefault(e.id, None)
         self.entities[e.id] = e
         self._index(e)
 

@@ -21,7 +21,8 @@
 //       SEES     it exists now and is not an offline player,
 //       CHANGED  it existed at both ends and its record changed in a field
 //                other than last_seq (an `update` where it is seen both times),
-//       PLAYER_ENTRY  it is a player.
+//       PLAYER_ENTRY  it is a player,
+//       WATCHED  it was an online player at the start: an observer then, with a view.
 // stamp: the last observer pass that looked at the entry (dedupes).
 
 import { Entity, Kind } from "./_generated/schema";
@@ -38,6 +39,7 @@ export const SAW: u32 = 1;
 export const SEES: u32 = 2;
 export const CHANGED: u32 = 4;
 export const PLAYER_ENTRY: u32 = 8;
+export const WATCHED: u32 = 16;
 
 const SUMMARY: usize = 32;
 const CELL_SHIFT: i32 = 4;
@@ -100,6 +102,7 @@ export function buildJournalGrid(): void {
       const old = entryOld(j);
       setSpot(OLD, j, old);
       if (notOffline(old)) b |= SAW;
+      if (Entity.kind(old) == Kind.player && Entity.online(old) != 0) b |= WATCHED;
       if (!(flags & REMOVED) && !sameExceptSeq(old, now)) b |= CHANGED;
       const at = startAt(bucketOf(OLD, j) + 1);
       store<u32>(at, load<u32>(at) + 1);

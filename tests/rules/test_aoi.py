@@ -93,3 +93,14 @@ def test_an_offline_player_respawning_is_seen_by_no_one(start):
     s = start(player(1, 5, 5, hp=0, respawn_tick=1, online=0), player(3, 33, 33))
     _, effects = s.step()
     assert sightings(effects) == []
+
+
+def test_an_id_removed_and_claimed_by_a_join_in_one_tick_is_judged_by_id(start):
+    """Item 2 is picked up, then a join creates player 2 far away: one entity 2 that
+    changed, leaving the views it was in and entering the new player's own."""
+    s = start(player(1, 5, 5), item(2, 5, 6), player(3, 7, 7))
+    result, effects = s.step(cmd(1, 1, "pickup", item=2), cmd(2, 1, "join", zone=1, name="reborn"))
+    assert sightings(effects) == [("update", 1, 1), ("leave", 1, 2), ("enter", 2, 2),
+                                  ("update", 3, 1), ("leave", 3, 2)]
+    assert removed(result) == []
+    assert changed(result)[2]["kind"] == 0 and changed(result)[2]["name"] == "reborn"

@@ -22,7 +22,7 @@ import { EffectKind } from "../_generated/schema";
 import { CREATED, entryFlags, entrySlot, journalIndex, journalLength, REMOVED } from "../journal";
 import {
   buildJournalGrid, CHANGED, NOW, OLD, PLAYER_ENTRY, queryJournal, SAW, SEES, setStamp, spotNear,
-  spotX, spotY, spotZone, stamp, summaryBits, summaryId,
+  spotX, spotY, spotZone, stamp, summaryBits, summaryId, WATCHED,
 } from "../journalgrid";
 import { I32List } from "../mem";
 import { views } from "../output";
@@ -81,8 +81,9 @@ function observe(j: i32): void {
   const epoch = newEpoch();
   const id = summaryId(j);
   const zone = spotZone(NOW, j), x = spotX(NOW, j), y = spotY(NOW, j);
-  // SAW: it existed at the start, online (a player not offline).
-  const before = (summaryBits(j) & SAW) != 0;
+  // It had a view at the start only if it was an online player then (an id
+  // can pass from a removed item to a new player within one tick).
+  const before = (summaryBits(j) & WATCHED) != 0;
   const oz = spotZone(OLD, j), ox = spotX(OLD, j), oy = spotY(OLD, j);
 
   // Untouched entities: enter what is only in the new view, leave what is
