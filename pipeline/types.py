@@ -50,3 +50,40 @@ class Batch:
     commands: bytes
     text: bytes
     source: str = ""
+
+
+@dataclass(frozen=True)
+class SqlStatement:
+    """One parameterised statement: values only ever travel in `args`."""
+
+    sql: str
+    args: tuple[object, ...] = ()
+
+
+@dataclass(frozen=True)
+class SqlCopy:
+    """Bulk rows: COPY `records` into `temp_table` (a per-connection temp copy of
+    `table`, emptied at commit), then run `then`, which moves them into `table`."""
+
+    table: str
+    temp_table: str
+    columns: tuple[str, ...]
+    records: list[tuple[object, ...]]
+    then: SqlStatement
+
+
+@dataclass(frozen=True)
+class TickWrite:
+    """Everything one tick commits, in one transaction (the actuate stage).
+
+    `statements` run in order; then the world header becomes (tick, next_id,
+    world_hash) and the command log gains (tick, commands, text, world_hash):
+    the accepted batch exactly as replay reads it, in its binary form.
+    """
+
+    tick: int
+    next_id: int
+    world_hash: bytes
+    commands: bytes
+    text: bytes
+    statements: tuple[SqlStatement | SqlCopy, ...]
