@@ -33,11 +33,19 @@ class Fragment:
         """(start, end) of each field in the 120-byte Entity record."""
         out = []
         for name in self.fields:
-            dtype, offset = ENTITY_DTYPE.fields[name][:2]
+            start, end = field_bytes(name)
             if name == "name":   # the name is its length byte and its 32 bytes
-                offset = ENTITY_DTYPE.fields["name_len"][1]
-            out.append((offset, ENTITY_DTYPE.fields[name][1] + dtype.itemsize))
+                start = field_bytes("name_len")[0]
+            out.append((start, end))
         return out
+
+
+def field_bytes(name: str) -> tuple[int, int]:
+    """(start, end) of one field in the Entity record."""
+    fields = ENTITY_DTYPE.fields
+    assert fields is not None
+    dtype, offset = fields[name][:2]
+    return offset, offset + dtype.itemsize
 
 
 ALL = frozenset({Kind.player, Kind.npc, Kind.item})

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .types import Batch, TickResult
+from .types import Batch, Incoming, Refusal, TickResult, TickWrite
 from .view import WorldView
 
 
 @dataclass
 class TickContext:
     tick: int
-    batch: Batch
-    view: WorldView                    # the committed world before this tick
+    batch: Batch                       # the accepted commands (negotiate makes it)
+    view: WorldView                    # the world before this tick
+    incoming: list[Incoming] = field(default_factory=list)  # what arrived for this tick
+    refusals: list[Refusal] = field(default_factory=list)   # what negotiate refused
     loaded: bytes = b""                # packed Entity records to materialize (contextualize)
     result: TickResult | None = None   # what transform reported
     next_view: WorldView | None = None # the world after this tick
+    world_hash: bytes | None = None    # SHA-256 of the world after this tick
+    write: TickWrite | None = None     # what plan made for actuate to commit
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds

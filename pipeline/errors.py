@@ -6,6 +6,8 @@
      +-- EngineError         the reducers failed; the world is unchanged
      |    +-- ReducerTrap    the WASM module trapped (a bug) or ran out of fuel
      +-- BuildError          the schema or the AssemblyScript build failed
+     +-- StoreUnavailable    PostgreSQL cannot be reached now; the same write may be retried
+     +-- RecoveryError       the stored world does not match its command log
 """
 
 from __future__ import annotations
@@ -49,3 +51,11 @@ class ReducerTrap(EngineError):
 
 class BuildError(FluxworldError):
     """Generating code from the schema or compiling the reducers failed."""
+
+
+class StoreUnavailable(FluxworldError):
+    """The database cannot be reached; nothing was committed, or the commit is recognisable."""
+
+
+class RecoveryError(FluxworldError):
+    """The world in the database does not hash to what its command log says."""

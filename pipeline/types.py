@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -87,3 +88,20 @@ class TickWrite:
     commands: bytes
     text: bytes
     statements: tuple[SqlStatement | SqlCopy, ...]
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One command as a transport received it. `sender` is the sender's player
+    entity id (None: trusted, e.g. a recorded batch)."""
+
+    command: Any
+    sender: int | None
+    received: float                     # time.monotonic() at arrival
+    reply_to: object = None             # the transport's handle for answering
+
+
+@dataclass(frozen=True)
+class Refusal:
+    incoming: Incoming
+    reason: str

@@ -46,15 +46,22 @@ class WorldView:
 
     def apply(self, result: TickResult) -> WorldView:
         """The view after a tick: O(changed + removed)."""
-        changed = result.changed
-        with self.entities.mutate() as m:
-            for start in range(0, len(changed), ENTITY_SIZE):
-                record = changed[start:start + ENTITY_SIZE]
-                m[_U64.unpack_from(record)[0]] = record
-            for (entity_id,) in struct.iter_unpack("<Q", result.removed):
-                del m[entity_id]
-            entities = m.finish()
+        entities = self._merge(result.changed, result.removed)
         return replace(self, tick=result.tick, next_id=result.next_id, entities=entities)
+
+    def with_records(self, records: bytes) -> WorldView:
+        """The view with these packed records added or replaced (entities loaded mid-run)."""
+        return replace(self, entities=self._merge(records, b""))
+
+    def _merge(self, records: bytes, removed: bytes) -> immutables.Map[int, bytes]:
+        with self.entities.mutate() as m:
+            for start in range(0, len(records), ENTITY_SIZE):
+                record = records[start:start + ENTITY_SIZE]
+                m[_U64.unpack_from(record)[0]] = record
+            for (entity_id,) in struct.iter_unpack("<Q", removed):
+                del m[entity_id]
+            merged: immutables.Map[int, bytes] = m.finish()
+        return merged
 
     def last_seq(self, player: int) -> int | None:
         """A player's last accepted seq, or None when `player` is not a player."""

@@ -1,0 +1,157 @@
+"""The pipeline's order, its tick loop, and its outermost error boundary.
+
+    inbox -> negotiate -> contextualize -> project -> transform -> plan -> actuate -> outbox
+
+`Pipeline` runs the six stages of one tick and times each. `TickLoop` runs
+ticks at a fixed rate with no drift: tick n is due at start + n * period,
+computed from the plan, not from when the last tick ended; when a tick runs
+so late that whole slots have passed, those slots are skipped and counted,
+never made up. Tick N+1 is computed while tick N commits; commits and the
+effects after them stay in tick order, and tick N+2 waits for commit N.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from .context import TickContext
+from .engine import Rules
+from .errors import StoreUnavailable
+from .metrics import TickMetrics
+from .ports import Outbox, Store
+from .stages.actuate import Actuate
+from .stages.contextualize import Contextualize
+from .stages.negotiate import Negotiate
+from .stages.plan import Plan
+from .stages.project import Project
+from .stages.transform import Transform
+from .types import Batch, Incoming
+from .view import WorldView
+
+log = logging.getLogger(__name__)
+
+COMPUTE_STAGES = ("negotiate", "contextualize", "project", "transform", "plan")
+STAGES = (*COMPUTE_STAGES, "actuate")
+RETRY_FIRST, RETRY_MAX = 0.05, 2.0   # seconds between commit attempts while the store is away
+
+
+class Pipeline:
+    def __init__(self, engine: Rules, store: Store | None, outbox: Outbox | None, *,
+                 negotiate: Negotiate | None = None, metrics: TickMetrics | None = None) -> None:
+        self.outbox = outbox
+        self.metrics = metrics or TickMetrics()
+        self.compute_stages = (
+            ("negotiate", negotiate or Negotiate()),
+            ("contextualize", Contextualize(store)),
+            ("project", Project(engine)),
+            ("transform", Transform(engine)),
+            ("plan", Plan()),
+        )
+        self.actuate = Actuate(store, outbox)
+
+    async def compute(self, ctx: TickContext) -> TickContext:
+        """Negotiate to plan: everything but the commit."""
+        started = time.perf_counter()
+        for name, stage in self.compute_stages:
+            t = time.perf_counter()
+            ctx = await stage(ctx)
+            ctx.timings[name] = time.perf_counter() - t
+            self.metrics.observe_stage(name, ctx.timings[name])
+        self.metrics.tick_seconds.observe(time.perf_counter() - started)
+        self.metrics.ticks.inc()
+        self.metrics.commands.labels("accepted").inc(len(ctx.batch.commands) // 64)
+        self.metrics.commands.labels("refused").inc(len(ctx.refusals))
+        if self.outbox is not None and ctx.refusals:
+            await self.outbox.refuse(ctx)
+        return ctx
+
+    async def commit(self, ctx: TickContext) -> TickContext:
+        """Actuate, retrying while the store is unreachable: the tick's write is
+        plain data, and a commit that did land is recognised, not applied twice."""
+        delay = RETRY_FIRST
+        while True:
+            t = time.perf_counter()
+            try:
+                ctx = await self.actuate(ctx)
+                break
+            except StoreUnavailable as exc:
+                log.warning("tick %d: store unavailable (%s); retrying in %.2f s", ctx.tick, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+        ctx.timings["actuate"] = time.perf_counter() - t
+        self.metrics.observe_stage("actuate", ctx.timings["actuate"])
+        return ctx
+
+
+@dataclass
+class Inbox:
+    """Commands waiting for the next tick, in arrival order."""
+
+    _items: list[Incoming] = field(default_factory=list)
+
+    def put(self, incoming: Incoming) -> None:
+        self._items.append(incoming)
+
+    def drain(self) -> list[Incoming]:
+        items, self._items = self._items, []
+        return items
+
+
+def schedule(start: float, slot: int, period: float, now: float) -> tuple[float, int]:
+    """(seconds to wait, slots skipped) before running the tick of `slot`.
+
+    Due times come from the plan (start + slot * period), so lateness never
+    accumulates; a tick so late that whole slots have passed skips them.
+    """
+    due = start + slot * period
+    if now < due:
+        return due - now, 0
+    return 0.0, int((now - due) // period)
+
+
+class TickLoop:
+    def __init__(self, pipeline: Pipeline, view: WorldView, inbox: Inbox, *, hz: float = 20.0,
+                 summary_every: float = 10.0) -> None:
+        self.pipeline, self.view, self.inbox = pipeline, view, inbox
+        self.period = 1.0 / hz
+        self.summary_every = summary_every
+        self.committed_tick = view.tick
+
+    async def run(self, stop: asyncio.Event, *, max_ticks: int | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        slot, ran = 0, 0
+        pending: asyncio.Task[TickContext] | None = None
+        next_summary = start + self.summary_every
+        metrics = self.pipeline.metrics
+        try:
+            while not stop.is_set() and (max_ticks is None or ran < max_ticks):
+                wait, skipped = schedule(start, slot, self.period, loop.time())
+                if wait:
+                    try:
+                        await asyncio.wait_for(stop.wait(), wait)
+                        break
+                    except asyncio.TimeoutError:
+                        pass
+                if skipped:
+                    metrics.missed.inc(skipped)
+                    slot += skipped
+                ctx = TickContext(tick=self.view.tick + 1, batch=Batch(self.view.tick + 1, b"", b""),
+                                  view=self.view, incoming=self.inbox.drain())
+                ctx = await self.pipeline.compute(ctx)
+                if pending is not None:
+                    self.committed_tick = (await pending).tick
+                pending = asyncio.create_task(self.pipeline.commit(ctx))
+                assert ctx.next_view is not None
+                self.view = ctx.next_view
+                slot += 1
+                ran += 1
+                if loop.time() >= next_summary:
+                    log.info("%s", metrics.summary(list(STAGES)))
+                    next_summary += self.summary_every
+        finally:
+            if pending is not None:
+                self.committed_tick = (await pending).tick

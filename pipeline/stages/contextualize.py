@@ -1,0 +1,36 @@
+"""Stage 2, contextualize: the tick's working set, and loading what is missing.
+
+The whole world is loaded when the server starts (recovery checks its hash),
+so the engine holds every entity the server has seen. What can still be
+missing is an entity created in PostgreSQL by another program since then (a
+player account added while the server runs): the working set (each command's
+player and target) is checked against the view and whatever is absent is
+asked for in one round trip. Found records go to project; ids that exist
+nowhere are left for the rules to reject or (join) create.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from schema._generated.layout import COMMAND_DTYPE
+
+from ..context import TickContext
+from ..ports import Store
+
+
+class Contextualize:
+    def __init__(self, store: Store | None) -> None:
+        self.store = store
+
+    async def __call__(self, ctx: TickContext) -> TickContext:
+        if self.store is None or not ctx.batch.commands:
+            return ctx
+        commands = np.frombuffer(ctx.batch.commands, dtype=COMMAND_DTYPE)
+        wanted = np.unique(np.concatenate([commands["player"], commands["target"]]))
+        known = ctx.view.entities
+        missing = [i for i in wanted.tolist() if i and i not in known]
+        if missing:
+            ctx.loaded = await self.store.load_entities(missing)
+            ctx.view = ctx.view.with_records(ctx.loaded)
+        return ctx
