@@ -9,6 +9,11 @@ from .context import TickContext
 from .types import TickWrite
 
 
+class Stage(Protocol):
+    async def __call__(self, ctx: TickContext) -> TickContext:
+        """One stage of the pipeline: context in, context out."""
+
+
 class Store(Protocol):
     async def commit_tick(self, write: TickWrite) -> None:
         """Apply one tick's writes, header and command log row in one transaction."""

@@ -21,10 +21,13 @@ from .context import TickContext
 from .effects import effects_json
 from .engine import create_engine
 from .errors import DivergenceError
+from .ports import Stage, Store
+from .stages.actuate import Actuate
+from .stages.plan import Plan
 from .stages.project import Project
 from .stages.transform import Transform
 from .types import Batch, TickResult
-from .view import WorldView, hash_canonical
+from .view import WorldView
 from .worldfile import load_world
 
 
@@ -45,21 +48,26 @@ class ReplayReport:
 
 
 class Lane:
-    """One engine stepping through ticks, with the committed view beside it."""
+    """One engine stepping through ticks, with the committed view beside it.
 
-    def __init__(self, engine_name: str, view: WorldView) -> None:
+    With a store, every tick also goes through plan and actuate, exactly as
+    the live server commits it."""
+
+    def __init__(self, engine_name: str, view: WorldView, store: Store | None = None) -> None:
         self.engine = create_engine(engine_name)
         self.view = view
-        self.stages = (Project(self.engine), Transform(self.engine))
+        self.stages: list[Stage] = [Project(self.engine), Transform(self.engine)]
+        if store is not None:
+            self.stages += [Plan(), Actuate(store, outbox=None)]
         self.engine.project(view.frame())
 
-    async def step(self, batch: Batch) -> tuple[TickContext, bytes]:
+    async def step(self, batch: Batch) -> TickContext:
         ctx = TickContext(tick=batch.tick, batch=batch, view=self.view)
         for stage in self.stages:
             ctx = await stage(ctx)
         assert ctx.next_view is not None
         self.view = ctx.next_view
-        return ctx, bytes(self.engine.canonical())
+        return ctx
 
 
 def count_batches(path: Path) -> int:
@@ -76,11 +84,12 @@ def _empty(tick: int) -> Batch:
 
 
 async def replay(world_path: Path, batches_path: Path, engine: str, *,
-                 effects_out: TextIO | None = None,
+                 effects_out: TextIO | None = None, store: Store | None = None,
                  on_batch: Callable[[], None] | None = None) -> tuple[ReplayReport, WorldView]:
+    """Run the batches; with a store the first lane also commits every tick to it."""
     world = load_world(world_path)
     names = ["wasm", "python"] if engine == "both" else [engine]
-    lanes = [Lane(name, WorldView.from_world(world)) for name in names]
+    lanes = [Lane(name, WorldView.from_world(world), store if i == 0 else None) for i, name in enumerate(names)]
     report = ReplayReport(engine=engine, final_tick=world.tick)
     guard = SeqGuard(lanes[0].view.last_seq)
     tick = world.tick
@@ -98,14 +107,13 @@ async def replay(world_path: Path, batches_path: Path, engine: str, *,
 
 
 async def _tick(lanes: list[Lane], batch: Batch, report: ReplayReport, effects_out: TextIO | None) -> None:
-    outcomes = [await lane.step(batch) for lane in lanes]
-    (ctx, canonical), others = outcomes[0], outcomes[1:]
-    assert ctx.result is not None
-    for other_ctx, other_canonical in others:
-        assert other_ctx.result is not None
-        _compare(batch.tick, lanes[0].engine.name, ctx.result, canonical,
-                 lanes[1].engine.name, other_ctx.result, other_canonical)
-    digest = hash_canonical(canonical)
+    ctx, *others = [await lane.step(batch) for lane in lanes]
+    assert ctx.result is not None and ctx.world_hash is not None
+    for other in others:
+        assert other.result is not None and other.world_hash is not None
+        _compare(batch.tick, lanes[0].engine.name, ctx.result, ctx.world_hash,
+                 lanes[1].engine.name, other.result, other.world_hash)
+    digest = ctx.world_hash.hex()
     report.ticks += 1
     report.final_tick = batch.tick
     report.final_hash = digest
@@ -117,8 +125,8 @@ async def _tick(lanes: list[Lane], batch: Batch, report: ReplayReport, effects_o
             effects_out.write(json.dumps(effect, separators=(",", ":")) + "\n")
 
 
-def _compare(tick: int, a_name: str, a: TickResult, a_world: bytes,
-             b_name: str, b: TickResult, b_world: bytes) -> None:
+def _compare(tick: int, a_name: str, a: TickResult, a_hash: bytes,
+             b_name: str, b: TickResult, b_hash: bytes) -> None:
     """Name the first difference between two engines' tick, if any."""
     for name, size in (("effects", EFFECT_DTYPE.itemsize), ("changed", ENTITY_SIZE),
                        ("recipients", 8), ("removed", 8)):
@@ -131,6 +139,5 @@ def _compare(tick: int, a_name: str, a: TickResult, a_world: bytes,
     if (a.tick, a.next_id) != (b.tick, b.next_id):
         raise DivergenceError(tick, f"header differs: {a_name} tick/next_id {a.tick}/{a.next_id}, "
                                     f"{b_name} {b.tick}/{b.next_id}")
-    if a_world != b_world:
-        raise DivergenceError(tick, f"world hashes differ: {a_name} {hash_canonical(a_world)}, "
-                                    f"{b_name} {hash_canonical(b_world)}")
+    if a_hash != b_hash:
+        raise DivergenceError(tick, f"world hashes differ: {a_name} {a_hash.hex()}, {b_name} {b_hash.hex()}")

@@ -9,7 +9,6 @@ diffs them, and an engine that failed is restored from the view before.
 
 from __future__ import annotations
 
-import hashlib
 import struct
 from dataclasses import dataclass, replace
 
@@ -82,7 +81,3 @@ class WorldView:
         return WORLD_FRAME.encode({"seed": w.seed, "tick": w.tick, "next_id": w.next_id, "replace": 1,
                                    "zones": w.zones, "entities": w.entities})
 
-
-def hash_canonical(canonical: bytes | memoryview) -> str:
-    """The world hash of an engine's canonical() encoding (worldfile.world_hash for a WorldData)."""
-    return hashlib.sha256(canonical).hexdigest()
