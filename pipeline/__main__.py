@@ -85,6 +85,36 @@ def replay(world: Path, batches: Path, engine: str | None, dump_state: Path | No
                    f"with {report.engine}: final tick {report.final_tick} hash {report.final_hash}", err=True)
 
 
+@cli.command()
+@click.option("--db", default="embedded", show_default=True,
+              help="embedded (a private PostgreSQL under the state directory) or a postgresql:// DSN.")
+@click.option("--engine", type=click.Choice(ENGINES), default=None, help="Reducer engine (default: wasm).")
+@click.option("--hz", type=click.FloatRange(min=0.1, max=1000), default=20.0, show_default=True,
+              help="Ticks a second.")
+@click.option("--world", type=click.Path(path_type=Path, dir_okay=False),
+              help="World file to seed an empty database with (default: a starter world).")
+@click.option("--drive", type=click.Path(path_type=Path, dir_okay=False),
+              help="Feed this batches file in as live input, each batch at its tick; stop at its end.")
+@click.option("--ticks", type=click.IntRange(min=0), help="Stop after this many ticks.")
+@click.option("--rate", type=float, default=20.0, show_default=True, help="Commands a second per player.")
+@click.option("--burst", type=int, default=10, show_default=True, help="Commands a player may send at once.")
+def serve(db: str, engine: str | None, hz: float, world: Path | None, drive: Path | None, ticks: int | None,
+          rate: float, burst: int) -> None:
+    """Run the world server: the tick loop against PostgreSQL."""
+    from .serve import ServeOptions
+    from .serve import serve as run_serve
+
+    if not logging.getLogger().isEnabledFor(logging.INFO):
+        logging.getLogger("pipeline").setLevel(logging.INFO)
+    options = ServeOptions(db=db, engine=engine or default_engine(), hz=hz, world=world, drive=drive,
+                           ticks=ticks, rate=rate, burst=burst)
+    try:
+        tick = asyncio.run(run_serve(options))
+    except FluxworldError as exc:
+        _fail(exc)
+    click.echo(f"stopped at tick {tick}", err=True)
+
+
 @cli.group()
 def bench() -> None:
     """Benchmarks that print figures."""

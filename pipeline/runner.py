@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from .context import TickContext
 from .engine import Rules
@@ -114,8 +115,9 @@ def schedule(start: float, slot: int, period: float, now: float) -> tuple[float,
 
 class TickLoop:
     def __init__(self, pipeline: Pipeline, view: WorldView, inbox: Inbox, *, hz: float = 20.0,
-                 summary_every: float = 10.0) -> None:
+                 summary_every: float = 10.0, before_tick: Callable[[int], None] | None = None) -> None:
         self.pipeline, self.view, self.inbox = pipeline, view, inbox
+        self.before_tick = before_tick
         self.period = 1.0 / hz
         self.summary_every = summary_every
         self.committed_tick = view.tick
@@ -139,8 +141,11 @@ class TickLoop:
                 if skipped:
                     metrics.missed.inc(skipped)
                     slot += skipped
-                ctx = TickContext(tick=self.view.tick + 1, batch=Batch(self.view.tick + 1, b"", b""),
-                                  view=self.view, incoming=self.inbox.drain())
+                tick = self.view.tick + 1
+                if self.before_tick is not None:
+                    self.before_tick(tick)
+                ctx = TickContext(tick=tick, batch=Batch(tick, b"", b""), view=self.view,
+                                  incoming=self.inbox.drain())
                 ctx = await self.pipeline.compute(ctx)
                 if pending is not None:
                     self.committed_tick = (await pending).tick

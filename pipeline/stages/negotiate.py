@@ -9,7 +9,7 @@ refusal answered at once, never entering the batch or the command log
 3. in order: `seq` above the player's last accepted seq (a duplicate or a
    replay of an old command is refused);
 4. within the player's rate limit: a token bucket of `burst` commands
-   refilled at `rate` a second.
+   refilled at `rate` a second (trusted input, a recorded batch, has none).
 Accepted commands form the batch in arrival order.
 """
 
@@ -70,7 +70,7 @@ class Negotiate:
             previous = ctx.view.last_seq(player) or 0
         if seq <= previous:
             return f"out of order: seq {seq} is not above your last seq {previous}"
-        if not self._take_token(player, incoming.received):
+        if incoming.sender is not None and not self._take_token(player, incoming.received):
             return f"rate limited: at most {self.burst} commands at once, {self.rate:g} a second"
         return None
 
