@@ -151,6 +151,27 @@ def bench_reducers(entities: tuple[int, ...], commands: int, ticks: int, seed: i
         click.echo(json.dumps(scaling) if as_json else f"wasm time relative to {base['entities']}: {scaling}")
 
 
+@bench.command("pipeline")
+@click.option("--db", default="embedded", show_default=True, help="embedded or a postgresql:// DSN.")
+@click.option("--commands", type=int, multiple=True, default=[1_000, 10_000], show_default=True,
+              help="Commands a tick; repeat for several runs.")
+@click.option("--ticks", type=int, default=30, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--engine", type=click.Choice(ENGINES), default=None)
+def bench_pipeline(db: str, commands: tuple[int, ...], ticks: int, seed: int, engine: str | None) -> None:
+    """Committed ticks and rows a second, whole ticks back to back against PostgreSQL."""
+    from .bench import run_pipeline_bench
+
+    for n in commands:
+        try:
+            figures = asyncio.run(run_pipeline_bench(db=db, commands=n, ticks=ticks, seed=seed,
+                                                     engine=engine or default_engine(),
+                                                     progress=lambda msg: click.echo(msg, err=True)))
+        except FluxworldError as exc:
+            _fail(exc)
+        click.echo(json.dumps(figures))
+
+
 def main() -> None:
     cli(prog_name="fluxworld")
 

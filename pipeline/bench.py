@@ -22,17 +22,22 @@ from typing import Any, Callable
 
 from schema._generated.layout import ItemType, Kind
 
+from .batches import batch_commands_json
+from .context import TickContext
 from .engine import create_engine
 from .frames import COMMAND_FRAME, WORLD_FRAME
 from .records import pack_commands, pack_entity, pack_zone
-from .types import WorldData
+from .runner import Pipeline
+from .types import Batch, Incoming, SqlCopy, SqlStatement, WorldData
+from .view import WorldView
 
 ZONE_SIDE = 256
 PER_ZONE = 10_000
 ONLINE = 1_000
 
 
-def bench_world(entities: int, seed: int) -> tuple[WorldData, list[int], list[int], list[int]]:
+def bench_world(entities: int, seed: int,
+                online_players: int = ONLINE) -> tuple[WorldData, list[int], list[int], list[int]]:
     """(world, online player ids, npc ids in zone 1, item ids in zone 1)."""
     rng = random.Random(seed)
     zones = max(1, -(-entities // PER_ZONE))
@@ -45,7 +50,7 @@ def bench_world(entities: int, seed: int) -> tuple[WorldData, list[int], list[in
             x, y = rng.randrange(ZONE_SIDE), rng.randrange(ZONE_SIDE)
             share = i / count
             eid, next_id = next_id, next_id + 1
-            if zone == 1 and i < ONLINE:
+            if zone == 1 and i < online_players:
                 online.append(eid)
                 records.append(pack_entity(id=eid, kind=Kind.player, zone=zone, x=x, y=y, hp=100, max_hp=100,
                                            attack=10, defense=2, gold=rng.randrange(50), potions=rng.randrange(3),
@@ -134,3 +139,55 @@ def run_reducer_bench(*, entities: int, commands: int, ticks: int, seed: int,
         "python_p90_ms": round(1000 * statistics.quantiles(times["python"], n=10)[-1], 3),
         "effects_per_tick": effects // max(1, ticks),
     }
+
+
+async def run_pipeline_bench(*, db: str, commands: int, ticks: int, seed: int, engine: str = "wasm",
+                             progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """Whole ticks, negotiate to commit, back to back against PostgreSQL.
+
+    The world has one online player per command (and at least 10,000
+    entities); every tick each player sends one command of the usual mix.
+    Ticks run as fast as they commit, so the figures are the pipeline's
+    ceiling: committed ticks a second and fragment rows written a second.
+    """
+    from persistence.database import open_database
+    from persistence.migrator import migrate
+
+    world, online, npcs, items = bench_world(max(10_000, 4 * commands), seed, online_players=commands)
+    batches = bench_batches(online, npcs, items, commands, ticks, seed)
+    async with open_database(db) as database:
+        await migrate(database.dsn)
+        store = database.store()
+        await store.seed(world, replace=True)
+        view = WorldView.from_world(world)
+        rules = create_engine(engine)
+        rules.project(view.frame())
+        pipeline = Pipeline(rules, store, None)
+        progress(f"seeded {len(world.entities) // 120} entities; {ticks} ticks of {commands} commands")
+        rows, compute, commit = 0, 0.0, 0.0
+        started = time.perf_counter()
+        for tick, (packed, text) in enumerate(batches, start=1):
+            commands_json = batch_commands_json(Batch(tick, packed, text))
+            ctx = TickContext(tick=tick, batch=Batch(tick, b"", b""), view=view,
+                              incoming=[Incoming(c, None, 0.0) for c in commands_json])
+            t = time.perf_counter()
+            ctx = await pipeline.compute(ctx)
+            compute += time.perf_counter() - t
+            assert ctx.write is not None and ctx.next_view is not None
+            rows += sum(_rows_written(s) for s in ctx.write.statements)
+            t = time.perf_counter()
+            await pipeline.commit(ctx)
+            commit += time.perf_counter() - t
+            view = ctx.next_view
+        elapsed = time.perf_counter() - started
+    return {"commands_per_tick": commands, "ticks": ticks, "engine": engine,
+            "ticks_per_s": round(ticks / elapsed, 1), "commands_per_s": round(ticks * commands / elapsed),
+            "rows_per_tick": rows // ticks, "rows_per_s": round(rows / elapsed),
+            "compute_ms": round(1000 * compute / ticks, 2), "commit_ms": round(1000 * commit / ticks, 2)}
+
+
+def _rows_written(statement: SqlStatement | SqlCopy) -> int:
+    if isinstance(statement, SqlCopy):
+        return len(statement.records)
+    first = statement.args[0] if statement.args else None
+    return len(first) if isinstance(first, list) else 0
