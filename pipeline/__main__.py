@@ -55,10 +55,13 @@ def build(force: bool) -> None:
 @click.option("--effects", "effects_path", type=click.Path(path_type=Path, dir_okay=False),
               help="Write every effect as JSON Lines, one per effect, with its tick.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object at the end.")
+@click.option("--db", default=None,
+              help="Also commit every tick to PostgreSQL (embedded or a DSN), replacing the world stored there, "
+                   "and check the world read back.")
 def replay(world: Path, batches: Path, engine: str | None, dump_state: Path | None,
-           effects_path: Path | None, as_json: bool) -> None:
+           effects_path: Path | None, as_json: bool, db: str | None) -> None:
     """Run BATCHES against WORLD and print the world hash after every tick."""
-    from .replay import count_batches
+    from .replay import count_batches, replay_into
     from .replay import replay as run_replay
     from .worldfile import dump_world
 
@@ -67,8 +70,12 @@ def replay(world: Path, batches: Path, engine: str | None, dump_state: Path | No
     try:
         total = count_batches(batches)
         with tqdm(total=total, unit="tick", desc="replay", disable=None, file=sys.stderr) as bar:
-            report, view = asyncio.run(run_replay(world, batches, engine, effects_out=effects_out,
-                                                  on_batch=lambda: bar.update(1)))
+            if db is None:
+                report, view = asyncio.run(run_replay(world, batches, engine, effects_out=effects_out,
+                                                      on_batch=lambda: bar.update(1)))
+            else:
+                report, view = asyncio.run(replay_into(db, world, batches, engine, effects_out=effects_out,
+                                                       on_batch=lambda: bar.update(1)))
     except FluxworldError as exc:
         _fail(exc)
     finally:
@@ -170,6 +177,16 @@ def bench_pipeline(db: str, commands: tuple[int, ...], ticks: int, seed: int, en
         except FluxworldError as exc:
             _fail(exc)
         click.echo(json.dumps(figures))
+
+
+def _register_persistence_commands() -> None:
+    from persistence.cli import COMMANDS
+
+    for command in COMMANDS:
+        cli.add_command(command)
+
+
+_register_persistence_commands()
 
 
 def main() -> None:

@@ -40,14 +40,19 @@ def bench_world(entities: int, seed: int,
                 online_players: int = ONLINE) -> tuple[WorldData, list[int], list[int], list[int]]:
     """(world, online player ids, npc ids in zone 1, item ids in zone 1)."""
     rng = random.Random(seed)
-    zones = max(1, -(-entities // PER_ZONE))
+    # Zone 1 grows with the online players so they keep their neighbours:
+    # four entities per player, spread at the same density as any zone.
+    first = min(entities, max(PER_ZONE, 4 * online_players))
+    zones = 1 + max(0, -(-(entities - first) // PER_ZONE))
     records: list[bytes] = []
     online, npcs, items = [], [], []
     next_id = 1
+    sides = {}
     for zone in range(1, zones + 1):
-        count = min(PER_ZONE, entities - (zone - 1) * PER_ZONE)
+        count = first if zone == 1 else min(PER_ZONE, entities - first - (zone - 2) * PER_ZONE)
+        side = sides[zone] = min(65535, round(ZONE_SIDE * (max(count, PER_ZONE) / PER_ZONE) ** 0.5))
         for i in range(count):
-            x, y = rng.randrange(ZONE_SIDE), rng.randrange(ZONE_SIDE)
+            x, y = rng.randrange(side), rng.randrange(side)
             share = i / count
             eid, next_id = next_id, next_id + 1
             if zone == 1 and i < online_players:
@@ -70,8 +75,7 @@ def bench_world(entities: int, seed: int,
                 records.append(pack_entity(id=eid, kind=Kind.item, zone=zone, x=x, y=y,
                                            item_type=ItemType.gold if gold else ItemType.potion,
                                            amount=rng.randrange(1, 20) if gold else 1))
-    zone_bytes = b"".join(pack_zone(z, ZONE_SIDE, ZONE_SIDE, ZONE_SIDE // 2, ZONE_SIDE // 2)
-                          for z in range(1, zones + 1))
+    zone_bytes = b"".join(pack_zone(z, side, side, side // 2, side // 2) for z, side in sides.items())
     return WorldData(seed, 0, next_id, zone_bytes, b"".join(records)), online, npcs, items
 
 

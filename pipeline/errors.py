@@ -3,6 +3,7 @@
     FluxworldError
      +-- InputError          bad world file, batch file or command: names file, line, field
      +-- DivergenceError     the two engines disagree at a tick
+     +-- CheckFailed         a consistency check failed (a stored world that does not match)
      +-- EngineError         the reducers failed; the world is unchanged
      |    +-- ReducerTrap    the WASM module trapped (a bug) or ran out of fuel
      +-- BuildError          the schema or the AssemblyScript build failed
@@ -35,6 +36,10 @@ class DivergenceError(FluxworldError):
     def __init__(self, tick: int, what: str) -> None:
         self.tick, self.what = tick, what
         super().__init__(f"engines diverge at tick {tick}: {what}")
+
+
+class CheckFailed(FluxworldError):
+    """A consistency check failed."""
 
 
 class EngineError(FluxworldError):

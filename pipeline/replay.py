@@ -20,7 +20,7 @@ from .batches import SeqGuard, read_batches
 from .context import TickContext
 from .effects import effects_json
 from .engine import create_engine
-from .errors import DivergenceError
+from .errors import CheckFailed, DivergenceError
 from .ports import Stage, Store
 from .stages.actuate import Actuate
 from .stages.plan import Plan
@@ -28,7 +28,7 @@ from .stages.project import Project
 from .stages.transform import Transform
 from .types import Batch, TickResult
 from .view import WorldView
-from .worldfile import load_world
+from .worldfile import load_world, world_hash
 
 
 @dataclass
@@ -68,6 +68,29 @@ class Lane:
         assert ctx.next_view is not None
         self.view = ctx.next_view
         return ctx
+
+
+async def replay_into(db: str, world_path: Path, batches_path: Path, engine: str, *,
+                      effects_out: TextIO | None = None,
+                      on_batch: Callable[[], None] | None = None) -> tuple[ReplayReport, WorldView]:
+    """Replay, committing every tick through plan and actuate, then prove the
+    database holds the world the engines computed."""
+    from persistence.database import open_database
+    from persistence.migrator import migrate
+
+    from .recovery import recover
+
+    async with open_database(db) as database:
+        await migrate(database.dsn)
+        store = database.store()
+        await store.seed(load_world(world_path), replace=True)
+        report, view = await replay(world_path, batches_path, engine, effects_out=effects_out, store=store,
+                                    on_batch=on_batch)
+        stored = await recover(store)
+        if world_hash(stored) != report.final_hash and report.ticks:
+            raise CheckFailed(f"the world read back from the database hashes to {world_hash(stored)}, "
+                              f"the replayed world to {report.final_hash}")
+    return report, view
 
 
 def count_batches(path: Path) -> int:

@@ -5,6 +5,9 @@ import pytest
 
 from pipeline.engine import create_engine, default_engine
 
+# Real-PostgreSQL fixtures (an embedded cluster per run): pg_server, fresh_dsn, migrated_dsn, run_sql.
+pytest_plugins = ["tests.postgres"]
+
 # flatc's generated Python imports its package absolutely (`from fluxworld.Zone import Zone`).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "schema" / "_generated"))
 

@@ -18,6 +18,7 @@ import struct
 
 import numpy as np
 
+from persistence.codec import column_values
 from persistence.fragments import COLUMN_TYPES, FRAGMENTS, Fragment, field_bytes
 from schema._generated.layout import ENTITY_DTYPE, ENTITY_SIZE
 
@@ -50,14 +51,6 @@ _COPY_THEN = {f.table: _copy_then_sql(f) for f in FRAGMENTS}
 DELETE_SQL = "DELETE FROM entity_identity WHERE id = ANY($1::bigint[])"
 
 
-def _column(records: np.ndarray, name: str) -> list[object]:
-    if name == "name":
-        return [bytes(n[:k]).decode() for n, k in zip(records["name"], records["name_len"])]
-    if name == "online":
-        return [bool(v) for v in records["online"]]
-    return list(records[name].tolist())
-
-
 def fragment_rows(new: bytes, previous: list[bytes | None]) -> dict[str, list[tuple[object, ...]]]:
     """Per fragment table, the rows to write: fragments of `new` records that differ.
 
@@ -84,7 +77,7 @@ def fragment_rows(new: bytes, previous: list[bytes | None]) -> dict[str, list[tu
         if not differs.any():
             continue
         chosen = records[differs]
-        out[fragment.table] = list(zip(*(_column(chosen, c) for c in fragment.columns)))
+        out[fragment.table] = list(zip(*(column_values(chosen, c) for c in fragment.columns)))
     return out
 
 

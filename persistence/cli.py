@@ -1,0 +1,200 @@
+"""The database commands: `fluxworld db init|migrate|status`, `world load|dump`, `log export`.
+
+pipeline/__main__.py registers COMMANDS on its group. Every command takes
+`--db embedded|DSN` (default embedded, or $FLUXWORLD_DB). Exit status: 2 for
+bad input (a bad world file or --db value), 1 for any other failure, each
+with a one-line "fluxworld: ..." message. Heavy imports (asyncpg, Alembic)
+happen inside the commands, so other commands do not pay for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any, Callable, Coroutine, TypeVar
+
+import click
+
+from pipeline.errors import FluxworldError, InputError
+
+EXIT_FAILED, EXIT_BAD_INPUT = 1, 2
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _run(work: Coroutine[Any, Any, T]) -> T:
+    try:
+        return asyncio.run(work)
+    except FluxworldError as exc:
+        click.echo(f"fluxworld: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT if isinstance(exc, InputError) else EXIT_FAILED)
+
+
+def _check_db(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from .database import check_db_option
+
+    try:
+        return check_db_option(value)
+    except InputError as exc:
+        raise click.BadParameter(exc.reason) from None
+
+
+def db_option(command: F) -> F:
+    return click.option("--db", default="embedded", show_default=True, envvar="FLUXWORLD_DB",
+                        callback=_check_db,
+                        help="'embedded' (a private PostgreSQL under the state directory) or a "
+                             "postgresql:// DSN of PostgreSQL 14+.")(command)
+
+
+# ---------------------------------------------------------------- db
+
+@click.group("db")
+def db_group() -> None:
+    """Create, migrate and inspect the database."""
+
+
+@db_group.command("init")
+@db_option
+def db_init(db: str) -> None:
+    """Start (creating it if need be) the embedded cluster or connect, create the database, migrate."""
+    _run(_migrate(db, init=True))
+
+
+@db_group.command("migrate")
+@db_option
+def db_migrate(db: str) -> None:
+    """Apply any pending schema migrations."""
+    _run(_migrate(db, init=False))
+
+
+async def _migrate(db: str, *, init: bool) -> None:
+    from .database import EMBEDDED, open_database
+    from .embedded import pgdata_dir
+    from .migrator import migrate, status
+
+    async with open_database(db, pool_max=1) as database:
+        before = await status(database.dsn)
+        after = await migrate(database.dsn)
+    if init and db == EMBEDDED:
+        click.echo(f"embedded PostgreSQL data directory: {pgdata_dir()}")
+    applied = ", ".join(before.pending) or "none"
+    click.echo(f"schema at revision {after.current} (head); migrations applied: {applied}")
+
+
+@db_group.command("status")
+@db_option
+def db_status(db: str) -> None:
+    """Print the schema revision, the world's tick and hash, and the command log's size."""
+    _run(_status(db))
+
+
+async def _status(db: str) -> None:
+    from .database import open_database, redact
+    from .migrator import status
+
+    async with open_database(db, pool_max=1) as database:
+        click.echo(f"database: {redact(database.dsn)}")
+        state = await status(database.dsn)
+        pending = f"{len(state.pending)} pending: {', '.join(state.pending)}" if state.pending else "up to date"
+        click.echo(f"schema: revision {state.current or 'none'} (head {state.head}, {pending})")
+        if state.current is None:
+            return
+        store = database.store()
+        stored, last, rows = await store.stored_hash(), await store.last_log(), await store.log_count()
+    click.echo(f"world: tick {stored[0]}, hash {stored[1].hex()}" if stored else "world: none stored")
+    click.echo(f"log: {rows} rows" + (f", last tick {last[0]}, hash {last[1].hex()}" if last else ""))
+
+
+# ---------------------------------------------------------------- world
+
+@click.group("world")
+def world_group() -> None:
+    """Seed the database from a world file, or dump the stored world."""
+
+
+@world_group.command("load")
+@click.argument("world_file", metavar="WORLD", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--replace", is_flag=True, help="Replace a stored world (and empty the command log).")
+@db_option
+def world_load(world_file: Path, replace: bool, db: str) -> None:
+    """Seed the database with the world in WORLD (a world file)."""
+    _run(_world_load(world_file, replace, db))
+
+
+async def _world_load(world_file: Path, replace: bool, db: str) -> None:
+    from pipeline.worldfile import load_world, world_hash
+
+    from .database import open_database
+    from .migrator import require_current
+
+    world = load_world(world_file)   # bad input fails before any database work
+    async with open_database(db) as database:
+        await require_current(database.dsn)
+        await database.store().seed(world, replace=replace)
+    click.echo(f"stored the world of {world_file} at tick {world.tick}: {len(world.entities) // 120} entities, "
+               f"{len(world.zones) // 12} zones, hash {world_hash(world)}")
+
+
+@world_group.command("dump")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+@db_option
+def world_dump(path: Path, db: str) -> None:
+    """Write the stored world to PATH as a world file."""
+    _run(_world_dump(path, db))
+
+
+async def _world_dump(path: Path, db: str) -> None:
+    from pipeline.worldfile import dump_world, world_hash
+
+    from .database import open_database
+    from .migrator import require_current
+
+    async with open_database(db) as database:
+        await require_current(database.dsn)
+        world = await database.store().load_world()
+    dump_world(world, path)
+    click.echo(f"wrote the world at tick {world.tick} to {path}: hash {world_hash(world)}")
+
+
+# ---------------------------------------------------------------- log
+
+@click.group("log")
+def log_group() -> None:
+    """The command log: every committed tick's batch."""
+
+
+@log_group.command("export")
+@click.option("--from", "from_tick", type=click.IntRange(min=0), help="First tick (default: the first logged).")
+@click.option("--to", "to_tick", type=click.IntRange(min=0), help="Last tick (default: the last logged).")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+@db_option
+def log_export(from_tick: int | None, to_tick: int | None, path: Path, db: str) -> None:
+    """Write the logged batches of ticks FROM..TO to PATH as a batches file `fluxworld replay` reads."""
+    if from_tick is not None and to_tick is not None and from_tick > to_tick:
+        raise click.BadParameter(f"--from {from_tick} is after --to {to_tick}")
+    _run(_log_export(from_tick, to_tick, path, db))
+
+
+async def _log_export(from_tick: int | None, to_tick: int | None, path: Path, db: str) -> None:
+    from pipeline.batches import batch_line
+
+    from .database import open_database
+    from .migrator import require_current
+
+    first = last = None
+    count = 0
+    async with open_database(db) as database:
+        await require_current(database.dsn)
+        # Streamed line by line (a long session's log need not fit in memory),
+        # each line exactly as pipeline.batches.write_batches writes it.
+        with open(path, "w", encoding="utf-8", newline="\n") as out:
+            async for batch in database.store().read_log(from_tick, to_tick):
+                out.write(batch_line(batch) + "\n")
+                first = batch.tick if first is None else first
+                last, count = batch.tick, count + 1
+    span = f"ticks {first}..{last}" if count else "no ticks"
+    click.echo(f"wrote {count} batches ({span}) to {path}")
+
+
+COMMANDS = (db_group, world_group, log_group)

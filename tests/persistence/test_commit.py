@@ -1,0 +1,172 @@
+"""commit_tick: the planned writes, header and log row in one transaction, never twice."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from persistence.database import open_database
+from persistence.errors import DatabaseError, DatabaseUnavailable, NoWorld, TickConflict
+from pipeline.records import pack_commands, pack_entity
+from pipeline.stages.plan import UNNEST_MAX, fragment_rows, fragment_statements
+from pipeline.types import SqlCopy, SqlStatement, TickWrite, WorldData
+from pipeline.worldfile import world_hash
+from schema._generated.layout import ENTITY_DTYPE, ENTITY_SIZE, Kind
+from tests.persistence.worlds import generated_world
+
+
+@pytest.fixture
+async def db(migrated_dsn):
+    async with open_database(migrated_dsn) as database:
+        yield database
+
+
+def records_of(world: WorldData) -> np.ndarray:
+    # A writable copy of the exact bytes: ndarray.copy() of this padded dtype
+    # need not copy the padding, which the world hash covers.
+    return np.frombuffer(bytearray(world.entities), dtype=ENTITY_DTYPE)
+
+
+def next_tick(world: WorldData, records: np.ndarray, removed: list[int] = (), *,
+              extra: list[bytes] = ()) -> tuple[WorldData, TickWrite]:
+    """The world after a tick that leaves `records` (minus `removed`, plus `extra`), and
+    the write plan makes for it, exactly as the live pipeline would."""
+    before = {int(r["id"]): r.tobytes() for r in records_of(world)}
+    after = {int(r["id"]): r.tobytes() for r in records if int(r["id"]) not in removed}
+    after.update((int.from_bytes(e[:8], "little"), e) for e in extra)
+    changed_ids = sorted(i for i in after if before.get(i) != after[i])
+    changed = b"".join(after[i] for i in changed_ids)
+    statements = fragment_statements(fragment_rows(changed, [before.get(i) for i in changed_ids]), list(removed))
+    new = WorldData(world.seed, world.tick + 1, max([world.next_id, *(i + 1 for i in after)]), world.zones,
+                    b"".join(after[i] for i in sorted(after)))
+    commands, text = pack_commands([{"player": 1, "seq": world.tick + 1, "op": "say", "text": "hi"}])
+    return new, TickWrite(tick=new.tick, next_id=new.next_id, world_hash=bytes.fromhex(world_hash(new)),
+                          commands=commands, text=text, statements=statements)
+
+
+async def seeded(db, entities: int = 3_000) -> tuple[WorldData, np.ndarray]:
+    world = generated_world(entities)
+    await db.store().seed(world)
+    return world, records_of(world)
+
+
+async def test_small_writes_go_through_unnest_and_land_with_header_and_log(db):
+    world, records = await seeded(db)
+    living = np.flatnonzero(records["kind"] != Kind.item)[:10]
+    records["x"][living] = (records["x"][living] + 1) % 16
+    records["gold"][living[:3]] += 5
+    records["hp"][living[3:6]] = records["max_hp"][living[3:6]]
+    removed = [int(records["id"][50])]
+    newcomer = pack_entity(id=world.next_id, kind=Kind.player, zone=7, x=1, y=1, hp=5, max_hp=9, name="new")
+    new, write = next_tick(world, records, removed, extra=[newcomer])
+    assert all(isinstance(s, SqlStatement) for s in write.statements)
+    store = db.store()
+    await store.commit_tick(write)
+    assert await store.load_world() == new
+    assert await store.stored_hash() == (new.tick, write.world_hash)
+    assert await store.last_log() == (new.tick, write.world_hash)
+
+
+async def test_large_writes_go_through_copy(db, run_sql):
+    world, records = await seeded(db)
+    moved = np.arange(UNNEST_MAX + 500)
+    records["y"][moved] = (records["y"][moved] + 3) % 16
+    new, write = next_tick(world, records)
+    assert any(isinstance(s, SqlCopy) for s in write.statements)
+    store = db.store()
+    await store.commit_tick(write)
+    assert await store.load_world() == new
+    # a second COPY tick on the same pool reuses the temp table (ON COMMIT DELETE ROWS emptied it)
+    records["y"][moved] = (records["y"][moved] + 1) % 16
+    newer, write = next_tick(new, records)
+    await store.commit_tick(write)
+    assert await store.load_world() == newer
+    (row,) = run_sql(db.dsn, "SELECT count(*) AS n FROM command_log")
+    assert row["n"] == 2
+
+
+async def test_hand_written_statement_and_copy(db):
+    world, records = await seeded(db, 200)
+    ids = [int(i) for i in records["id"][:4]]
+    store = db.store()
+    statements = (
+        SqlStatement("UPDATE entity_position SET x = 0 WHERE id = ANY($1::bigint[])", (ids[:2],)),
+        SqlCopy("entity_wealth", "tmp_wealth_test", ("id", "gold", "potions", "amount"),
+                [(i, 77, 0, 0) if records["kind"][k] != Kind.item else (i, 0, 0, 3) for k, i in enumerate(ids)],
+                SqlStatement("UPDATE entity_wealth w SET gold = t.gold, potions = t.potions, amount = t.amount "
+                             "FROM tmp_wealth_test t WHERE w.id = t.id")),
+    )
+    await store.commit_tick(TickWrite(world.tick + 1, world.next_id, b"h", b"", b"", statements))
+    loaded = np.frombuffer((await store.load_world()).entities, dtype=ENTITY_DTYPE)
+    assert loaded["x"][:2].tolist() == [0, 0]
+    assert [int(v) for v in np.where(loaded["kind"][:4] == Kind.item, loaded["amount"][:4], loaded["gold"][:4])] \
+        == [3 if k == Kind.item else 77 for k in loaded["kind"][:4]]
+
+
+@pytest.mark.parametrize("bad", [
+    SqlStatement("UPDATE entity_wealth SET gold = gold / 0"),
+    # a deferred foreign key fails only at COMMIT
+    SqlStatement("INSERT INTO entity_position (id, zone, x, y) VALUES ($1, 1, 0, 0)", (2**62,)),
+])
+async def test_a_failing_statement_stores_nothing_of_the_tick(db, bad):
+    world, records = await seeded(db)
+    records["x"][:5] = 0
+    _, write = next_tick(world, records)
+    write = TickWrite(write.tick, write.next_id, write.world_hash, write.commands, write.text,
+                      (*write.statements, bad))
+    store = db.store()
+    with pytest.raises(DatabaseError, match=f"tick {write.tick}: .*nothing of the tick was stored"):
+        await store.commit_tick(write)
+    assert await store.load_world() == world
+    assert await store.stored_hash() == (world.tick, bytes.fromhex(world_hash(world)))
+    assert await store.last_log() is None
+
+
+async def test_a_tick_is_never_applied_twice(db):
+    world, records = await seeded(db)
+    records["gold"][:3] += 1
+    new, write = next_tick(world, records)
+    store = db.store()
+    await store.commit_tick(write)
+    with pytest.raises(TickConflict, match="already committed"):
+        await store.commit_tick(write)
+    stale = TickWrite(world.tick, new.next_id, b"x", b"", b"", ())
+    with pytest.raises(TickConflict, match="not after the stored world's tick"):
+        await store.commit_tick(stale)
+    assert await store.load_world() == new
+    assert await store.log_count() == 1
+
+
+async def test_a_tick_needs_a_world(db):
+    with pytest.raises(NoWorld):
+        await db.store().commit_tick(TickWrite(1, 1, b"", b"", b"", ()))
+
+
+async def test_a_lost_connection_is_retryable_and_a_landed_retry_is_recognised(db, run_sql):
+    world, records = await seeded(db, 100)
+    store = db.store()
+    records["x"][:2] = 3
+    new, write = next_tick(world, records)
+    # Kill the pool's connection: the commit fails as unavailable and stores nothing ...
+    run_sql(db.dsn, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    with pytest.raises(DatabaseUnavailable):
+        await store.commit_tick(write)
+    assert await store.log_count() == 0
+    # ... and the runner's retry of the same write commits it once.
+    await store.commit_tick(write)
+    assert await store.load_world() == new
+    # Had the lost commit landed, the retry finds its log row and applies nothing again.
+    store._unsure_tick = write.tick
+    await store.commit_tick(write)
+    assert await store.log_count() == 1
+    with pytest.raises(TickConflict):
+        await store.commit_tick(write)
+
+
+def test_world_hash_is_stored_as_sha256_bytes():
+    world = generated_world(10)
+    assert len(bytes.fromhex(world_hash(world))) == hashlib.sha256().digest_size
+    assert len(world.entities) % ENTITY_SIZE == 0

@@ -1,0 +1,101 @@
+"""The embedded PostgreSQL: where its data lives, and that it stops with its process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from persistence import embedded
+from persistence.embedded import ROOT_STATE_DIR, EmbeddedServer, pgdata_dir, state_dir
+
+ROOT = Path(__file__).resolve().parents[2]
+HOLD_OPEN = """
+import asyncio
+from persistence.database import open_database
+
+async def main():
+    async with open_database("embedded") as db:
+        print(db.dsn, flush=True)
+        await asyncio.sleep(120)
+
+asyncio.run(main())
+"""
+
+
+def test_state_dir_from_env_then_xdg_then_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("FLUXWORLD_STATE_DIR", str(tmp_path / "explicit"))
+    assert pgdata_dir() == tmp_path / "explicit" / "pgdata"
+    monkeypatch.delenv("FLUXWORLD_STATE_DIR")
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    assert state_dir() == tmp_path / "xdg" / "fluxworld"
+    monkeypatch.delenv("XDG_STATE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert state_dir() == tmp_path / "home" / ".local" / "state" / "fluxworld"
+
+
+def test_root_keeps_its_data_out_of_root_home(monkeypatch):
+    monkeypatch.delenv("FLUXWORLD_STATE_DIR", raising=False)
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    monkeypatch.setenv("HOME", "/root")
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert state_dir() == ROOT_STATE_DIR == Path("/var/lib/fluxworld")
+    monkeypatch.setenv("HOME", "/home/someone")
+    assert state_dir() == Path("/home/someone/.local/state/fluxworld")
+
+
+def test_dead_processes_are_forgotten(tmp_path):
+    listed = tmp_path / ".handle_pids.json"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    listed.write_text(json.dumps([os.getpid(), int(dead)]))
+    embedded._forget_dead_users(tmp_path)
+    assert json.loads(listed.read_text()) == [os.getpid()]
+
+
+def _hold_open(state: Path) -> subprocess.Popen[str]:
+    process = subprocess.Popen([sys.executable, "-c", HOLD_OPEN], cwd=ROOT, text=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env={**os.environ, "FLUXWORLD_STATE_DIR": str(state)})
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    assert line.startswith("postgresql://"), process.stderr.read() if process.stderr else ""
+    return process
+
+
+def test_the_server_stops_with_its_process_and_survives_kill_9(tmp_path):
+    state = tmp_path / "state"
+    postmaster = state / "pgdata" / "postmaster.pid"
+    try:
+        first = _hold_open(state)
+        assert postmaster.exists()
+        first.send_signal(signal.SIGTERM)           # a polite kill runs the exit path
+        assert first.wait(timeout=30) == 128 + signal.SIGTERM
+        assert not postmaster.exists()
+
+        second = _hold_open(state)
+        second.kill()                               # kill -9: nothing runs, the server lives on
+        second.wait(timeout=30)
+        assert postmaster.exists()
+
+        third = _hold_open(state)                   # adopts the orphan, and stops it on exit
+        third.send_signal(signal.SIGTERM)
+        assert third.wait(timeout=30) == 128 + signal.SIGTERM
+        assert not postmaster.exists()
+    finally:
+        if postmaster.exists():
+            server = EmbeddedServer(state / "pgdata").start()
+            server.stop()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the package runs the server as another user only for root")
+def test_as_root_the_server_runs_as_its_own_user(pg_server):
+    import pwd
+
+    pid = int((pg_server.pgdata / "postmaster.pid").read_text().split()[0])
+    assert pwd.getpwuid(Path(f"/proc/{pid}").stat().st_uid).pw_name == "embedded_postgres"

@@ -1,0 +1,99 @@
+"""Seeding and loading: every fragment kind and entity kind round-trips to the same world hash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from persistence.database import open_database
+from persistence.errors import DatabaseError, NoWorld, WorldExists
+from persistence.fragments import FRAGMENTS
+from pipeline.records import Kind
+from pipeline.types import WorldData
+from pipeline.worldfile import load_world, world_hash
+from schema._generated.layout import ENTITY_DTYPE, ENTITY_SIZE
+from tests.persistence.worlds import generated_world
+
+TINY = Path(__file__).resolve().parents[2] / "examples" / "tiny.world.json"
+
+
+@pytest.fixture
+async def store(migrated_dsn):
+    async with open_database(migrated_dsn) as db:
+        yield db.store()
+
+
+def kinds_of(world: WorldData) -> dict[int, int]:
+    records = np.frombuffer(world.entities, dtype=ENTITY_DTYPE)
+    return {int(k): int(n) for k, n in zip(*np.unique(records["kind"], return_counts=True))}
+
+
+@pytest.mark.parametrize("make", [lambda: load_world(TINY), lambda: generated_world(10_000)],
+                         ids=["tiny", "generated-10k"])
+async def test_seed_then_load_gives_the_same_world(store, make):
+    world = make()
+    assert set(kinds_of(world)) == {Kind.player, Kind.npc, Kind.item}
+    await store.seed(world)
+    loaded = await store.load_world()
+    assert loaded == world
+    assert world_hash(loaded) == world_hash(world)
+    assert await store.stored_hash() == (world.tick, bytes.fromhex(world_hash(world)))
+    assert await store.last_log() is None
+
+
+async def test_each_kind_has_exactly_its_fragments(store, migrated_dsn, run_sql):
+    world = generated_world(2_000)
+    await store.seed(world)
+    counts = kinds_of(world)
+    for fragment in FRAGMENTS:
+        (row,) = run_sql(migrated_dsn, f"SELECT count(*) AS n FROM {fragment.table}")
+        assert row["n"] == sum(counts.get(k, 0) for k in fragment.kinds), fragment.table
+
+
+async def test_load_entities_returns_those_that_exist_in_id_order(store):
+    world = generated_world(500)
+    await store.seed(world)
+    records = np.frombuffer(world.entities, dtype=ENTITY_DTYPE)
+    wanted = [int(i) for i in records["id"][[400, 3, 77, 250]]] + [2**62 + 5, 2**64 - 1]
+    got = await store.load_entities(wanted)
+    expected = b"".join(world.entities[i * ENTITY_SIZE:(i + 1) * ENTITY_SIZE] for i in (3, 77, 250, 400))
+    assert got == expected
+    assert await store.load_entities([]) == await store.load_entities([2**64 - 1]) == b""
+
+
+async def test_seeding_over_a_world_needs_replace_which_empties_the_log(store, migrated_dsn, run_sql):
+    tiny = load_world(TINY)
+    await store.seed(tiny)
+    with pytest.raises(WorldExists, match="--replace"):
+        await store.seed(generated_world(10))
+    run_sql(migrated_dsn, "INSERT INTO command_log (tick, commands, text, world_hash) VALUES (9, '', '', '')")
+    other = generated_world(300, seed=9)
+    await store.seed(other, replace=True)
+    assert await store.load_world() == other
+    assert await store.log_count() == 0
+
+
+async def test_an_empty_database_has_no_world(store):
+    assert await store.stored_hash() is None
+    with pytest.raises(NoWorld, match="world load"):
+        await store.load_world()
+
+
+async def test_an_empty_world_round_trips(store):
+    empty = WorldData(seed=1, tick=5, next_id=1, zones=b"", entities=b"")
+    await store.seed(empty)
+    assert await store.load_world() == empty
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("DELETE FROM entity_vitals WHERE id = (SELECT min(id) FROM entity_vitals)", "has no entity_vitals row"),
+    ("INSERT INTO entity_session SELECT id, true, 1 FROM entity_identity WHERE kind = 2 LIMIT 1",
+     "has no such fragment"),
+])
+async def test_tables_that_disagree_are_reported(store, migrated_dsn, run_sql, damage, message):
+    await store.seed(load_world(TINY))
+    run_sql(migrated_dsn, damage)
+    with pytest.raises(DatabaseError, match=message):
+        await store.load_world()
