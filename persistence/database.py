@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     from .store import WorldStore
 
 EMBEDDED = "embedded"
-EMBEDDED_DATABASE = "fluxworld"
+EMBEDDED_DATABASE = "fluxworld"          # the server's world
+REPLAY_DATABASE = "fluxworld_replay"     # `replay --db embedded`
+BENCH_DATABASE = "fluxworld_bench"       # `bench pipeline`, the load tests
 MIN_SERVER_MAJOR = 14
 POOL_MIN, POOL_MAX = 1, 4       # one tick writer, a reader or two (contextualize, tools)
 CONNECT_TIMEOUT = 10.0
@@ -78,12 +80,18 @@ def redact(dsn: str) -> str:
 
 
 @asynccontextmanager
-async def open_database(db: str, *, pool_max: int = POOL_MAX) -> AsyncIterator[Database]:
-    """Connect to `db` ("embedded" or a DSN) and yield its DSN and a small pool."""
+async def open_database(db: str, *, pool_max: int = POOL_MAX,
+                        embedded_database: str = EMBEDDED_DATABASE) -> AsyncIterator[Database]:
+    """Connect to `db` ("embedded" or a DSN) and yield its DSN and a small pool.
+
+    `embedded_database` names the database inside the embedded cluster: the
+    server's world lives in the default one; replay and the benchmarks keep
+    theirs apart so they never replace it.
+    """
     check_db_option(db)
     async with AsyncExitStack() as stack:
         if db == EMBEDDED:
-            dsn = await _start_embedded(stack)
+            dsn = await _start_embedded(stack, embedded_database)
         else:
             dsn = db
         pool = await create_pool(dsn, pool_max=pool_max)
@@ -91,14 +99,14 @@ async def open_database(db: str, *, pool_max: int = POOL_MAX) -> AsyncIterator[D
         yield Database(dsn, pool)
 
 
-async def _start_embedded(stack: AsyncExitStack) -> str:
+async def _start_embedded(stack: AsyncExitStack, database: str) -> str:
     server = EmbeddedServer()
     # Starting blocks for ~0.5 s (initdb the first time): keep it off the loop.
     await asyncio.to_thread(server.start)
     stack.callback(server.stop)
     stack.callback(restore_signals, exit_on_termination())  # signals only from the main thread
-    await create_database_if_missing(server.uri("postgres"), EMBEDDED_DATABASE)
-    return server.uri(EMBEDDED_DATABASE)
+    await create_database_if_missing(server.uri("postgres"), database)
+    return server.uri(database)
 
 
 async def connect(dsn: str) -> asyncpg.Connection[asyncpg.Record]:

@@ -56,8 +56,8 @@ def build(force: bool) -> None:
               help="Write every effect as JSON Lines, one per effect, with its tick.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object at the end.")
 @click.option("--db", default=None,
-              help="Also commit every tick to PostgreSQL (embedded or a DSN), replacing the world stored there, "
-                   "and check the world read back.")
+              help="Also commit every tick to PostgreSQL and check the world read back: a DSN (whose stored "
+                   "world it replaces) or embedded (its own database, never the server's).")
 def replay(world: Path, batches: Path, engine: str | None, dump_state: Path | None,
            effects_path: Path | None, as_json: bool, db: str | None) -> None:
     """Run BATCHES against WORLD and print the world hash after every tick."""

@@ -27,7 +27,7 @@ from .context import TickContext
 from .engine import create_engine
 from .frames import COMMAND_FRAME, WORLD_FRAME
 from .records import pack_commands, pack_entity, pack_zone
-from .runner import Pipeline
+from .runner import STAGES, Pipeline
 from .types import Batch, Incoming, SqlCopy, SqlStatement, WorldData
 from .view import WorldView
 
@@ -154,12 +154,12 @@ async def run_pipeline_bench(*, db: str, commands: int, ticks: int, seed: int, e
     Ticks run as fast as they commit, so the figures are the pipeline's
     ceiling: committed ticks a second and fragment rows written a second.
     """
-    from persistence.database import open_database
+    from persistence.database import BENCH_DATABASE, open_database
     from persistence.migrator import migrate
 
     world, online, npcs, items = bench_world(max(10_000, 4 * commands), seed, online_players=commands)
     batches = bench_batches(online, npcs, items, commands, ticks, seed)
-    async with open_database(db) as database:
+    async with open_database(db, embedded_database=BENCH_DATABASE) as database:
         await migrate(database.dsn)
         store = database.store()
         await store.seed(world, replace=True)
@@ -187,7 +187,8 @@ async def run_pipeline_bench(*, db: str, commands: int, ticks: int, seed: int, e
     return {"commands_per_tick": commands, "ticks": ticks, "engine": engine,
             "ticks_per_s": round(ticks / elapsed, 1), "commands_per_s": round(ticks * commands / elapsed),
             "rows_per_tick": rows // ticks, "rows_per_s": round(rows / elapsed),
-            "compute_ms": round(1000 * compute / ticks, 2), "commit_ms": round(1000 * commit / ticks, 2)}
+            "compute_ms": round(1000 * compute / ticks, 2), "commit_ms": round(1000 * commit / ticks, 2),
+            "stage_p50_ms": {stage: round(1000 * pipeline.metrics.quantile(0.5, stage), 2) for stage in STAGES}}
 
 
 def _rows_written(statement: SqlStatement | SqlCopy) -> int:

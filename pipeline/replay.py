@@ -75,12 +75,12 @@ async def replay_into(db: str, world_path: Path, batches_path: Path, engine: str
                       on_batch: Callable[[], None] | None = None) -> tuple[ReplayReport, WorldView]:
     """Replay, committing every tick through plan and actuate, then prove the
     database holds the world the engines computed."""
-    from persistence.database import open_database
+    from persistence.database import REPLAY_DATABASE, open_database
     from persistence.migrator import migrate
 
     from .recovery import recover
 
-    async with open_database(db) as database:
+    async with open_database(db, embedded_database=REPLAY_DATABASE) as database:
         await migrate(database.dsn)
         store = database.store()
         await store.seed(load_world(world_path), replace=True)

@@ -40,8 +40,11 @@ ENGINE_SETTINGS: dict[str, Any] = {
     "cranelift_opt_level": "speed",
 }
 
-FUEL_BASE = 200_000_000          # instructions, about 0.1-0.3 s of work
-FUEL_PER_64_BYTES = 20_000       # of frame, so a 100k-entity load still fits
+# A bound on runaway reducers, not a budget to plan by: a command (64 bytes
+# of frame) may cost 200k instructions, about a tenth of a millisecond; a
+# 10,000-command tick with its area-of-interest work uses about a fifth.
+FUEL_BASE = 500_000_000
+FUEL_PER_64_BYTES = 200_000
 MEMORY_LIMIT = 2 << 30           # bytes of linear memory an instance may hold
 
 
