@@ -8,6 +8,7 @@ per-tick hashes, that `fluxworld replay` computes from the same file.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from click.testing import CliRunner
 
@@ -137,3 +139,56 @@ def test_a_world_that_does_not_match_its_log_stops_the_server(fresh_dsn, tmp_pat
     _, err = process.communicate(timeout=120)
     assert process.returncode == 1
     assert "hashes to" in err
+
+
+def test_kill_9_inside_the_tick_transaction_commits_nothing_of_that_tick(fresh_dsn, tmp_path, run_sql):
+    """Hold a lock the server's next commit needs, so it is provably mid-transaction
+    (pg_stat_activity shows it waiting on the lock), then kill it there."""
+    drive = tmp_path / "drive.jsonl"
+    long_batches(drive, 300)
+    expected = json.loads(CliRunner().invoke(cli, ["replay", str(WORLD), str(drive), "--json"]).stdout)
+    process = serve(fresh_dsn, drive, hz=100)
+    committed = asyncio.run(kill_inside_commit(fresh_dsn, process))
+
+    # The killed tick left nothing: the log ends where it did, and the world matches it.
+    assert stored(run_sql, fresh_dsn) == (committed, expected["hashes"][committed - 1])
+    assert log_hashes(run_sql, fresh_dsn) == list(zip(range(1, committed + 1), expected["hashes"]))
+    # And a restart finishes the run as if nothing had happened.
+    restart = serve(fresh_dsn, drive, hz=400)
+    _, err = restart.communicate(timeout=120)
+    assert restart.returncode == 0, err
+    assert log_hashes(run_sql, fresh_dsn) == list(zip(range(1, 301), expected["hashes"]))
+
+
+async def kill_inside_commit(dsn: str, process: subprocess.Popen[str]) -> int:
+    """Kill `process` while its tick transaction waits on a lock we hold; the last committed tick."""
+    blocker = await asyncpg.connect(dsn)
+    try:
+        for _ in range(600):                       # until a few ticks have committed
+            if await blocker.fetchval("SELECT to_regclass('command_log') IS NOT NULL") and \
+                    await blocker.fetchval("SELECT count(*) FROM command_log") >= 5:
+                break
+            await asyncio.sleep(0.05)
+        transaction = blocker.transaction()
+        await transaction.start()
+        await blocker.execute("LOCK TABLE entity_position IN ACCESS EXCLUSIVE MODE")
+        waiting = 0
+        for _ in range(200):                       # until the server's commit waits on our lock
+            waiting = await blocker.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()")
+            if waiting:
+                break
+            await asyncio.sleep(0.02)
+        assert waiting, "the server never reached its commit"
+        committed: int = await blocker.fetchval("SELECT max(tick) FROM command_log")
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+        await transaction.rollback()
+        for _ in range(100):                       # the dead client's backend rolls back once it runs on
+            if not await blocker.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"):
+                break
+            await asyncio.sleep(0.05)
+        return committed
+    finally:
+        await blocker.close()
