@@ -24,12 +24,12 @@ from .jsoninput import (
     U64_MAX,
     Bad,
     Path,
+    Variants,
     check_int,
     check_keys,
     check_list,
     check_object,
     check_str,
-    describe,
     find_duplicate_key,
     key_count_bound,
     loads,
@@ -46,7 +46,6 @@ OP_FIELDS: dict[str, tuple[str, ...]] = {
     "pickup": ("item",), "use": (), "transfer": ("to", "amount"), "say": ("text",),
 }
 _COMMAND_FIELDS = {op: ("player", "seq", "op") + own for op, own in OP_FIELDS.items()}
-_KEYSETS = {op: frozenset(fields) for op, fields in _COMMAND_FIELDS.items()}
 # A player id or seq lands in the world (an id, next_id = id + 1, last_seq),
 # so it keeps to the world file's 2^62 range; other ids only name entities.
 _INT_RANGES = {
@@ -54,8 +53,8 @@ _INT_RANGES = {
     "to": (1, U64_MAX), "zone": (0, U32_MAX), "dx": (I64_MIN, I64_MAX), "dy": (I64_MIN, I64_MAX),
     "amount": (I64_MIN, I64_MAX),
 }
-_INTS = {op: tuple((f, *_INT_RANGES[f]) for f in fields if f in _INT_RANGES)
-         for op, fields in _COMMAND_FIELDS.items()}
+_COMMANDS = Variants("op", _COMMAND_FIELDS, _INT_RANGES, noun="a command", allowed=", ".join(OP_FIELDS),
+                     variant_noun=lambda op: f"a {op} command")
 _STRINGS = {op: tuple(f for f in fields if f in ("name", "text")) for op, fields in _COMMAND_FIELDS.items()}
 _OP_NAMES = {op.value: op.name for op in Op}
 
@@ -116,18 +115,7 @@ def parse_batch_line(raw: bytes, previous: tuple[int, int]) -> tuple[int, list[d
 
 def check_command(at: Path, c: Any) -> None:
     """One command object: a known op, exactly its fields, each well typed."""
-    if type(c) is not dict:
-        check_object(at, c, "a command")
-    op = c.get("op")
-    if type(op) is not str or op not in _KEYSETS:
-        what = "is missing" if "op" not in c else f"is {describe(op)}"
-        raise Bad(at + ("op",), f"op {what}; allowed: {', '.join(OP_FIELDS)}")
-    if c.keys() != _KEYSETS[op]:
-        check_keys(at, c, _COMMAND_FIELDS[op], f"a {op} command")
-    for name, lo, hi in _INTS[op]:
-        value = c[name]
-        if type(value) is not int or not lo <= value <= hi:
-            check_int(at + (name,), value, lo, hi)
+    op = _COMMANDS.check(at, c)
     for name in _STRINGS[op]:
         check_str(at + (name,), c[name])
 

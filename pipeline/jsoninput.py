@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from json.decoder import scanstring  # type: ignore[attr-defined]  # public in CPython, absent from typeshed
-from typing import Any, Union
+from typing import Any, Callable, Union
 
 Path = tuple[Union[str, int], ...]
 
@@ -224,3 +224,30 @@ def find_duplicate_key(text: str) -> Path | None:
         return None
 
     return walk(json.loads(text, object_pairs_hook=_Pairs), ())
+
+
+class Variants:
+    """Objects whose `tag` field names their variant, and so exactly which
+    fields they have and the ranges of their integer fields: a command's
+    op, an entity's kind. `check` returns the variant once all of that holds."""
+
+    def __init__(self, tag: str, fields: dict[str, tuple[str, ...]], ranges: dict[str, tuple[int, int]], *,
+                 noun: str, allowed: str, variant_noun: Callable[[str], str]) -> None:
+        self.tag, self.fields, self.noun, self.allowed, self.variant_noun = tag, fields, noun, allowed, variant_noun
+        self._keysets = {v: frozenset(f) for v, f in fields.items()}
+        self._ints = {v: tuple((f, *ranges[f]) for f in fs if f in ranges) for v, fs in fields.items()}
+
+    def check(self, at: Path, obj: Any) -> str:
+        if type(obj) is not dict:
+            check_object(at, obj, self.noun)
+        variant = obj.get(self.tag)
+        if type(variant) is not str or variant not in self._keysets:
+            what = "is missing" if self.tag not in obj else f"is {describe(variant)}"
+            raise Bad(at + (self.tag,), f"{self.tag} {what}; allowed: {self.allowed}")
+        if obj.keys() != self._keysets[variant]:
+            check_keys(at, obj, self.fields[variant], self.variant_noun(variant))
+        for name, lo, hi in self._ints[variant]:
+            value = obj[name]
+            if type(value) is not int or not lo <= value <= hi:
+                check_int(at + (name,), value, lo, hi)
+        return variant

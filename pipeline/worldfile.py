@@ -22,6 +22,7 @@ from .jsoninput import (
     U32_MAX,
     Bad,
     Path,
+    Variants,
     check_int,
     check_keys,
     check_list,
@@ -50,7 +51,6 @@ PLAYER_FIELDS = _LIVING + ("online", "name", "last_seq")
 NPC_FIELDS = _LIVING + ("name", "home_x", "home_y")
 ITEM_FIELDS = ("id", "kind", "zone", "x", "y", "item_type", "amount")
 FIELDS = {"player": PLAYER_FIELDS, "npc": NPC_FIELDS, "item": ITEM_FIELDS}
-_KEYSETS = {kind: frozenset(fields) for kind, fields in FIELDS.items()}
 
 # Integer fields and their ranges that do not depend on other fields, checked
 # in file order before any cross-check, so the cross-checks can trust them.
@@ -61,7 +61,8 @@ _RANGES = {
     "next_action_tick": (0, U62), "respawn_tick": (0, U62), "last_seq": (0, U62),
     "home_x": (0, 65534), "home_y": (0, 65534), "amount": (0, U62),
 }
-_INTS = {kind: tuple((f, *_RANGES[f]) for f in fields if f in _RANGES) for kind, fields in FIELDS.items()}
+_ENTITIES = Variants("kind", FIELDS, _RANGES, noun="an entity", allowed='"player", "npc", "item"',
+                     variant_noun=lambda kind: f"a{'n' if kind == 'item' else ''} {kind}")
 _ITEM_TYPES = {"gold": ItemType.gold, "potion": ItemType.potion}
 
 
@@ -122,18 +123,7 @@ def _check_world(doc: Any) -> tuple[WorldData, int]:
     total_gold = 0
     for i, e in enumerate(entities):
         at: Path = ("entities", i)
-        if type(e) is not dict:
-            check_object(at, e, "an entity")
-        kind = e.get("kind")
-        if type(kind) is not str or kind not in _KEYSETS:
-            what = "is missing" if "kind" not in e else f"is {describe(kind)}"
-            raise Bad(at + ("kind",), f'kind {what}; allowed: "player", "npc", "item"')
-        if e.keys() != _KEYSETS[kind]:
-            check_keys(at, e, FIELDS[kind], f"a{'n' if kind == 'item' else ''} {kind}")
-        for name, lo, hi in _INTS[kind]:
-            value = e[name]
-            if type(value) is not int or not lo <= value <= hi:
-                check_int(at + (name,), value, lo, hi)
+        kind = _ENTITIES.check(at, e)
 
         eid = e["id"]
         if eid >= next_id:
