@@ -1,8 +1,8 @@
-# The two commands a fresh machine needs are `make serve` (later: the server)
+# The two commands a fresh machine needs are `make serve` (set-up, then the server)
 # and `make test`. Each installs what it needs first, so either works alone.
 PYTHON ?= python3
 
-.PHONY: setup build test bench
+.PHONY: setup build test bench prosody serve
 
 setup:
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e ".[test]"
@@ -10,7 +10,15 @@ setup:
 build: setup
 	fluxworld build
 
-test: build
+# Debian's prosody, when missing: `serve` runs a private one for the players.
+prosody:
+	command -v prosody >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prosody; }
+
+serve: build prosody
+	fluxworld serve
+
+test: build prosody
 	$(PYTHON) -m pytest -q
 
 bench: build

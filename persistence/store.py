@@ -194,6 +194,28 @@ class WorldStore:
                 raise NoWorld("no world is stored: seed one with `fluxworld world load WORLD`")
             raise TickConflict(write.tick, f"not after the stored world's tick {stored}")
 
+    # ------------------------------------------------------------ player accounts
+
+    async def account(self, jid: str) -> int | None:
+        """The player entity id a bare JID commands, or None when it has no account."""
+        async with self._unavailable("reading player accounts"):
+            return cast("int | None", await self._pool.fetchval(
+                "SELECT entity_id FROM player_account WHERE jid = $1", jid))
+
+    async def allocate_account(self, jid: str, at_least: int) -> int:
+        """Give `jid` a new entity id, max(at_least, every allocated id + 1), committed
+        at once; an existing account is re-pointed (its old id was never usable).
+        `at_least` is the world's next_id, so the id is one the world has not used."""
+        async with self._unavailable("allocating a player account"), self._pool.acquire() as conn, \
+                conn.transaction():
+            # Serialises allocations, so that two JIDs never get the same id.
+            await conn.execute("LOCK TABLE player_account IN SHARE ROW EXCLUSIVE MODE")
+            entity_id = cast(int, await conn.fetchval(
+                "SELECT greatest($1::bigint, coalesce(max(entity_id), 0) + 1) FROM player_account", at_least))
+            await conn.execute("INSERT INTO player_account (jid, entity_id) VALUES ($1, $2) "
+                               "ON CONFLICT (jid) DO UPDATE SET entity_id = excluded.entity_id", jid, entity_id)
+        return entity_id
+
     # ------------------------------------------------------------ the log
 
     async def read_log(self, from_tick: int | None = None, to_tick: int | None = None) -> AsyncIterator[Batch]:

@@ -105,16 +105,33 @@ def replay(world: Path, batches: Path, engine: str | None, dump_state: Path | No
 @click.option("--ticks", type=click.IntRange(min=0), help="Stop after this many ticks.")
 @click.option("--rate", type=float, default=20.0, show_default=True, help="Commands a second per player.")
 @click.option("--burst", type=int, default=10, show_default=True, help="Commands a player may send at once.")
+@click.option("--xmpp/--no-xmpp", default=None,
+              help="Let players in over XMPP (default: yes, except with --drive).")
+@click.option("--xmpp-server", metavar="HOST:PORT",
+              help="An existing XMPP server's component port (default: start a private Prosody).")
+@click.option("--component", default="world.fluxworld.localhost", show_default=True, help="The component's JID.")
+@click.option("--secret-file", type=click.Path(path_type=Path, dir_okay=False),
+              help="File holding the component's secret (with --xmpp-server).")
 def serve(db: str, engine: str | None, hz: float, world: Path | None, drive: Path | None, ticks: int | None,
-          rate: float, burst: int) -> None:
-    """Run the world server: the tick loop against PostgreSQL."""
-    from .serve import ServeOptions
+          rate: float, burst: int, xmpp: bool | None, xmpp_server: str | None, component: str,
+          secret_file: Path | None) -> None:
+    """Run the world server: the tick loop against PostgreSQL, players over XMPP."""
+    from .serve import ServeOptions, XmppOptions
     from .serve import serve as run_serve
 
     if not logging.getLogger().isEnabledFor(logging.INFO):
         logging.getLogger("pipeline").setLevel(logging.INFO)
+    xmpp_options = None
+    if xmpp or (xmpp is None and (drive is None or xmpp_server is not None)):
+        server = None
+        if xmpp_server is not None:
+            host, _, port = xmpp_server.rpartition(":")
+            if not host or not port.isdigit():
+                raise click.BadParameter(f"expected HOST:PORT, got {xmpp_server!r}", param_hint="--xmpp-server")
+            server = (host, int(port))
+        xmpp_options = XmppOptions(server=server, component=component, secret_file=secret_file)
     options = ServeOptions(db=db, engine=engine or default_engine(), hz=hz, world=world, drive=drive,
-                           ticks=ticks, rate=rate, burst=burst)
+                           ticks=ticks, rate=rate, burst=burst, xmpp=xmpp_options)
     try:
         tick = asyncio.run(run_serve(options))
     except FluxworldError as exc:
@@ -182,7 +199,9 @@ def bench_pipeline(db: str, commands: tuple[int, ...], ticks: int, seed: int, en
 def _register_persistence_commands() -> None:
     from persistence.cli import COMMANDS
 
-    for command in COMMANDS:
+    from .xmpp.cli import COMMANDS as XMPP_COMMANDS
+
+    for command in (*COMMANDS, *XMPP_COMMANDS):
         cli.add_command(command)
 
 

@@ -9,6 +9,7 @@
      +-- BuildError          the schema or the AssemblyScript build failed
      +-- StoreUnavailable    PostgreSQL cannot be reached now; the same write may be retried
      +-- RecoveryError       the stored world does not match its command log
+     +-- XmppError           the XMPP server cannot be started or used (pipeline/xmpp/)
 """
 
 from __future__ import annotations
@@ -64,3 +65,7 @@ class StoreUnavailable(FluxworldError):
 
 class RecoveryError(FluxworldError):
     """The world in the database does not hash to what its command log says."""
+
+
+class XmppError(FluxworldError):
+    """Starting, configuring or reaching the XMPP server failed; the message says why."""

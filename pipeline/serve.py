@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,9 @@ from persistence.database import open_database
 from persistence.migrator import migrate
 
 from .engine import create_engine
+from .errors import InputError
 from .feed import Driver, InprocFeed
+from .ports import Outbox
 from .recovery import recover
 from .replay import count_batches
 from .runner import STAGES, Inbox, Pipeline, TickLoop
@@ -27,6 +30,7 @@ from .stages.negotiate import Negotiate
 from .starter import starter_world
 from .view import WorldView
 from .worldfile import load_world
+from .xmpp import DEFAULT_COMPONENT, Endpoint
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +45,47 @@ class ServeOptions:
     ticks: int | None = None         # stop after this many ticks
     rate: float = 20.0
     burst: int = 10
+    xmpp: XmppOptions | None = None  # None: no XMPP, commands only from the in-process feed
+
+
+@dataclass(frozen=True)
+class XmppOptions:
+    """Where players connect. `server` None: start a private Prosody under the state directory."""
+
+    server: tuple[str, int] | None = None
+    component: str = DEFAULT_COMPONENT
+    secret_file: Path | None = None
 
 
 async def serve(options: ServeOptions) -> int:
     """Returns the tick the world stands at when the server stops."""
+    async with AsyncExitStack() as stack:
+        endpoint = None
+        if options.xmpp is not None:
+            endpoint = await _xmpp_endpoint(options.xmpp, stack)
+        return await _serve(options, endpoint)
+
+
+async def _xmpp_endpoint(options: XmppOptions, stack: AsyncExitStack) -> Endpoint:
+    if options.server is None:
+        from .xmpp.prosody import ProsodyServer
+
+        prosody = ProsodyServer(component=options.component)
+        await asyncio.to_thread(prosody.start)
+        stack.callback(prosody.stop)
+        log.info("prosody on 127.0.0.1: c2s port %d, component port %d (%s)", prosody.c2s_port,
+                 prosody.component_port, prosody.root)
+        return prosody.endpoint()
+    if options.secret_file is None:
+        raise InputError("--xmpp-server needs --secret-file (the component's secret)")
+    try:
+        secret = options.secret_file.read_text().strip()
+    except OSError as e:
+        raise InputError(f"cannot read the component secret: {e}") from e
+    return Endpoint(options.server[0], options.server[1], options.component, secret)
+
+
+async def _serve(options: ServeOptions, endpoint: Endpoint | None) -> int:
     async with open_database(options.db) as database:
         await migrate(database.dsn)
         store = database.store()
@@ -59,8 +100,14 @@ async def serve(options: ServeOptions) -> int:
                  engine.name, options.hz)
 
         inbox = Inbox()
-        feed = InprocFeed(inbox)
-        pipeline = Pipeline(engine, store, feed, negotiate=Negotiate(rate=options.rate, burst=options.burst))
+        outbox: Outbox = InprocFeed(inbox)
+        gateway = None
+        if endpoint is not None:
+            from .xmpp.component import XmppGateway
+
+            outbox = gateway = XmppGateway(endpoint, inbox, store, view)
+            gateway.start()
+        pipeline = Pipeline(engine, store, outbox, negotiate=Negotiate(rate=options.rate, burst=options.burst))
         ticks = options.ticks
         before_tick = None
         if options.drive:
@@ -79,6 +126,8 @@ async def serve(options: ServeOptions) -> int:
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 running.remove_signal_handler(sig)
+            if gateway is not None:
+                await gateway.stop()
         log.info("stopped at tick %d: %s", loop.committed_tick, pipeline.metrics.summary(list(STAGES)))
         return loop.committed_tick
 

@@ -102,6 +102,15 @@ class Incoming:
 
 
 @dataclass(frozen=True)
+class Unreadable:
+    """What a transport puts in `Incoming.command` when it could not read a
+    command at all (bad syntax, an oversized stanza): negotiate refuses it
+    with `reason`, so every refusal is answered and counted in one place."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class Refusal:
     incoming: Incoming
     reason: str

@@ -3,8 +3,11 @@
 Each incoming command is checked in this order, and the first failure is a
 refusal answered at once, never entering the batch or the command log
 (GAME_RULES.md: malformed or not allowed):
-1. well-formed: a known op with exactly its fields, well typed
-   (the same check as batch files, pipeline/batches.py);
+1. well-formed: a command the transport could read (not `Unreadable`), a
+   known op with exactly its fields, well typed (the same check as batch
+   files, pipeline/batches.py), and no string over MAX_TEXT_BYTES (the rules
+   reject a say text over 200 bytes as `bad_text`; far larger ones are not
+   worth a tick);
 2. authorised: `player` is the sender's own entity;
 3. in order: `seq` above the player's last accepted seq (a duplicate or a
    replay of an old command is refused);
@@ -22,10 +25,11 @@ from ..batches import check_command
 from ..context import TickContext
 from ..jsoninput import Bad, path_str
 from ..records import pack_commands
-from ..types import Batch, Incoming, Refusal
+from ..types import Batch, Incoming, Refusal, Unreadable
 
 DEFAULT_RATE = 20.0   # commands a second: one a tick at 20 Hz
 DEFAULT_BURST = 10
+MAX_TEXT_BYTES = 1024
 
 
 @dataclass
@@ -57,11 +61,17 @@ class Negotiate:
 
     def _check(self, ctx: TickContext, incoming: Incoming, last_seq: dict[int, int]) -> str | None:
         command = incoming.command
+        if isinstance(command, Unreadable):
+            return f"malformed: {command.reason}"
         try:
             check_command((), command)
         except Bad as bad:
             where = path_str(bad.path)
             return f"malformed: {where + ': ' if where else ''}{bad.message}"
+        for key in ("text", "name"):
+            size = len(command.get(key, "").encode())
+            if size > MAX_TEXT_BYTES:
+                return f"too large: {key} is {size} bytes, at most {MAX_TEXT_BYTES}"
         player, seq = command["player"], command["seq"]
         if incoming.sender is not None and player != incoming.sender:
             return f"not allowed: player {player} is not your entity ({incoming.sender})"

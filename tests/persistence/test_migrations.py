@@ -13,6 +13,7 @@ COLUMNS_SQL = """
     WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position
 """
 EXTRA_TABLES = {
+    "player_account": [("jid", "text"), ("entity_id", "bigint")],
     "zone": [("id", "bigint"), ("width", "integer"), ("height", "integer"), ("spawn_x", "integer"),
              ("spawn_y", "integer")],
     "world": [("singleton", "boolean"), ("seed", "bigint"), ("tick", "bigint"), ("next_id", "bigint"),
@@ -24,14 +25,14 @@ EXTRA_TABLES = {
 
 async def test_a_new_database_has_the_first_revision_pending(fresh_dsn):
     state = await status(fresh_dsn)
-    assert (state.current, state.pending) == (None, ("0001",))
+    assert (state.current, state.pending) == (None, ("0001", "0002"))
     with pytest.raises(SchemaNotCurrent, match="db migrate"):
         await require_current(fresh_dsn)
 
 
 async def test_migrate_reaches_head_and_is_idempotent(fresh_dsn):
     first = await migrate(fresh_dsn)
-    assert first.up_to_date and first.current == first.head == "0001"
+    assert first.up_to_date and first.current == first.head == "0002"
     assert await migrate(fresh_dsn) == first
 
 

@@ -97,3 +97,20 @@ async def test_tables_that_disagree_are_reported(store, migrated_dsn, run_sql, d
     run_sql(migrated_dsn, damage)
     with pytest.raises(DatabaseError, match=message):
         await store.load_world()
+
+
+async def test_player_accounts_get_ids_above_next_id_and_each_other(migrated_dsn):
+    from persistence.database import create_pool
+    from persistence.store import WorldStore
+
+    pool = await create_pool(migrated_dsn)
+    try:
+        store = WorldStore(pool)
+        assert await store.account("ada@x") is None
+        assert await store.allocate_account("ada@x", at_least=1000) == 1000
+        assert await store.allocate_account("bob@x", at_least=900) == 1001
+        assert await store.allocate_account("cy@x", at_least=5000) == 5000
+        assert (await store.account("ada@x"), await store.account("bob@x")) == (1000, 1001)
+        assert await store.allocate_account("ada@x", at_least=10) == 5001   # re-pointed, never reused
+    finally:
+        await pool.close()

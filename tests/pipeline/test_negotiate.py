@@ -74,3 +74,15 @@ def test_a_flood_is_rate_limited_and_the_bucket_refills():
 def test_trusted_input_has_no_sender_check():
     ctx = negotiate(sent({"player": 2, "seq": 1, "op": "use"}, sender=None))
     assert accepted(ctx) == [(2, 1)]
+
+
+def test_unreadable_input_and_oversized_text_are_refused_with_a_reason():
+    from pipeline.stages.negotiate import MAX_TEXT_BYTES
+    from pipeline.types import Unreadable
+
+    ctx = negotiate(sent(Unreadable("unknown command 'fly'")),
+                    sent({"player": 1, "seq": 5, "op": "say", "text": "x" * (MAX_TEXT_BYTES + 1)}),
+                    sent({"player": 1, "seq": 6, "op": "say", "text": "x" * 201}))
+    assert [r.reason for r in ctx.refusals] == [
+        "malformed: unknown command 'fly'", f"too large: text is {MAX_TEXT_BYTES + 1} bytes, at most 1024"]
+    assert accepted(ctx) == [(1, 6)]   # 201 bytes: the rules' bad_text, not negotiate's

@@ -1,0 +1,1 @@
+from tests.xmpp.harness import prosody  # noqa: F401  (the session fixture)

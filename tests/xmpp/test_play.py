@@ -1,0 +1,99 @@
+"""Players over a REAL Prosody with real slixmpp clients: join, play, leave, and refusals."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.xmpp.harness import Bot, entity, world_server
+
+
+async def test_a_player_joins_moves_attacks_picks_up_transfers_chats_and_leaves(prosody, fresh_dsn, run_sql):
+    async with world_server(prosody, fresh_dsn), Bot(prosody, "alice") as alice, Bot(prosody, "bob") as bob:
+        alice.online()
+        bob.online()
+        _, update, _ = await alice.expect(lambda b, u, r: entity(u, 1) is not None and entity(u, 1)["online"] == "1")
+        assert entity(update, 1)["x"] == "10"
+
+        alice.say("move 0 1")      # a plain text command: the server assigns the seq
+        await alice.expect(lambda b, u, r: (entity(u, 1) or {}).get("y") == "11")
+
+        alice.say("pickup 5")      # the gold item at 10,11 is where alice now stands
+        await alice.expect(lambda b, u, r: (entity(u, 1) or {}).get("gold") == "7")
+
+        alice.say("attack 4")      # the rat came to her
+        await alice.expect(lambda b, u, r: (entity(u, 4) or {}).get("hp") in ("0", "1", "2"))
+
+        bob.say("transfer 1 20")
+        await alice.expect(lambda b, u, r: (entity(u, 1) or {}).get("gold") == "27")
+
+        bob.say("say hello there")
+        body = await alice.expect_body("hello there")
+        assert "bob#2: hello there" in body
+
+        alice.offline()
+        await bob.expect(lambda b, u, r: u is not None and any(
+            e.get("id") == "1" for e in u if e.tag.endswith("left")))
+    rows = run_sql(fresh_dsn, "SELECT online FROM entity_session WHERE id = 1")
+    assert rows[0]["online"] is False
+
+
+def moved(who: int, x: str):
+    return lambda body, update, refused: (entity(update, who) or {}).get("x") == x
+
+
+async def test_players_see_each_others_moves_when_near_and_not_when_far(prosody, fresh_dsn):
+    async with world_server(prosody, fresh_dsn), Bot(prosody, "alice") as alice, Bot(prosody, "bob") as bob, \
+            Bot(prosody, "carol") as carol:
+        for bot in (alice, bob, carol):
+            bot.online()
+        await carol.expect(lambda b, u, r: entity(u, 3) is not None)
+        bob.say("e")                                  # bob 11,10 -> 12,10, next to alice
+        await alice.expect(moved(2, "12"))
+        carol.messages.clear()
+        alice.command("move", dx=-1, dy=0)            # the structured payload, the bot's own seq
+        await bob.expect(moved(1, "9"))
+        await asyncio.sleep(0.3)                      # 30 ticks: carol, 40 cells away, heard nothing of it
+        assert not any(entity(u, 1) or entity(u, 2) for _, u, _ in carol.messages)
+
+
+async def test_commanding_another_players_entity_is_refused(prosody, fresh_dsn):
+    async with world_server(prosody, fresh_dsn), Bot(prosody, "mallory") as mallory:
+        mallory.online()
+        seq = mallory.command("move", player=1, dx=1, dy=0)
+        _, _, refused = await mallory.expect(lambda b, u, r: r is not None)
+        assert refused.get("seq") == str(seq) and refused.get("reason").startswith("not allowed: player 1")
+
+
+async def test_a_flood_is_rate_limited_and_every_refusal_is_answered(prosody, fresh_dsn):
+    async with world_server(prosody, fresh_dsn, rate=5.0, burst=3) as running, Bot(prosody, "dave") as dave:
+        dave.online()
+        await dave.expect(lambda b, u, r: u is not None)
+        for _ in range(20):
+            dave.say("use")
+        limited = [await dave.expect(lambda b, u, r: (b or "").startswith("refused: rate limited"))
+                   for _ in range(10)]
+        assert len(limited) == 10
+        metrics = running.loop.pipeline.metrics
+        assert metrics.commands.labels("refused")._value.get() >= 10
+
+
+async def test_malformed_input_is_answered_with_the_reason(prosody, fresh_dsn):
+    async with world_server(prosody, fresh_dsn), Bot(prosody, "alice") as alice:
+        alice.online()
+        await alice.expect(lambda b, u, r: u is not None)
+        alice.say("fly 3 4")
+        assert "unknown command 'fly'" in await alice.expect_body("refused: malformed")
+        alice.say("move one 0")
+        assert "dx must be a whole number" in await alice.expect_body("refused: malformed")
+        alice.command("move", dx="north", dy=0)
+        assert "dx must be an integer" in await alice.expect_body("refused: malformed")
+        alice.command("teleport")
+        assert "op must be one of" in await alice.expect_body("refused: malformed")
+        alice.say("x" * 5000)
+        assert "too large" in await alice.expect_body("refused: malformed")
+        alice.say("say " + "y" * 300)                 # well-formed: the rules reject it
+        assert "say rejected: bad_text" in await alice.expect_body("rejected")
+        alice.say("help")
+        await alice.expect_body("fluxworld commands")
+        alice.say("look")
+        assert "you: alice#1" in await alice.expect_body("you:")
