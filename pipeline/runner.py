@@ -20,9 +20,9 @@ from typing import Callable
 
 from .context import TickContext
 from .engine import Rules
-from .errors import StoreUnavailable
 from .metrics import TickMetrics
 from .ports import Outbox, Store
+from .retry import until_available
 from .stages.actuate import Actuate
 from .stages.contextualize import Contextualize
 from .stages.negotiate import Negotiate
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 
 COMPUTE_STAGES = ("negotiate", "contextualize", "project", "transform", "plan")
 STAGES = (*COMPUTE_STAGES, "actuate")
-RETRY_FIRST, RETRY_MAX = 0.05, 2.0   # seconds between commit attempts while the store is away
 
 
 class Pipeline:
@@ -70,18 +69,10 @@ class Pipeline:
         return ctx
 
     async def commit(self, ctx: TickContext) -> TickContext:
-        """Actuate, retrying while the store is unreachable: the tick's write is
-        plain data, and a commit that did land is recognised, not applied twice."""
-        delay = RETRY_FIRST
-        while True:
-            t = time.perf_counter()
-            try:
-                ctx = await self.actuate(ctx)
-                break
-            except StoreUnavailable as exc:
-                log.warning("tick %d: store unavailable (%s); retrying in %.2f s", ctx.tick, exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX)
+        """Actuate, waiting out an unreachable store: the tick's write is plain
+        data, and a commit that did land is recognised, not applied twice."""
+        t = time.perf_counter()
+        ctx = await until_available(f"tick {ctx.tick} commit", lambda: self.actuate(ctx))
         ctx.timings["actuate"] = time.perf_counter() - t
         self.metrics.observe_stage("actuate", ctx.timings["actuate"])
         return ctx

@@ -6,7 +6,8 @@ missing is an entity created in PostgreSQL by another program since then (a
 player account added while the server runs): the working set (each command's
 player and target) is checked against the view and whatever is absent is
 asked for in one round trip. Found records go to project; ids that exist
-nowhere are left for the rules to reject or (join) create.
+nowhere are left for the rules to reject or (join) create. While the
+database is unreachable the tick waits here (pipeline/retry.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from schema._generated.layout import COMMAND_DTYPE
 
 from ..context import TickContext
 from ..ports import Store
+from ..retry import until_available
 
 
 class Contextualize:
@@ -31,6 +33,7 @@ class Contextualize:
         known = ctx.view.entities
         missing = [i for i in wanted.tolist() if i and i not in known]
         if missing:
-            ctx.loaded = await self.store.load_entities(missing)
+            store = self.store
+            ctx.loaded = await until_available(f"tick {ctx.tick} load", lambda: store.load_entities(missing))
             ctx.view = ctx.view.with_records(ctx.loaded)
         return ctx
