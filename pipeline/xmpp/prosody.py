@@ -80,6 +80,9 @@ def free_port(preferred: int = 0) -> int:
     """A TCP port free on loopback now: `preferred` if it is, else the kernel's choice."""
     for candidate in (preferred, 0) if preferred else (0,):
         with socket.socket() as s:
+            # As a listening server would: connections of a previous run lingering
+            # in TIME_WAIT do not make the port busy.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind(("127.0.0.1", candidate))
             except OSError:
@@ -120,8 +123,10 @@ class ProsodyServer:
 
     def write_config(self) -> None:
         """Choose free ports and write the config; both are recorded under root."""
-        # The standard ports when free, so a chat client finds the server where it expects it.
-        self.c2s_port, self.component_port = free_port(C2S_PORT), free_port(COMPONENT_PORT)
+        # The standard ports when free, so a chat client finds the server where it
+        # expects it; a restart keeps the ports it had, so connections can resume.
+        self.c2s_port = free_port(self.c2s_port or C2S_PORT)
+        self.component_port = free_port(self.component_port or COMPONENT_PORT)
         for d in (self.root, self.data, self.root / "certs"):
             d.mkdir(parents=True, exist_ok=True)
         text = _CONFIG.format(

@@ -97,3 +97,24 @@ async def test_malformed_input_is_answered_with_the_reason(prosody, fresh_dsn):
         await alice.expect_body("fluxworld commands")
         alice.say("look")
         assert "you: alice#1" in await alice.expect_body("you:")
+
+
+async def test_the_component_reconnects_when_the_xmpp_server_restarts_and_ticks_run_on(prosody, fresh_dsn):
+    async with world_server(prosody, fresh_dsn) as running:
+        gateway, loop = running.gateway, running.loop
+        await asyncio.to_thread(prosody.stop)
+        for _ in range(100):                          # the component notices the drop
+            if not gateway.connected.is_set():
+                break
+            await asyncio.sleep(0.02)
+        assert not gateway.connected.is_set()
+        tick = loop.view.tick
+        await asyncio.sleep(0.3)
+        assert loop.view.tick > tick                  # the world did not wait for XMPP
+        await asyncio.to_thread(prosody.start)
+        await asyncio.wait_for(gateway.connected.wait(), 15)
+        async with Bot(prosody, "alice") as alice:    # and players are served again
+            alice.online()
+            await alice.expect(lambda b, u, r: entity(u, 1) is not None)
+            alice.say("move 1 0")
+            await alice.expect(lambda b, u, r: (entity(u, 1) or {}).get("x") == "11")
