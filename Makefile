@@ -2,23 +2,30 @@
 # and `make test`. Each installs what it needs first, so either works alone.
 PYTHON ?= python3
 
-.PHONY: setup build test bench prosody serve
+.PHONY: system setup build test bench serve
+
+# Debian packages, when missing: Node.js and npm build the reducers; `serve`
+# runs a private Prosody for the players (and the tests run a real one).
+system:
+	@need=""; \
+	command -v node >/dev/null 2>&1 || need="$$need nodejs"; \
+	command -v npm >/dev/null 2>&1 || need="$$need npm"; \
+	command -v prosody >/dev/null 2>&1 || need="$$need prosody"; \
+	if [ -n "$$need" ]; then \
+		echo "apt-get install$$need"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need; \
+	fi
 
 setup:
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e ".[test]"
 
-build: setup
+build: system setup
 	fluxworld build
 
-# Debian's prosody, when missing: `serve` runs a private one for the players.
-prosody:
-	command -v prosody >/dev/null 2>&1 || { apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prosody; }
-
-serve: build prosody
+serve: build
 	fluxworld serve
 
-test: build prosody
+test: build
 	$(PYTHON) -m pytest -q
 
 bench: build

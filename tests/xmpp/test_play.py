@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.xmpp.harness import Bot, entity, world_server
+from click.testing import CliRunner
+
+from pipeline.__main__ import cli
+from tests.xmpp.harness import PASSWORD, Bot, entity, world_server
 
 
 async def test_a_player_joins_moves_attacks_picks_up_transfers_chats_and_leaves(prosody, fresh_dsn, run_sql):
@@ -118,3 +121,16 @@ async def test_the_component_reconnects_when_the_xmpp_server_restarts_and_ticks_
             await alice.expect(lambda b, u, r: entity(u, 1) is not None)
             alice.say("move 1 0")
             await alice.expect(lambda b, u, r: (entity(u, 1) or {}).get("x") == "11")
+
+
+async def test_player_add_makes_an_account_that_logs_in_and_plays(prosody, fresh_dsn):
+    added = await asyncio.to_thread(CliRunner().invoke, cli,
+                                    ["player", "add", "erin", "--password", PASSWORD, "--db", fresh_dsn])
+    assert added.exit_code == 0, added.output
+    jid, _, _, _, entity_id = added.stdout.split()          # "JID password P entity N"
+    assert jid == f"erin@{prosody.domain}"
+    async with world_server(prosody, fresh_dsn), Bot(prosody, "erin") as erin:
+        erin.online()
+        await erin.expect(lambda b, u, r: entity(u, int(entity_id)) is not None)
+        erin.say("say it works")
+        assert "it works" in await erin.expect_body("it works")
