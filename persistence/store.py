@@ -39,6 +39,12 @@ CONNECTION_LOST = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionErro
                    asyncpg.CrashShutdownError, asyncpg.CannotConnectNowError)
 
 
+def _closed_under_us(error: asyncpg.InterfaceError) -> bool:
+    """asyncpg reports a connection that died mid-transaction (at the
+    transaction's exit, say) as an InterfaceError saying it is closed."""
+    return "connection is closed" in str(error) or "connection was closed" in str(error)
+
+
 def _load_sql(where: str) -> str:
     """One row: for each fragment table, an array per column (same row order within a table)."""
     parts = []
@@ -158,7 +164,7 @@ class WorldStore:
                         await self._append(conn, write)
                         for i, statement in enumerate(write.statements):
                             await _run(conn, write.tick, i, statement)
-                except CONNECTION_LOST:
+                except (*CONNECTION_LOST, asyncpg.InterfaceError):
                     raise
                 except asyncpg.PostgresError as e:   # at COMMIT: a deferred foreign key check failed
                     raise DatabaseError(f"tick {write.tick}: the commit failed, nothing of the tick was stored: "
@@ -176,7 +182,9 @@ class WorldStore:
         interrupted commit's tick, whose outcome the next attempt must check."""
         try:
             yield
-        except CONNECTION_LOST as e:
+        except (*CONNECTION_LOST, asyncpg.InterfaceError) as e:
+            if isinstance(e, asyncpg.InterfaceError) and not _closed_under_us(e):
+                raise                      # a misuse of asyncpg: a bug, not an outage
             if tick is not None:
                 self._unsure_tick = tick
             raise DatabaseUnavailable(f"{what}: {type(e).__name__}: {e}") from e
