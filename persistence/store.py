@@ -39,9 +39,14 @@ CONNECTION_LOST = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionErro
                    asyncpg.CrashShutdownError, asyncpg.CannotConnectNowError)
 
 
-def _closed_under_us(error: asyncpg.InterfaceError) -> bool:
-    """asyncpg reports a connection that died mid-transaction (at the
-    transaction's exit, say) as an InterfaceError saying it is closed."""
+def _broken_connection(error: Exception) -> bool:
+    """A connection that dies in the middle of an operation can surface from
+    asyncpg's client side rather than as a connection error: an InterfaceError
+    saying it is closed, or (when the transaction's exit then tries to roll
+    back) an InternalClientError about the protocol's state. Both are outages:
+    the caller's retry finds out whether the commit landed."""
+    if isinstance(error, asyncpg.InternalClientError):
+        return True
     return "connection is closed" in str(error) or "connection was closed" in str(error)
 
 
@@ -164,7 +169,7 @@ class WorldStore:
                         await self._append(conn, write)
                         for i, statement in enumerate(write.statements):
                             await _run(conn, write.tick, i, statement)
-                except (*CONNECTION_LOST, asyncpg.InterfaceError):
+                except (*CONNECTION_LOST, asyncpg.InterfaceError, asyncpg.InternalClientError):
                     raise
                 except asyncpg.PostgresError as e:   # at COMMIT: a deferred foreign key check failed
                     raise DatabaseError(f"tick {write.tick}: the commit failed, nothing of the tick was stored: "
@@ -182,8 +187,8 @@ class WorldStore:
         interrupted commit's tick, whose outcome the next attempt must check."""
         try:
             yield
-        except (*CONNECTION_LOST, asyncpg.InterfaceError) as e:
-            if isinstance(e, asyncpg.InterfaceError) and not _closed_under_us(e):
+        except (*CONNECTION_LOST, asyncpg.InterfaceError, asyncpg.InternalClientError) as e:
+            if not isinstance(e, CONNECTION_LOST) and not _broken_connection(e):
                 raise                      # a misuse of asyncpg: a bug, not an outage
             if tick is not None:
                 self._unsure_tick = tick
