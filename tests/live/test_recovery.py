@@ -76,7 +76,7 @@ def log_hashes(run_sql: Any, dsn: str) -> list[tuple[int, str]]:
 
 
 def test_kill_9_at_random_moments_loses_no_tick_and_applies_none_twice(fresh_dsn, tmp_path, run_sql):
-    ticks = 240
+    ticks = 600                                    # 3 s at 200 Hz: longer than any kill delay below
     drive = tmp_path / "drive.jsonl"
     long_batches(drive, ticks)
     expected = json.loads(CliRunner().invoke(cli, ["replay", str(WORLD), str(drive), "--json"]).stdout)
