@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from click.testing import CliRunner
 
@@ -134,3 +135,19 @@ async def test_player_add_makes_an_account_that_logs_in_and_plays(prosody, fresh
         await erin.expect(lambda b, u, r: entity(u, int(entity_id)) is not None)
         erin.say("say it works")
         assert "it works" in await erin.expect_body("it works")
+
+
+def test_serve_connects_to_an_existing_xmpp_server(prosody, fresh_dsn, tmp_path, caplog):
+    """--xmpp-server/--component/--secret-file: the session's Prosody stands in for one we did not start."""
+    secret = tmp_path / "secret"
+    secret.write_text(prosody.secret() + "\n")
+    caplog.set_level(logging.INFO, logger="pipeline.xmpp")
+    result = CliRunner().invoke(cli, [
+        "serve", "--db", fresh_dsn, "--ticks", "50", "--hz", "100",
+        "--xmpp-server", f"127.0.0.1:{prosody.component_port}", "--component", prosody.component,
+        "--secret-file", str(secret)])
+    assert result.exit_code == 0, result.output
+    assert "stopped at tick 50" in result.output
+    assert f"component {prosody.component} connected to 127.0.0.1:{prosody.component_port}" in caplog.text
+    bad = CliRunner().invoke(cli, ["serve", "--db", fresh_dsn, "--xmpp-server", "nowhere", "--ticks", "1"])
+    assert bad.exit_code == 2 and "HOST:PORT" in bad.output
