@@ -41,12 +41,11 @@ class InprocFeed:
 class Driver:
     """Puts each recorded batch into the inbox just before its tick runs."""
 
-    def __init__(self, path: Path, inbox: Inbox, after_tick: int) -> None:
+    def __init__(self, path: Path, inbox: Inbox) -> None:
         self.inbox = inbox
         # Lines for ticks the world has already run are skipped, not refused:
         # a restarted server picks the file up where its world stands.
         self._batches: Iterator[Batch] = read_batches(path, after_tick=0)
-        self.after_tick = after_tick
         self._next: Batch | None = next(self._batches, None)
         self.finished = self._next is None
 

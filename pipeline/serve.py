@@ -111,7 +111,7 @@ async def _serve(options: ServeOptions, endpoint: Endpoint | None) -> int:
         ticks = options.ticks
         before_tick = None
         if options.drive:
-            driver = Driver(options.drive, inbox, after_tick=view.tick)
+            driver = Driver(options.drive, inbox)
             before_tick = driver.before_tick
             if ticks is None:
                 ticks = max(0, _last_tick(options.drive) - view.tick)
