@@ -66,22 +66,28 @@ def entity_ids(records: bytes | memoryview) -> list[int]:
 
 # Which command field each op's JSON `target`-like key lands in.
 TARGET_KEYS = {"attack": "target", "pickup": "item", "transfer": "to"}
+_OPS = {op.name: op.value for op in Op}
+
+# pack_commands packs positionally, in this order, on the per-tick path.
+assert layout.COMMAND_FIELDS == ("player", "seq", "target", "dx", "dy", "amount", "zone", "text_offset",
+                                 "text_len", "op"), "pack_commands drifted from schema/world.fbs"
 
 
 def pack_commands(commands: list[dict[str, Any]]) -> tuple[bytes, bytes]:
     """Well-typed command dicts (FORMATS.md) -> (packed Command structs, text blob).
 
-    Validation belongs to the caller (pipeline/batches.py); this only packs.
+    Validation belongs to the caller (pipeline/batches.py); this only packs,
+    into one buffer, once per tick (negotiate).
     """
-    packed, text = [], bytearray()
-    for c in commands:
+    packed = bytearray(COMMAND.size * len(commands))
+    text = bytearray()
+    pack_into, size = COMMAND.pack_into, COMMAND.size
+    for i, c in enumerate(commands):
         op = c["op"]
-        raw = (c.get("name") if op == "join" else c.get("text", "")) or ""
-        blob = raw.encode()
-        packed.append(pack_command(
-            player=c["player"], seq=c["seq"], op=Op[op],
-            target=c.get(TARGET_KEYS.get(op, ""), 0),
-            dx=c.get("dx", 0), dy=c.get("dy", 0), amount=c.get("amount", 0), zone=c.get("zone", 0),
-            text_offset=len(text), text_len=len(blob)))
+        raw = c.get("name") if op == "join" else c.get("text")
+        blob = raw.encode() if raw else b""
+        target = c.get(TARGET_KEYS[op], 0) if op in TARGET_KEYS else 0
+        pack_into(packed, i * size, c["player"], c["seq"], target, c.get("dx", 0), c.get("dy", 0),
+                  c.get("amount", 0), c.get("zone", 0), len(text), len(blob), _OPS[op])
         text += blob
-    return b"".join(packed), bytes(text)
+    return bytes(packed), bytes(text)
