@@ -51,13 +51,6 @@ def unpack_zone(record: bytes | memoryview) -> dict[str, int]:
     return dict(zip(layout.ZONE_FIELDS, ZONE.unpack(record)))
 
 
-def pack_command(**fields: Any) -> bytes:
-    """Fields by name (layout.COMMAND_FIELDS); missing ones 0."""
-    values = {f: 0 for f in layout.COMMAND_FIELDS}
-    values.update(fields)
-    return COMMAND.pack(*(values[f] for f in layout.COMMAND_FIELDS))
-
-
 def entity_ids(records: bytes | memoryview) -> list[int]:
     """The ids of packed Entity records, in order."""
     view = memoryview(records)
