@@ -51,8 +51,11 @@ _COPY_THEN = {f.table: _copy_then_sql(f) for f in FRAGMENTS}
 DELETE_SQL = "DELETE FROM entity_identity WHERE id = ANY($1::bigint[])"
 
 
-def fragment_rows(new: bytes, previous: list[bytes | None]) -> dict[str, list[tuple[object, ...]]]:
-    """Per fragment table, the rows to write: fragments of `new` records that differ.
+Columns = list[list[object]]   # one list of values per column, in Fragment.columns order
+
+
+def fragment_changes(new: bytes, previous: list[bytes | None]) -> dict[str, Columns]:
+    """Per fragment table, the columns of the rows to write: fragments of `new` records that differ.
 
     `new` is packed Entity records; `previous[i]` the record of the same id
     before the tick, or None for an entity that did not exist.
@@ -68,7 +71,7 @@ def fragment_rows(new: bytes, previous: list[bytes | None]) -> dict[str, list[tu
     # A new entity, or an id reclaimed by another kind, writes every fragment it has.
     whole = created | (kind != old_bytes[:, _KIND_OFFSET])
     records = np.frombuffer(new, dtype=ENTITY_DTYPE)
-    out: dict[str, list[tuple[object, ...]]] = {}
+    out: dict[str, Columns] = {}
     for fragment in FRAGMENTS:
         differs = whole.copy()
         for start, end in fragment.byte_ranges():
@@ -77,25 +80,25 @@ def fragment_rows(new: bytes, previous: list[bytes | None]) -> dict[str, list[tu
         if not differs.any():
             continue
         chosen = records[differs]
-        out[fragment.table] = list(zip(*(column_values(chosen, c) for c in fragment.columns)))
+        out[fragment.table] = [column_values(chosen, c) for c in fragment.columns]
     return out
 
 
-def fragment_statements(rows: dict[str, list[tuple[object, ...]]],
-                        removed: list[int]) -> tuple[SqlStatement | SqlCopy, ...]:
-    """Deletes first (they cascade), then identity before the fragments that reference it."""
+def fragment_statements(changes: dict[str, Columns], removed: list[int]) -> tuple[SqlStatement | SqlCopy, ...]:
+    """Deletes first (they cascade), then identity before the fragments that reference it.
+
+    unnest takes the columns as they are; COPY wants rows, built only then."""
     out: list[SqlStatement | SqlCopy] = []
     if removed:
         out.append(SqlStatement(DELETE_SQL, (removed,)))
     for fragment in FRAGMENTS:
-        table_rows = rows.get(fragment.table)
-        if not table_rows:
+        columns = changes.get(fragment.table)
+        if not columns or not columns[0]:
             continue
-        if len(table_rows) <= UNNEST_MAX:
-            columns = tuple(list(c) for c in zip(*table_rows))
-            out.append(SqlStatement(_UNNEST[fragment.table], columns))
+        if len(columns[0]) <= UNNEST_MAX:
+            out.append(SqlStatement(_UNNEST[fragment.table], tuple(columns)))
         else:
-            out.append(SqlCopy(fragment.table, f"tmp_{fragment.table}", fragment.columns, table_rows,
+            out.append(SqlCopy(fragment.table, f"tmp_{fragment.table}", fragment.columns, list(zip(*columns)),
                                SqlStatement(_COPY_THEN[fragment.table])))
     return tuple(out)
 
@@ -106,9 +109,9 @@ class Plan:
         assert result is not None and ctx.world_hash is not None, "plan runs after transform"
         entities = ctx.view.entities
         ids = np.frombuffer(result.changed, dtype=ENTITY_DTYPE)["id"].tolist()
-        rows = fragment_rows(result.changed, [entities.get(i) for i in ids])
+        changes = fragment_changes(result.changed, [entities.get(i) for i in ids])
         removed = [i for (i,) in struct.iter_unpack("<Q", result.removed)]
         ctx.write = TickWrite(tick=result.tick, next_id=result.next_id, world_hash=ctx.world_hash,
                               commands=ctx.batch.commands, text=ctx.batch.text,
-                              statements=fragment_statements(rows, removed))
+                              statements=fragment_statements(changes, removed))
         return ctx

@@ -10,7 +10,7 @@ import pytest
 from persistence.database import open_database
 from persistence.errors import DatabaseError, DatabaseUnavailable, NoWorld, TickConflict
 from pipeline.records import pack_commands, pack_entity
-from pipeline.stages.plan import UNNEST_MAX, fragment_rows, fragment_statements
+from pipeline.stages.plan import UNNEST_MAX, fragment_changes, fragment_statements
 from pipeline.types import SqlCopy, SqlStatement, TickWrite, WorldData
 from pipeline.worldfile import world_hash
 from schema._generated.layout import ENTITY_DTYPE, ENTITY_SIZE, Kind
@@ -38,7 +38,7 @@ def next_tick(world: WorldData, records: np.ndarray, removed: list[int] = (), *,
     after.update((int.from_bytes(e[:8], "little"), e) for e in extra)
     changed_ids = sorted(i for i in after if before.get(i) != after[i])
     changed = b"".join(after[i] for i in changed_ids)
-    statements = fragment_statements(fragment_rows(changed, [before.get(i) for i in changed_ids]), list(removed))
+    statements = fragment_statements(fragment_changes(changed, [before.get(i) for i in changed_ids]), list(removed))
     new = WorldData(world.seed, world.tick + 1, max([world.next_id, *(i + 1 for i in after)]), world.zones,
                     b"".join(after[i] for i in sorted(after)))
     commands, text = pack_commands([{"player": 1, "seq": world.tick + 1, "op": "say", "text": "hi"}])

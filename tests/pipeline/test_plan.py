@@ -9,15 +9,19 @@ import pytest
 from persistence.fragments import FRAGMENTS
 from pipeline.context import TickContext
 from pipeline.records import pack_entity
-from pipeline.stages.plan import DELETE_SQL, UNNEST_MAX, Plan, fragment_rows, fragment_statements
+from pipeline.stages.plan import DELETE_SQL, UNNEST_MAX, Plan, fragment_changes, fragment_statements
 from pipeline.types import Batch, SqlCopy, SqlStatement, TickResult
 from pipeline.view import WorldView
 from tests.support import item, npc, player, world
 
 
+def columns_for(new: list[dict], old: list[dict | None]) -> dict:
+    return fragment_changes(b"".join(pack_entity(**e) for e in new), [pack_entity(**o) if o else None for o in old])
+
+
 def rows_for(new: list[dict], old: list[dict | None]) -> dict:
-    return fragment_rows(b"".join(pack_entity(**e) for e in new),
-                         [pack_entity(**o) if o else None for o in old])
+    """The changes as rows per table, easier to read in assertions."""
+    return {table: list(zip(*columns)) for table, columns in columns_for(new, old).items()}
 
 
 def test_a_move_writes_only_the_position_and_the_seq():
@@ -45,16 +49,15 @@ def test_an_id_reclaimed_by_another_kind_is_written_whole():
 
 
 def test_values_travel_as_parameters_never_in_the_sql_text():
-    rows = rows_for([player(7, 1, 1, name="o'neil; drop table x")], [None])
-    for statement in fragment_statements(rows, [3]):
+    changes = columns_for([player(7, 1, 1, name="o'neil; drop table x")], [None])
+    for statement in fragment_statements(changes, [3]):
         assert isinstance(statement, SqlStatement)
         assert "neil" not in statement.sql and "$1" in statement.sql
     assert fragment_statements({}, [3])[0] == SqlStatement(DELETE_SQL, ([3],))
 
 
 def test_deletes_come_first_and_identity_before_other_fragments():
-    rows = rows_for([player(9, 1, 1)], [None])
-    sqls = [s.sql for s in fragment_statements(rows, [5])]
+    sqls = [s.sql for s in fragment_statements(columns_for([player(9, 1, 1)], [None]), [5])]
     assert sqls[0].startswith("DELETE FROM entity_identity")
     assert sqls[1].startswith("INSERT INTO entity_identity")
     assert len(sqls) == 1 + len(FRAGMENTS)
@@ -63,7 +66,7 @@ def test_deletes_come_first_and_identity_before_other_fragments():
 def test_large_writes_go_through_copy():
     many = [player(i, i % 50, 1) for i in range(1, UNNEST_MAX + 2)]
     moved = [player(i, i % 50, 2) for i in range(1, UNNEST_MAX + 2)]
-    statements = fragment_statements(rows_for(moved, many), [])
+    statements = fragment_statements(columns_for(moved, many), [])
     copy = statements[0]
     assert isinstance(copy, SqlCopy) and copy.table == "entity_position" and len(copy.records) == UNNEST_MAX + 1
     assert copy.temp_table in copy.then.sql and copy.then.args == ()
