@@ -6,9 +6,8 @@
 //
 // Kept at most half full; grows by doubling.
 
-import { alloc } from "./mem";
+import { alloc, fibonacciHash } from "./mem";
 
-const GOLDEN: u64 = 0x9E3779B97F4A7C15;
 
 let keys: usize = 0;
 let vals: usize = 0;
@@ -22,7 +21,7 @@ let count: i32 = 0;
 @inline function setVal(i: u32, slot: i32): void { store<i32>(vals + (<usize>i << 2), slot); }
 
 /** Fibonacci hashing: sequential ids spread over the whole table. */
-@inline function home(id: u64): u32 { return <u32>((id * GOLDEN) >> (64 - bits)); }
+@inline function home(id: u64): u32 { return fibonacciHash(id, bits); }
 
 function allocate(newBits: u64): void {
   bits = newBits;

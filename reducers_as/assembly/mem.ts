@@ -50,6 +50,11 @@ export function grow(ptr: usize, oldBytes: usize, newBytes: usize): usize {
 }
 
 /** The next power of two >= n (n >= 1), at least `floor`. */
+/** Fibonacci hashing: the top `bits` bits of key * 2^64/phi, a table index. */
+@inline export function fibonacciHash(key: u64, bits: u64): u32 {
+  return <u32>((key * 0x9E3779B97F4A7C15) >> (64 - bits));
+}
+
 export function pow2AtLeast(n: usize, floor: usize): usize {
   let c = floor;
   while (c < n) c <<= 1;

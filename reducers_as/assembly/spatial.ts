@@ -23,7 +23,7 @@
 // chains stay about one cell's category long.
 
 import { Entity, Kind } from "./_generated/schema";
-import { alloc, grow, growColumn, I32List } from "./mem";
+import { I32List, alloc, fibonacciHash, grow, growColumn } from "./mem";
 import { rec } from "./world";
 
 // Tags: a query keeps the slots having all the wanted tags.
@@ -34,7 +34,6 @@ export const LIVING: u8 = 8;        // a player or npc with respawn_tick 0
 export const VISIBLE: u8 = 16;      // anything but an offline player (docs/rules.md "visible")
 
 const CELL_SHIFT: i32 = 4;
-const GOLDEN: u64 = 0x9E3779B97F4A7C15;
 const NODE: usize = 24;
 
 let heads: usize = 0;
@@ -69,7 +68,7 @@ const CATS: u32 = 4;
 /** The bucket of category `cat` in cell (zone, cx, cy); cx, cy < 4096 fit 12 bits each. */
 @inline export function cellBucket(zone: u32, cx: i32, cy: i32, cat: u32, bits: u64): u32 {
   const key = (<u64>zone << 32) | (<u64>cat << 24) | (<u64>cx << 12) | <u64>cy;
-  return <u32>((key * GOLDEN) >> (64 - bits));
+  return fibonacciHash(key, bits);
 }
 
 @inline function categoryOf(tags: u8): u32 {
