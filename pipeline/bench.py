@@ -28,7 +28,7 @@ from .engine import create_engine
 from .frames import COMMAND_FRAME, WORLD_FRAME
 from .records import pack_commands, pack_entity, pack_zone
 from .runner import STAGES, Pipeline
-from .types import Batch, Incoming, SqlCopy, SqlStatement, WorldData
+from .types import Batch, Incoming, WorldData
 from .view import WorldView
 
 ZONE_SIDE = 256
@@ -178,7 +178,7 @@ async def run_pipeline_bench(*, db: str, commands: int, ticks: int, seed: int, e
             ctx = await pipeline.compute(ctx)
             compute += time.perf_counter() - t
             assert ctx.write is not None and ctx.next_view is not None
-            rows += sum(_rows_written(s) for s in ctx.write.statements)
+            rows += ctx.write.rows
             t = time.perf_counter()
             await pipeline.commit(ctx)
             commit += time.perf_counter() - t
@@ -190,9 +190,3 @@ async def run_pipeline_bench(*, db: str, commands: int, ticks: int, seed: int, e
             "compute_ms": round(1000 * compute / ticks, 2), "commit_ms": round(1000 * commit / ticks, 2),
             "stage_p50_ms": {stage: round(1000 * pipeline.metrics.quantile(0.5, stage), 2) for stage in STAGES}}
 
-
-def _rows_written(statement: SqlStatement | SqlCopy) -> int:
-    if isinstance(statement, SqlCopy):
-        return len(statement.records)
-    first = statement.args[0] if statement.args else None
-    return len(first) if isinstance(first, list) else 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .types import Batch, Incoming, Refusal, TickResult, TickWrite
+from .types import Batch, CommandBlock, Incoming, Refusal, TickResult, TickWrite
 from .view import WorldView
 
 
@@ -13,7 +13,7 @@ class TickContext:
     tick: int
     batch: Batch                       # the accepted commands (negotiate makes it)
     view: WorldView                    # the world before this tick
-    incoming: list[Incoming] = field(default_factory=list)  # what arrived for this tick
+    incoming: list[Incoming | CommandBlock] = field(default_factory=list)  # what arrived for this tick
     refusals: list[Refusal] = field(default_factory=list)   # what negotiate refused
     loaded: bytes = b""                # packed Entity records to materialize (contextualize)
     result: TickResult | None = None   # what transform reported

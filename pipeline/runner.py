@@ -18,6 +18,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
+
+from .blocks import select
 from .context import TickContext
 from .engine import Rules
 from .metrics import TickMetrics
@@ -29,7 +32,7 @@ from .stages.negotiate import Negotiate
 from .stages.plan import Plan
 from .stages.project import Project
 from .stages.transform import Transform
-from .types import Batch, Incoming
+from .types import Batch, CommandBlock, Incoming
 from .view import WorldView
 
 log = logging.getLogger(__name__)
@@ -40,8 +43,11 @@ STAGES = (*COMPUTE_STAGES, "actuate")
 
 class Pipeline:
     def __init__(self, engine: Rules, store: Store | None, outbox: Outbox | None, *,
-                 negotiate: Negotiate | None = None, metrics: TickMetrics | None = None) -> None:
+                 negotiate: Negotiate | None = None, metrics: TickMetrics | None = None,
+                 on_committed: Callable[[TickContext], None] | None = None) -> None:
+        """`on_committed` sees each tick once it is committed, with every stage's timing (the load test)."""
         self.outbox = outbox
+        self.on_committed = on_committed
         self.metrics = metrics or TickMetrics()
         self.compute_stages = (
             ("negotiate", negotiate or Negotiate()),
@@ -75,20 +81,50 @@ class Pipeline:
         ctx = await until_available(f"tick {ctx.tick} commit", lambda: self.actuate(ctx))
         ctx.timings["actuate"] = time.perf_counter() - t
         self.metrics.observe_stage("actuate", ctx.timings["actuate"])
+        if self.on_committed is not None:
+            self.on_committed(ctx)
         return ctx
 
 
 @dataclass
 class Inbox:
-    """Commands waiting for the next tick, in arrival order."""
+    """Commands waiting for the next tick, in arrival order.
 
-    _items: list[Incoming] = field(default_factory=list)
+    With a `limit`, at most that many commands wait: a server that cannot
+    keep up sheds what arrives beyond it (counted in `dropped`) rather than
+    queueing without bound and answering ever later.
+    """
 
-    def put(self, incoming: Incoming) -> None:
+    limit: int | None = None
+    dropped: int = 0
+    _items: list[Incoming | CommandBlock] = field(default_factory=list)
+    _waiting: int = 0
+
+    def __len__(self) -> int:
+        return self._waiting
+
+    def put(self, incoming: Incoming) -> bool:
+        if self.limit is not None and self._waiting >= self.limit:
+            self.dropped += 1
+            return False
         self._items.append(incoming)
+        self._waiting += 1
+        return True
 
-    def drain(self) -> list[Incoming]:
-        items, self._items = self._items, []
+    def put_block(self, block: CommandBlock) -> int:
+        """Queue what fits of `block`; returns how many of its commands were queued."""
+        room = len(block) if self.limit is None else max(0, min(len(block), self.limit - self._waiting))
+        if room < len(block):
+            self.dropped += len(block) - room
+            commands, text = select(block, np.arange(len(block)) < room)
+            block = CommandBlock(commands, text, block.senders[:room * 8], block.received)
+        if room:
+            self._items.append(block)
+            self._waiting += room
+        return room
+
+    def drain(self) -> list[Incoming | CommandBlock]:
+        items, self._items, self._waiting = self._items, [], 0
         return items
 
 

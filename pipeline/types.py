@@ -88,6 +88,7 @@ class TickWrite:
     commands: bytes
     text: bytes
     statements: tuple[SqlStatement | SqlCopy, ...]
+    rows: int = 0                       # fragment rows the statements write or delete
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,26 @@ class Incoming:
     sender: int | None
     received: float                     # time.monotonic() at arrival
     reply_to: object = None             # the transport's handle for answering
+
+
+@dataclass(frozen=True)
+class CommandBlock:
+    """Many commands at once, already packed: what an in-process source (the
+    load test's simulated players) puts in the inbox instead of one dict each.
+
+    `commands` is packed Command structs indexing into `text`, like a Batch;
+    `senders` holds each command's sender entity id (little-endian u64; 0 for
+    trusted input). Negotiate applies the same checks as to single commands,
+    vectorised where it can.
+    """
+
+    commands: bytes
+    text: bytes
+    senders: bytes
+    received: float                     # time.monotonic() at arrival
+
+    def __len__(self) -> int:
+        return len(self.commands) // 64
 
 
 @dataclass(frozen=True)

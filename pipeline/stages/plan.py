@@ -113,5 +113,6 @@ class Plan:
         removed = [i for (i,) in struct.iter_unpack("<Q", result.removed)]
         ctx.write = TickWrite(tick=result.tick, next_id=result.next_id, world_hash=ctx.world_hash,
                               commands=ctx.batch.commands, text=ctx.batch.text,
-                              statements=fragment_statements(changes, removed))
+                              statements=fragment_statements(changes, removed),
+                              rows=len(removed) + sum(len(columns[0]) for columns in changes.values()))
         return ctx
