@@ -229,6 +229,14 @@ class WorldStore:
                                "ON CONFLICT (jid) DO UPDATE SET entity_id = excluded.entity_id", jid, entity_id)
         return entity_id
 
+    async def assign_accounts(self, accounts: dict[str, int]) -> None:
+        """Bare JID -> player entity id for many accounts at once (the load test's bots), replacing any."""
+        async with self._unavailable("assigning player accounts"):
+            await self._pool.execute(
+                "INSERT INTO player_account (jid, entity_id) SELECT * FROM unnest($1::text[], $2::bigint[]) "
+                "ON CONFLICT (jid) DO UPDATE SET entity_id = excluded.entity_id",
+                list(accounts), list(accounts.values()))
+
     # ------------------------------------------------------------ the log
 
     async def read_log(self, from_tick: int | None = None, to_tick: int | None = None) -> AsyncIterator[Batch]:

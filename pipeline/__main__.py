@@ -196,16 +196,18 @@ def bench_pipeline(db: str, commands: tuple[int, ...], ticks: int, seed: int, en
         click.echo(json.dumps(figures))
 
 
-def _register_persistence_commands() -> None:
+def _register_commands() -> None:
+    """The command groups that live with their packages."""
+    from loadtest.cli import loadtest
     from persistence.cli import COMMANDS
 
     from .xmpp.cli import COMMANDS as XMPP_COMMANDS
 
-    for command in (*COMMANDS, *XMPP_COMMANDS):
+    for command in (*COMMANDS, *XMPP_COMMANDS, loadtest):
         cli.add_command(command)
 
 
-_register_persistence_commands()
+_register_commands()
 
 
 def main() -> None:

@@ -6,9 +6,10 @@ play); unavailable leaves. Chat messages are parsed (protocol.py) into
 Incoming commands for the runner's Inbox, with the sender's entity as
 sender and the bare JID as reply_to; text commands get seq = the player's
 last + 1, tracked here. Out (pipeline.ports.Outbox): refusals at once,
-then after each commit ONE message per player with its rejections, chat
-and area-of-interest changes. The connection is supervised: if it drops,
-reconnect with exponential backoff while the tick loop runs on.
+then after each commit ONE message per player with its rejections, chat,
+area-of-interest changes and `acked`, its highest seq the tick committed.
+The connection is supervised: if it drops, reconnect with exponential
+backoff while the tick loop runs on.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ BACKOFF_FIRST, BACKOFF_MAX = 0.1, 5.0     # seconds between reconnection attempt
 ID_GAP = 100        # new accounts start this far above next_id: ids the world may create meanwhile
 NEAR = 10           # the area of interest's distance, for `look`
 NAME_BYTES = 32
+DROPPED = "dropped: the server is overloaded, try again"
 
 
 class Accounts(Protocol):
@@ -201,7 +203,11 @@ class XmppGateway:
                 self._implicit.add((entity, seq))
         command = make_command(request, entity, seq)
         log.debug("xmpp: %s sends %s", jid, command)
-        self.inbox.put(Incoming(command, entity, time.monotonic(), jid))
+        if not self.inbox.put(Incoming(command, entity, time.monotonic(), jid)):
+            # A full inbox sheds the command: answered now, so no later ack seems to cover it.
+            self._ops.pop((entity, seq), None)
+            self._implicit.discard((entity, seq))
+            self.send(jid, *refusal(DROPPED, command))
 
     def _look(self, jid: str) -> str:
         entity = self._entity.get(jid)
@@ -262,6 +268,10 @@ class XmppGateway:
         for c in batch_commands_json(ctx.batch):
             self._ops.pop((c["player"], c["seq"]), None)
             self._implicit.discard((c["player"], c["seq"]))
+            # Every player with a command in the tick hears of it, even when nothing changed:
+            # acked lets a client (or a load test) tell when its commands took effect.
+            news = report(c["player"])
+            news.acked = max(news.acked or 0, c["seq"])
         for player, news in reports.items():
             jid = self._jid.get(player)
             if jid is not None:

@@ -61,7 +61,8 @@ network_settings = {{ nagle = false; }}
 gc = {{ mode = "incremental", threshold = 200, speed = 200 }}
 
 VirtualHost {domain}
-
+{components}"""
+_COMPONENT = """
 Component {component}
     component_secret = {secret}
 """
@@ -100,9 +101,10 @@ class ProsodyServer:
     """`with ProsodyServer() as server:` runs Prosody until the block ends."""
 
     def __init__(self, root: Path | None = None, *, domain: str = DEFAULT_DOMAIN,
-                 component: str = DEFAULT_COMPONENT) -> None:
+                 component: str = DEFAULT_COMPONENT, extra_components: tuple[str, ...] = ()) -> None:
         self.root = root or state_dir() / "prosody"
         self.domain, self.component = domain, component
+        self.extra_components = extra_components    # more components (the load test's echo), same secret
         self.config = self.root / "prosody.cfg.lua"
         self.data = self.root / "data"
         self.log = self.root / "prosody.log"
@@ -133,7 +135,8 @@ class ProsodyServer:
             pidfile=_lua(self.root / "prosody.pid"), data=_lua(self.data), certs=_lua(self.root / "certs"),
             log=_lua(self.log), c2s_port=self.c2s_port, component_port=self.component_port,
             admin_socket=_lua(self.data / "prosody.sock"), domain=_lua(self.domain),
-            component=_lua(self.component), secret=_lua(self.secret()))
+            components="".join(_COMPONENT.format(component=_lua(c), secret=_lua(self.secret()))
+                               for c in (self.component, *self.extra_components)))
         # The config holds the secret: readable by Prosody's user only.
         fd = os.open(self.config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
@@ -164,8 +167,9 @@ class ProsodyServer:
 
     # ------------------------------------------------------------ running
 
-    def endpoint(self) -> Endpoint:
-        return Endpoint("127.0.0.1", self.component_port, self.component, self.secret())
+    def endpoint(self, component: str | None = None) -> Endpoint:
+        """Where the world's component (or one of extra_components) connects."""
+        return Endpoint("127.0.0.1", self.component_port, component or self.component, self.secret())
 
     def start(self) -> ProsodyServer:
         if not prosody_installed():

@@ -12,7 +12,8 @@ refused, answered and counted like every other refusal.
 
 Out: `refusal` for negotiate's refusals; `PlayerReport` gathers everything
 one tick has for one player (rejections, chat, area-of-interest changes)
-into ONE message: a short human line and an `<update xmlns=UPDATE_NS>`.
+into ONE message: a short human line and an `<update xmlns=UPDATE_NS>`,
+whose `acked` names the player's highest seq the tick committed.
 """
 
 from __future__ import annotations
@@ -207,9 +208,12 @@ class PlayerReport:
     seen: list[dict[str, Any]] = field(default_factory=list)              # entities that entered or changed
     entered: set[int] = field(default_factory=set)
     left: list[int] = field(default_factory=list)
+    acked: int | None = None        # the player's highest seq in the tick's batch: its commands took effect
 
     def render(self) -> tuple[str, ET.Element]:
         root = ET.Element(f"{{{UPDATE_NS}}}update", {"tick": str(self.tick)})
+        if self.acked is not None:
+            root.set("acked", str(self.acked))
         lines = []
         for seq, op, reason in self.rejected:
             lines.append(f"{op} rejected: {reason}")

@@ -6,8 +6,11 @@ import asyncio
 import logging
 
 from click.testing import CliRunner
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher import MatchXPath
 
 from pipeline.__main__ import cli
+from pipeline.xmpp.protocol import UPDATE_NS
 from tests.xmpp.harness import PASSWORD, Bot, entity, world_server
 
 
@@ -58,6 +61,27 @@ async def test_players_see_each_others_moves_when_near_and_not_when_far(prosody,
         await bob.expect(moved(1, "9"))
         await asyncio.sleep(0.3)                      # 30 ticks: carol, 40 cells away, heard nothing of it
         assert not any(entity(u, 1) or entity(u, 2) for _, u, _ in carol.messages)
+
+
+async def test_each_tick_acks_a_players_commands_even_when_nothing_else_happened(prosody, fresh_dsn):
+    async with world_server(prosody, fresh_dsn), Bot(prosody, "alice") as alice, Bot(prosody, "carol") as carol:
+        alice.online()
+        await alice.expect(lambda b, u, r: entity(u, 1) is not None)
+        seq = alice.command("move", dx=1, dy=0)
+        _, update, _ = await alice.expect(lambda b, u, r: u is not None and u.get("acked") == str(seq))
+        assert entity(update, 1)["x"] == "11"
+
+        updates = []        # every update, with a body or not (the Bot's messages need a body)
+        carol.client.register_handler(Callback("updates", MatchXPath(f"{{jabber:client}}message/{{{UPDATE_NS}}}update"),
+                                               lambda msg: updates.append(msg.xml.find(f"{{{UPDATE_NS}}}update"))))
+        carol.online()
+        await carol.expect(lambda b, u, r: entity(u, 3) is not None)
+        seq = carol.command("move", dx=0, dy=0)       # accepted, and changes nothing: carol is alone far away
+        for _ in range(250):
+            if any(u.get("acked") == str(seq) for u in updates):
+                break
+            await asyncio.sleep(0.02)
+        assert [len(u) for u in updates if u.get("acked") == str(seq)] == [0]
 
 
 async def test_commanding_another_players_entity_is_refused(prosody, fresh_dsn):

@@ -70,3 +70,9 @@ def test_refusal_and_one_report_per_tick():
     assert body.splitlines() == ["move rejected: bad_step", "bob#2: hi", "tick 12: +rat#4 20/20hp at 3,4; -#9"]
     assert update.tag == f"{{{UPDATE_NS}}}update" and update.get("tick") == "12"
     assert [child.tag.split("}")[1] for child in update] == ["rejected", "chat", "entity", "left"]
+
+
+def test_a_report_acks_the_players_highest_seq_even_when_nothing_else_happened():
+    body, update = PlayerReport(12, acked=9).render()
+    assert body == "" and update.get("acked") == "9" and len(update) == 0
+    assert PlayerReport(12).render()[1].get("acked") is None

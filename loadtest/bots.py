@@ -1,0 +1,402 @@
+"""A swarm of XMPP bots in worker processes: log in, send commands, time the answers.
+
+    spec = SwarmSpec("127.0.0.1", c2s_port, domain, target=component, accounts=..., seconds=5, rate=None)
+    result = await run_swarm(spec, progress=print)
+
+Each worker process (spawned, for the reasons loadtest/echo.py gives) runs
+one asyncio loop with its share of the bots: slixmpp clients that log in
+with PLAIN on plain loopback TCP and share one ssl context (MEASURED.md).
+Every bot logs in, and for the world joins and hears so, before the clock
+starts. Then each sends `<command xmlns=COMMAND_NS op= seq=/>` with its own
+strictly increasing seq, closed loop (`window` outstanding) or open loop
+(Poisson arrivals at `rate` a second). An answer completes seqs: from the
+world `<update acked=S>` every outstanding seq <= S and `<refused seq=S>`
+that one (as refused, not timed); from the echo, the echoed command.
+
+Workers talk to the parent over one Queue: ("ready", w, login_s), then
+("interval", w, t, sent, answered) each second, then ("done", w, totals)
+or ("error", w, message). run_swarm is async and reads the queue from a
+thread, so the event loop it shares with the world server keeps ticking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import multiprocessing.process
+import multiprocessing.queues
+import queue
+import random
+import ssl
+import time
+from array import array
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+from xml.sax.saxutils import escape
+
+from slixmpp import ClientXMPP
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher import MatchXPath
+
+from pipeline.errors import FluxworldError
+from pipeline.xmpp.protocol import COMMAND_NS, UPDATE_NS
+
+LOGIN_TIMEOUT = 60.0    # every bot of a worker connected, authenticated (and joined)
+SPAWN_TIMEOUT = 30.0    # a worker process started and imported slixmpp
+DRAIN = 2.0             # after the clock: how long answers to outstanding commands are awaited
+DISCONNECT = 2.0
+INTERVAL = 1.0          # timeline resolution, seconds
+POLL = 0.2              # how often the parent looks at its workers
+SAY = ("hello", "over here", "rat!", "gold nearby", "follow me", "brb")
+
+_UPDATE, _REFUSED, _COMMAND = f"{{{UPDATE_NS}}}update", f"{{{UPDATE_NS}}}refused", f"{{{COMMAND_NS}}}command"
+_ENTITY, _LEFT, _REJECTED = f"{{{UPDATE_NS}}}entity", f"{{{UPDATE_NS}}}left", f"{{{UPDATE_NS}}}rejected"
+_GONE = frozenset({"no_target", "no_item", "out_of_range"})   # a target we should stop chasing
+
+
+class SwarmError(FluxworldError):
+    """A bot worker failed (login, the server, or a bug); the message says which and why."""
+
+
+@dataclass(frozen=True)
+class SwarmSpec:
+    host: str
+    port: int               # the XMPP server's c2s port
+    domain: str
+    target: str             # the component JID: the world's or the echo's
+    accounts: tuple[tuple[str, str], ...]    # (local name, password), already created
+    seconds: float
+    rate: float | None      # commands/s per bot, open loop (Poisson); None = closed loop
+    window: int = 8         # closed loop: commands outstanding per bot
+    workload: str = "mmo"   # "mmo": join the world and play; "echo": the same payloads, no join
+    processes: int = 1
+    seed: int = 1
+
+
+async def run_swarm(spec: SwarmSpec, progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Run the swarm to the end; `progress` gets each timeline entry {"t", "sent", "answered"}
+    once every worker has reported it. Raises SwarmError when a worker fails."""
+    if not spec.accounts or spec.workload not in ("mmo", "echo") or (spec.rate is not None and spec.rate <= 0):
+        raise SwarmError(f"a swarm needs accounts, workload mmo or echo and a rate above 0 or None; got "
+                         f"{len(spec.accounts)} accounts, {spec.workload!r} and {spec.rate}")
+    context = multiprocessing.get_context("spawn")
+    inbox: multiprocessing.queues.Queue[tuple[Any, ...]] = context.Queue()
+    go, start_at = context.Event(), context.Value("d", 0.0)
+    shares = [spec.accounts[w::spec.processes] for w in range(min(spec.processes, len(spec.accounts)))]
+    workers = [context.Process(target=_work, args=(spec, w, share, inbox, go, start_at), daemon=True,
+                               name=f"fluxworld-bots-{w}") for w, share in enumerate(shares)]
+    for process in workers:
+        process.start()
+    mail = _Mailbox(inbox, workers)
+    try:
+        login = [m[2] for m in await mail.collect("ready", SPAWN_TIMEOUT + LOGIN_TIMEOUT)]
+        start_at.value = time.monotonic() + 0.1     # one start for all, so intervals line up
+        go.set()
+        done = await mail.collect("done", spec.seconds + DRAIN + DISCONNECT + SPAWN_TIMEOUT, progress)
+    finally:
+        await asyncio.to_thread(_reap, workers, len(mail.finished) < len(workers))
+    totals = [m[2] for m in done]
+    latencies = sorted(x for t in totals for x in t["latencies"])
+    answered_in_window = sum(t["answered_in_window"] for t in totals)
+    return {"bots": len(spec.accounts), "login_s": max(login), "seconds": spec.seconds,
+            **{k: sum(t[k] for t in totals) for k in ("sent", "answered", "refused", "rejected", "unanswered")},
+            "round_trips_per_s": answered_in_window / spec.seconds, "latency_ms": summarize(latencies),
+            "timeline": mail.timeline, "cpu_s": sum(t["cpu_s"] for t in totals)}
+
+
+def summarize(ordered: list[float]) -> dict[str, float]:
+    """count, nearest-rank p50/p90/p99 and max of sorted latencies."""
+    if not ordered:
+        return {"count": 0, "p50": 0.0, "p90": 0.0, "p99": 0.0, "max": 0.0}
+    rank = {q: ordered[min(len(ordered) - 1, max(0, -(-len(ordered) * q // 100) - 1))] for q in (50, 90, 99)}
+    return {"count": len(ordered), "p50": rank[50], "p90": rank[90], "p99": rank[99], "max": ordered[-1]}
+
+
+class _Mailbox:
+    """The parent's end of the queue: waits without blocking the loop, notices dead workers."""
+
+    def __init__(self, inbox: multiprocessing.queues.Queue[tuple[Any, ...]],
+                 workers: Sequence[multiprocessing.process.BaseProcess]) -> None:
+        self.inbox, self.workers = inbox, workers
+        self.finished: set[int] = set()
+        self.timeline: list[dict[str, Any]] = []
+        self._intervals: dict[float, list[tuple[int, int]]] = {}
+
+    async def collect(self, kind: str, timeout: float,
+                      progress: Callable[[dict[str, Any]], None] | None = None) -> list[tuple[Any, ...]]:
+        """One `kind` message from every worker, in worker order; intervals meanwhile go to the timeline."""
+        got: dict[int, tuple[Any, ...]] = {}
+        deadline, dead_before = time.monotonic() + timeout, set[int]()
+        while len(got) < len(self.workers):
+            try:
+                message = await asyncio.to_thread(self.inbox.get, True, POLL)
+            except queue.Empty:
+                # A worker that exited put its last words in the queue first: only one found dead
+                # at two polls in a row, with nothing from it between, died without them.
+                dead = {w for w, p in enumerate(self.workers) if p.exitcode is not None and w not in got}
+                if dead & dead_before:
+                    w = min(dead & dead_before)
+                    raise SwarmError(f"bot worker {w} exited (code {self.workers[w].exitcode}) without a word")
+                dead_before = dead
+                if time.monotonic() > deadline:
+                    raise SwarmError(f"{len(self.workers) - len(got)} bot workers sent no {kind!r} "
+                                     f"within {timeout:g} s") from None
+                continue
+            if message[0] == "error":
+                raise SwarmError(f"bot worker {message[1]}: {message[2]}")
+            if message[0] == "interval":
+                self._interval(message[1], message[2], message[3], message[4], progress)
+            elif message[0] == kind:
+                got[message[1]] = message
+                if kind == "done":
+                    self.finished.add(message[1])
+        return [got[w] for w in sorted(got)]
+
+    def _interval(self, worker: int, t: float, sent: int, answered: int,
+                  progress: Callable[[dict[str, Any]], None] | None) -> None:
+        parts = self._intervals.setdefault(t, [])
+        parts.append((sent, answered))
+        if len(parts) == len(self.workers):
+            entry = {"t": t, "sent": sum(p[0] for p in parts), "answered": sum(p[1] for p in parts)}
+            self.timeline.append(entry)
+            if progress is not None:
+                progress(entry)
+
+
+def _reap(workers: Sequence[multiprocessing.process.BaseProcess], failed: bool) -> None:
+    for process in workers:
+        if failed and process.is_alive():
+            process.terminate()
+        process.join(DISCONNECT + 3.0)
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
+# ---------------------------------------------------------------- in the worker processes
+
+def _work(spec: SwarmSpec, index: int, accounts: tuple[tuple[str, str], ...],
+          outbox: multiprocessing.queues.Queue[tuple[Any, ...]], go: Any, start_at: Any) -> None:
+    async def main() -> None:
+        await _Worker(spec, index, accounts, outbox).run(go, start_at)     # clients want a running loop
+
+    try:
+        asyncio.run(main())
+    except BaseException as e:      # whatever it was, the parent gets the reason rather than a timeout
+        outbox.put(("error", index, f"{type(e).__name__}: {e}" if str(e) else type(e).__name__))
+
+
+class _Worker:
+    def __init__(self, spec: SwarmSpec, index: int, accounts: tuple[tuple[str, str], ...],
+                 outbox: multiprocessing.queues.Queue[tuple[Any, ...]]) -> None:
+        self.spec, self.index, self.outbox = spec, index, outbox
+        self.sending = False
+        self.sent = self.answered = self.refused = self.rejected = 0
+        self.latencies = array("d")     # ms; compact to send to the parent
+        shared_ssl = ssl.create_default_context()    # unused on plain TCP; one for all (MEASURED.md)
+        # Microseconds since the epoch: above every seq an earlier run gave these players.
+        first_seq = time.time_ns() // 1000
+        self.bots = [_Bot(self, name, password, shared_ssl, first_seq) for name, password in accounts]
+
+    async def run(self, go: Any, start_at: Any) -> None:
+        began = time.monotonic()
+        try:
+            await asyncio.wait_for(asyncio.gather(*(bot.login() for bot in self.bots)), LOGIN_TIMEOUT)
+        except asyncio.TimeoutError:
+            ready = sum(bot.logged_in for bot in self.bots)
+            raise SwarmError(f"{ready} of {len(self.bots)} bots logged in and joined within {LOGIN_TIMEOUT:g} s"
+                             ) from None
+        self.outbox.put(("ready", self.index, time.monotonic() - began))
+        if not await asyncio.to_thread(go.wait, SPAWN_TIMEOUT + LOGIN_TIMEOUT):
+            raise SwarmError("the clock never started")
+        start = start_at.value
+        await asyncio.sleep(start - time.monotonic())
+        cpu = time.process_time()
+        self.sending = True
+        rate = self.spec.rate
+        senders = [asyncio.create_task(bot.open_loop(rate, start + self.spec.seconds)) for bot in self.bots] \
+            if rate else []
+        if not rate:
+            for bot in self.bots:
+                bot.fill()
+        await self._intervals(start)
+        self.sending = False
+        cpu = time.process_time() - cpu
+        answered_in_window = self.answered
+        deadline = time.monotonic() + DRAIN
+        while self.sent > self.answered + self.refused and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        for task in senders:
+            task.cancel()
+        await self._leave()
+        self.outbox.put(("done", self.index, {
+            "sent": self.sent, "answered": self.answered, "refused": self.refused, "rejected": self.rejected,
+            "unanswered": self.sent - self.answered - self.refused, "answered_in_window": answered_in_window,
+            "latencies": self.latencies, "cpu_s": cpu}))
+
+    async def _intervals(self, start: float) -> None:
+        k, sent, answered = 0, 0, 0
+        while k * INTERVAL < self.spec.seconds:
+            k += 1
+            t = min(k * INTERVAL, self.spec.seconds)
+            await asyncio.sleep(start + t - time.monotonic())
+            self.outbox.put(("interval", self.index, t, self.sent - sent, self.answered - answered))
+            sent, answered = self.sent, self.answered
+
+    async def _leave(self) -> None:
+        for bot in self.bots:
+            if self.spec.workload == "mmo" and bot.client.transport is not None:
+                bot.client.send_presence(pto=self.spec.target, ptype="unavailable")   # leave the world
+        closing = [asyncio.ensure_future(bot.client.disconnect(wait=DISCONNECT)) for bot in self.bots]
+        await asyncio.wait(closing, timeout=DISCONNECT + 1.0)      # a hung server must not hang us
+
+
+class _Bot:
+    """One player: its client, its outstanding seqs, and what it saw of the world (mmo)."""
+
+    def __init__(self, worker: _Worker, name: str, password: str, shared_ssl: ssl.SSLContext, seq: int) -> None:
+        self.worker, self.spec, self.name, self.seq = worker, worker.spec, name.lower(), seq
+        self.rng = random.Random(f"{worker.spec.seed}:{name}")
+        # The context goes in the constructor: set afterwards, each client would still have built one (~90 ms).
+        self.client = ClientXMPP(f"{name}@{self.spec.domain}", password, ssl_context=shared_ssl,
+                                 plugin_config={"feature_mechanisms": {"unencrypted_plain": True,
+                                                                       "use_mechanisms": ["PLAIN"]}})
+        self.client.enable_starttls = self.client.enable_direct_tls = False   # plain TCP on loopback
+        self.client.enable_plaintext = True
+        # Every message, body or not (slixmpp's "message" event wants a body; the echo has none).
+        self.client.register_handler(Callback("answer", MatchXPath(f"{{{self.client.default_ns}}}message"),
+                                              self._on_message))
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.joined = asyncio.Event()
+        self.logged_in = False
+        self.sent_at: dict[int, float] = {}     # seq -> time.monotonic() when sent, until answered
+        self.order: deque[int] = deque()        # the same seqs in sending order (acks complete a prefix)
+        self.me: dict[str, str] = {}            # its own <entity> attributes, by name
+        self.focus: tuple[int, str, int, int] | None = None    # the npc or item it goes after: id kind x y
+        self.targets: dict[int, int] = {}       # seq of an attack or pickup -> its target
+
+    async def login(self) -> None:
+        def fail(why: str) -> None:
+            if not self.ready.done():
+                self.ready.set_exception(SwarmError(f"bot {self.name}: {why}"))
+        def started(_: Any) -> None:
+            if not self.ready.done():
+                self.ready.set_result(None)
+        self.client.add_event_handler("session_start", started)
+        self.client.add_event_handler("failed_all_auth", lambda _: fail("authentication failed"))
+        self.client.add_event_handler("connection_failed", lambda e: fail(f"cannot connect: {e}"))
+        self.client.connect(self.spec.host, self.spec.port)
+        await self.ready
+        self.client.send_presence()     # available to its server: messages to the bare JID reach it
+        if self.spec.workload == "mmo":
+            self.client.send_presence(pto=self.spec.target)    # joins the world; its first update says so
+            await self.joined.wait()
+        self.logged_in = True
+
+    # ------------------------------------------------------------ out
+
+    async def open_loop(self, rate: float, end: float) -> None:
+        at = time.monotonic()
+        while True:
+            at += self.rng.expovariate(rate)
+            if at >= end:
+                return
+            await asyncio.sleep(at - time.monotonic())
+            self.send()
+
+    def fill(self) -> None:
+        while self.worker.sending and len(self.sent_at) < self.spec.window:
+            self.send()
+
+    def send(self) -> None:
+        if self.client.transport is None or self.client.transport.is_closing():
+            return      # the connection dropped: nothing is sent, nothing counted
+        self.seq += 1
+        op, attrs, text = self._choose()
+        # Raw XML straight onto the socket: slixmpp's stanza objects would cost the bots more CPU than Prosody.
+        self.client.send_raw(f'<message to="{self.spec.target}" type="chat"><command xmlns="{COMMAND_NS}" '
+                             f'op="{op}" seq="{self.seq}"{attrs}' + (f">{escape(text)}</command>" if text else "/>")
+                             + "</message>")
+        self.sent_at[self.seq] = time.monotonic()
+        self.order.append(self.seq)
+        self.worker.sent += 1
+
+    def _choose(self) -> tuple[str, str, str]:
+        """The game mix: mostly steps (toward its focus when it has one), some chat and potions,
+        attack and pickup only next to their target, so the world rejects little for noise."""
+        r, me, focus = self.rng.random(), self.me, self.focus
+        alive = me.get("dead") == "0"
+        if alive and focus is not None:
+            fid, kind, fx, fy = focus
+            dx, dy = (fx > int(me["x"])) - (fx < int(me["x"])), (fy > int(me["y"])) - (fy < int(me["y"]))
+            if max(abs(fx - int(me["x"])), abs(fy - int(me["y"]))) <= 1 and r < 0.5:
+                self.targets[self.seq] = fid
+                return ("attack", f' target="{fid}"', "") if kind == "npc" else ("pickup", f' item="{fid}"', "")
+            if r < 0.8:
+                return "move", f' dx="{dx}" dy="{dy}"', ""
+        if r < 0.1 or me.get("dead") == "1":
+            return "say", "", self.rng.choice(SAY)
+        if r < 0.13 or (alive and me.get("potions", "0") != "0" and r < 0.3):
+            return "use", "", ""
+        dx, dy = self.rng.choice(((0, -1), (0, 1), (1, 0), (-1, 0), (1, -1), (-1, -1), (1, 1), (-1, 1)))
+        return "move", f' dx="{dx}" dy="{dy}"', ""
+
+    # ------------------------------------------------------------ in
+
+    def _on_message(self, msg: Any) -> None:
+        xml, now = msg.xml, time.monotonic()
+        if xml.get("type") == "error":
+            return      # a bounce (the component is not there) carries our command back: not an answer
+        update = xml.find(_UPDATE)
+        if update is not None:
+            self.joined.set()
+            self._learn(update)
+            acked = update.get("acked")
+            while acked is not None and self.order and self.order[0] <= int(acked):
+                self._complete(self.order.popleft(), now)
+        for refused in xml.iterfind(_REFUSED):
+            seq = refused.get("seq")
+            if seq is not None:
+                self._complete(int(seq), now, refused=True)
+        echoed = xml.find(_COMMAND)
+        if echoed is not None:
+            self._complete(int(echoed.get("seq")), now)
+            while self.order and self.order[0] not in self.sent_at:
+                self.order.popleft()
+        if self.worker.sending and self.spec.rate is None:
+            self.fill()
+
+    def _complete(self, seq: int, now: float, refused: bool = False) -> None:
+        sent = self.sent_at.pop(seq, None)
+        self.targets.pop(seq, None)
+        if sent is None:
+            return      # not ours (a join presence made), or already refused
+        if refused:
+            self.worker.refused += 1
+        else:
+            self.worker.answered += 1
+            self.worker.latencies.append((now - sent) * 1000.0)
+
+    def _learn(self, update: Any) -> None:
+        for element in update:
+            tag, a = element.tag, element.attrib
+            if tag == _ENTITY:
+                if a["kind"] == "player":
+                    if a.get("name") == self.name:
+                        self.me = dict(a)
+                elif a.get("dead") == "1":
+                    self._forget(int(a["id"]))
+                elif self.focus is None or self.focus[0] == int(a["id"]):
+                    self.focus = (int(a["id"]), a["kind"], int(a["x"]), int(a["y"]))
+            elif tag == _LEFT:
+                self._forget(int(a["id"]))
+            elif tag == _REJECTED:
+                self.worker.rejected += 1
+                target = self.targets.get(int(a["seq"]))
+                if target is not None and a.get("reason") in _GONE:
+                    self._forget(target)
+
+    def _forget(self, entity: int) -> None:
+        if self.focus is not None and self.focus[0] == entity:
+            self.focus = None

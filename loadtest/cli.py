@@ -1,0 +1,112 @@
+"""`fluxworld loadtest`: the command, its progress bar, its summary and its exit status.
+
+Exit status: 0 when every run's checks pass, 1 when one fails (a command
+unaccounted for, gold not conserved, the database not matching the world in
+memory), 2 on bad options.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+from tqdm import tqdm
+
+from persistence.database import check_db_option
+from pipeline.errors import FluxworldError, InputError
+
+from .options import DEFAULT_PLAYERS, DEFAULT_RATE, ENGINES, SCENARIOS, TRANSPORTS, LoadOptions
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+@click.command("loadtest")
+@click.option("--scenario", type=click.Choice(SCENARIOS), default="mmo", show_default=True,
+              help="mmo: players moving, fighting, chatting; transfer: the keynote bank benchmark.")
+@click.option("--players", type=click.IntRange(1), default=None,
+              help="Online players (transfer: accounts). Default: mmo 10,000, transfer 100,000.")
+@click.option("--hz", type=click.FloatRange(min=0.1, max=1000), default=20.0, show_default=True,
+              help="Ticks a second.")
+@click.option("--duration", type=click.FloatRange(min=0.5), default=30.0, show_default=True,
+              help="Seconds of offered load per run.")
+@click.option("--transport", type=click.Choice(TRANSPORTS), default="inproc", show_default=True,
+              help="inproc: commands handed to the tick loop in this process; xmpp: real clients via Prosody.")
+@click.option("--engine", type=click.Choice(ENGINES), default="wasm", show_default=True,
+              help="Reducer engine; both = a run with each, side by side in the report.")
+@click.option("--db", default="embedded", show_default=True,
+              help="embedded (its bench database, never the server's), a postgresql:// DSN, or none.")
+@click.option("--report", "report_dir", type=click.Path(path_type=Path, file_okay=False), default="loadtest-report",
+              show_default=True, help="Directory for results.json and the plots.")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Commands each player offers a second. Default: mmo 2, transfer 1.")
+@click.option("--alpha", type=click.FloatRange(min=0), default=1.5, show_default=True,
+              help="transfer: Zipf exponent for picking accounts (0 = uniform; 1.5 = the keynote's ~80% contention).")
+@click.option("--queue-seconds", type=click.FloatRange(min=0, min_open=True), default=2.0, show_default=True,
+              help="The inbox queues this many seconds of offered load; what arrives beyond it is dropped.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the world and the command stream.")
+@click.option("--no-baseline", is_flag=True, help="transfer: skip the one-transaction-per-command baseline.")
+@click.option("--baseline-connections", default="4,16,64", show_default=True,
+              help="transfer: connection counts the baseline tries; it reports the best.")
+@click.option("--no-echo", is_flag=True, help="xmpp: skip the bare echo component.")
+def loadtest(scenario: str, players: int | None, hz: float, duration: float, transport: str, engine: str, db: str,
+             report_dir: Path, rate: float | None, alpha: float, queue_seconds: float, seed: int, no_baseline: bool,
+             baseline_connections: str, no_echo: bool) -> None:
+    """Drive the server with simulated players and report throughput and latency."""
+    from .report import summary_table, write_report
+    from .run import failed_checks, run_loadtest
+
+    try:
+        if db != "none":
+            check_db_option(db)
+        options = LoadOptions(scenario=scenario, players=players or DEFAULT_PLAYERS[scenario], hz=hz,
+                              duration=duration, transport=transport, engine=engine, db=db, report=report_dir,
+                              rate=rate or DEFAULT_RATE[scenario], alpha=alpha, seed=seed, queue_seconds=queue_seconds,
+                              baseline=not no_baseline, baseline_connections=_counts(baseline_connections),
+                              echo=not no_echo)
+        results = asyncio.run(run_loadtest(options, progress=_progress_bar(duration), note=_note))
+    except FluxworldError as exc:
+        click.echo(f"fluxworld: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT if isinstance(exc, InputError) else EXIT_FAILED)
+    click.echo(summary_table(results))
+    written = write_report(results, report_dir)
+    click.echo(f"report: {', '.join(str(p) for p in written)}")
+    problems = failed_checks(results)
+    for line in problems:
+        click.echo(f"fluxworld: {line}", err=True)
+    sys.exit(EXIT_FAILED if problems else EXIT_OK)
+
+
+def _counts(text: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise InputError(f"--baseline-connections must be a comma-separated list of counts, got {text!r}") from None
+    if not counts or min(counts) < 1:
+        raise InputError(f"--baseline-connections must be counts of at least 1, got {text!r}")
+    return counts
+
+
+def _note(line: str) -> None:
+    tqdm.write(line, file=sys.stderr)
+
+
+def _progress_bar(duration: float) -> Callable[[str], Callable[[dict[str, Any]], None]]:
+    """Per run, a bar over its seconds of load that shows the last second's figures."""
+
+    def start(title: str) -> Callable[[dict[str, Any]], None]:
+        bar = tqdm(total=round(duration), desc=title, unit="s", file=sys.stderr, disable=None,
+                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s {postfix}")
+
+        def update(entry: dict[str, Any]) -> None:
+            bar.set_postfix_str(f"committed {entry['committed']:,}/s, tick p99 {entry['tick_ms']['p99']:.1f} ms, "
+                                f"dropped {entry['dropped']:,}", refresh=False)
+            bar.update(min(entry["t"], duration) - bar.n)
+            if bar.n >= duration - 0.05:
+                bar.close()
+
+        return update
+
+    return start

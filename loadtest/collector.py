@@ -1,0 +1,163 @@
+"""What a load-test run measures: per committed tick, per second, and over the run.
+
+The pipeline calls `Collector.committed` for every tick once it is durable
+(Pipeline's on_committed), with each stage's time; the driver reports what
+it offered; the inbox counts what it dropped. Once a second `sample` closes
+an interval of the timeline, with the CPU used meanwhile by this process
+(the server) and by PostgreSQL's processes. Percentiles are exact, over
+every tick, not read off histogram buckets.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+
+from pipeline.context import TickContext
+from pipeline.runner import COMPUTE_STAGES, STAGES
+from schema._generated.layout import EFFECT_DTYPE, EffectKind
+
+
+@dataclass
+class Totals:
+    offered: int = 0
+    committed: int = 0
+    refused: int = 0
+    dropped: int = 0
+    rule_rejected: int = 0
+    ticks: int = 0
+    rows_written: int = 0
+
+    def minus(self, other: Totals) -> Totals:
+        return Totals(**{k: v - getattr(other, k) for k, v in vars(self).items()})
+
+
+@dataclass
+class _Tick:
+    compute: float
+    stages: dict[str, float]
+
+
+class CpuMeter:
+    """CPU seconds used by a set of processes since the last reading, as percent of one core."""
+
+    def __init__(self, processes: list[psutil.Process]) -> None:
+        self.processes = processes
+        self._last = self._total()
+        self._at = time.monotonic()
+
+    def _total(self) -> float:
+        total = 0.0
+        for p in self.processes:
+            try:
+                times = p.cpu_times()
+            except psutil.Error:          # gone (a PostgreSQL backend that exited)
+                continue
+            total += times.user + times.system + getattr(times, "children_user", 0.0) \
+                + getattr(times, "children_system", 0.0)
+        return total
+
+    def read(self) -> float:
+        now, total = time.monotonic(), self._total()
+        elapsed = max(1e-9, now - self._at)
+        percent = 100.0 * (total - self._last) / elapsed
+        self._last, self._at = total, now
+        return percent
+
+
+def postgres_processes(pgdata: Path | None) -> list[psutil.Process]:
+    """The embedded server's postmaster and its backends (empty for an external server)."""
+    if pgdata is None:
+        return []
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split()[0])
+        postmaster = psutil.Process(pid)
+        return [postmaster, *postmaster.children(recursive=True)]
+    except (OSError, ValueError, IndexError, psutil.Error):
+        return []
+
+
+def percentiles(values: list[float] | np.ndarray[Any, Any], *, scale: float = 1000.0) -> dict[str, float]:
+    """mean, p50, p90, p99, max of `values` (seconds), in ms."""
+    if len(values) == 0:
+        return {"mean": 0.0, "p50": 0.0, "p90": 0.0, "p99": 0.0, "max": 0.0}
+    a = np.asarray(values, dtype=np.float64) * scale
+    p50, p90, p99 = np.percentile(a, [50, 90, 99])
+    return {"mean": round(float(a.mean()), 3), "p50": round(float(p50), 3), "p90": round(float(p90), 3),
+            "p99": round(float(p99), 3), "max": round(float(a.max()), 3)}
+
+
+@dataclass
+class Collector:
+    pgdata: Path | None = None
+    totals: Totals = field(default_factory=Totals)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    ticks: list[_Tick] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.started = time.monotonic()
+        self._interval_start = 0
+        self._previous = Totals()
+        self._server_cpu = CpuMeter([psutil.Process()])
+        self._postgres_cpu = CpuMeter(postgres_processes(self.pgdata))
+        self.server_cpu_start = psutil.Process().cpu_times()
+        self.cpu_percent: dict[str, list[float]] = {"server": [], "postgres": []}
+
+    def committed(self, ctx: TickContext) -> None:
+        assert ctx.result is not None, "a committed tick has its result"
+        t = self.totals
+        t.ticks += 1
+        t.committed += len(ctx.batch.commands) // 64
+        t.refused += len(ctx.refusals)
+        if ctx.write is not None:
+            t.rows_written += ctx.write.rows
+        effects = np.frombuffer(ctx.result.effects, dtype=EFFECT_DTYPE)
+        t.rule_rejected += int(np.count_nonzero(effects["kind"] == EffectKind.rejected))
+        compute = sum(ctx.timings.get(s, 0.0) for s in COMPUTE_STAGES)
+        self.ticks.append(_Tick(compute, {s: ctx.timings.get(s, 0.0) for s in STAGES}))
+
+    def sample(self) -> dict[str, Any]:
+        """Close the interval since the last sample: one timeline entry."""
+        now = time.monotonic()
+        delta = self.totals.minus(self._previous)
+        self._previous = Totals(**vars(self.totals))
+        ticks = self.ticks[self._interval_start:]
+        self._interval_start = len(self.ticks)
+        server, postgres = self._server_cpu.read(), self._postgres_cpu.read()
+        self.cpu_percent["server"].append(server)
+        self.cpu_percent["postgres"].append(postgres)
+        tick_ms = percentiles([t.compute for t in ticks])
+        entry = {"t": round(now - self.started, 3), "offered": delta.offered, "committed": delta.committed,
+                 "refused": delta.refused, "dropped": delta.dropped, "ticks": delta.ticks,
+                 "tick_ms": {k: tick_ms[k] for k in ("p50", "p90", "p99", "max")},
+                 "stage_ms": {s: round(1000 * float(np.mean([t.stages[s] for t in ticks])), 3) if ticks else 0.0
+                              for s in STAGES},
+                 "rows": delta.rows_written, "cpu_percent": round(server, 1),
+                 "postgres_cpu_percent": round(postgres, 1)}
+        self.timeline.append(entry)
+        return entry
+
+    def summary(self, seconds: float, missed_ticks: int) -> dict[str, Any]:
+        """The run's figures over its measured window (results.json "runs" entries, less the identity)."""
+        t = self.totals
+        cpu = psutil.Process().cpu_times()
+        server_cpu = (cpu.user - self.server_cpu_start.user) + (cpu.system - self.server_cpu_start.system)
+        return {
+            "seconds": round(seconds, 3),
+            "totals": {**vars(t), "missed_ticks": missed_ticks},
+            "rates": {"offered_per_s": round(t.offered / seconds, 1),
+                      "committed_per_s": round(t.committed / seconds, 1),
+                      "rows_per_s": round(t.rows_written / seconds, 1)},
+            "tick_ms": percentiles([x.compute for x in self.ticks]),
+            "commit_ms": percentiles([x.stages["actuate"] for x in self.ticks]),
+            "stage_ms": {s: {k: v for k, v in percentiles([x.stages[s] for x in self.ticks]).items()
+                             if k in ("mean", "p50", "p99")} for s in STAGES},
+            "cpu": {"server_percent": round(100 * server_cpu / seconds, 1), "server_cpu_s": round(server_cpu, 2),
+                    "other_percent": {"postgres": round(float(np.mean(self.cpu_percent["postgres"])), 1)
+                                      if self.cpu_percent["postgres"] else None}},
+        }

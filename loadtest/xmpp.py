@@ -1,0 +1,139 @@
+"""The xmpp transport: real slixmpp bots through Prosody to the world server, then to a bare echo.
+
+This process runs the world server exactly as `serve` does (the XMPP
+gateway as inbox and outbox of the tick loop); the bots run in worker
+processes (loadtest/bots.py) and a private Prosody in its own state
+directory carries both, so a running `fluxworld serve` is never touched.
+
+The world's players are the scenario's, offline until their bot's presence
+joins them; each bot owns one through `player_account`. Bots run closed loop
+with `window` commands outstanding, so both the world and the echo are
+measured at the rate they sustain, not at a rate chosen for them. The world
+answers once a tick with `acked`, so a bot's window refills once a tick:
+the per-player rate limit is set to what the window allows, so the ceiling
+measured is the server's, not the policy's.
+
+Accounting: offered = the bots' commands plus one join and one leave each
+(their presence); every one is committed, refused or dropped by the time
+the run ends, or the `accounted` check fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from contextlib import AsyncExitStack
+from typing import Any, Callable
+
+import psutil
+
+from persistence.database import Database
+from persistence.embedded import state_dir
+from pipeline.errors import InputError
+from pipeline.runner import Inbox
+from pipeline.view import WorldView
+from pipeline.xmpp.component import XmppGateway
+from pipeline.xmpp.prosody import ProsodyServer
+
+from .bots import SwarmSpec, run_swarm
+from .collector import CpuMeter
+from .echo import ECHO_COMPONENT, EchoComponent
+from .inproc import LiveWorld, seeded
+from .options import LoadOptions
+from .scenarios import MmoScenario
+
+PASSWORD = "loadtest"
+WINDOW = 16                # commands each bot keeps outstanding (the world acks once a tick)
+CONNECT_TIMEOUT = 10.0
+SETTLE_TIMEOUT = 10.0      # after the bots leave: their last commands and leaves reach a tick
+
+Progress = Callable[[dict[str, Any]], None]
+
+
+def check_xmpp_options(options: LoadOptions, database: Database | None) -> None:
+    if options.scenario != "mmo":
+        raise InputError("--transport xmpp runs the mmo scenario (the bank's transfers are in-process only)")
+    if database is None:
+        raise InputError("--transport xmpp needs a database: player accounts live there (--db embedded or a DSN)")
+
+
+async def run_xmpp(options: LoadOptions, engine_name: str, database: Database | None, progress: Progress,
+                   note: Callable[[str], None]) -> dict[str, Any]:
+    check_xmpp_options(options, database)
+    assert database is not None
+    async with AsyncExitStack() as stack:
+        root = state_dir() / "loadtest-prosody"
+        shutil.rmtree(root, ignore_errors=True)       # ours alone: every run starts with no accounts
+        prosody = ProsodyServer(root, extra_components=(ECHO_COMPONENT,))
+        await asyncio.to_thread(prosody.start)
+        stack.callback(prosody.stop)
+        names = [(f"bot{i}", PASSWORD) for i in range(options.players)]
+        await asyncio.to_thread(prosody.create_accounts, names)
+        prosody_cpu = CpuMeter(_prosody_processes(prosody))
+
+        scenario = MmoScenario(options.players, options.seed, online=False)
+        store = await seeded(scenario, database)
+        assert store is not None
+        await store.assign_accounts({f"{name}@{prosody.domain}": int(entity)
+                                     for (name, _), entity in zip(names, scenario.players.tolist())})
+        gateways: list[XmppGateway] = []
+
+        def gateway_for(inbox: Inbox) -> XmppGateway:
+            # The gateway follows the world from each delivered tick; it starts where the world does.
+            gateways.append(XmppGateway(prosody.endpoint(), inbox, store, WorldView.from_world(scenario.world)))
+            return gateways[0]
+
+        world = LiveWorld(options, engine_name, scenario, store, rate_limit=WINDOW * options.hz,
+                          outbox_for=gateway_for)
+        gateway = gateways[0]
+        gateway.start()
+        stack.push_async_callback(gateway.stop)
+        await asyncio.wait_for(gateway.connected.wait(), CONNECT_TIMEOUT)
+        world.start()
+        spec = SwarmSpec("127.0.0.1", prosody.c2s_port, prosody.domain, prosody.component, tuple(names),
+                         seconds=options.duration, rate=None, window=WINDOW, workload="mmo", processes=1,
+                         seed=options.seed)
+        note(f"xmpp: {options.players} bots log in and join, then {options.duration:g} s closed loop "
+             f"({WINDOW} outstanding each)")
+        started = time.monotonic()
+        t = world.collector.totals
+
+        def interval(entry: dict[str, Any]) -> None:
+            t.offered += entry["sent"]
+            progress(world.collector.sample())
+
+        swarm = await run_swarm(spec, progress=interval)
+        t.offered = swarm["sent"] + 2 * len(names)          # + each bot's join and leave
+        await world.drain(lambda: t.committed + t.refused + world.inbox.dropped >= t.offered, SETTLE_TIMEOUT)
+        seconds = time.monotonic() - started
+        run = await world.report("xmpp", seconds)
+        run["cpu"]["other_percent"].update(prosody=round(prosody_cpu.read(), 1),
+                                           bots=round(100 * swarm["cpu_s"] / seconds, 1))
+        run["latency_ms"] = swarm["latency_ms"]
+        # The bots' own count, over their clock: the rate the echo is compared with.
+        run["rates"]["answered_per_s"] = round(swarm["round_trips_per_s"], 1)
+        run["swarm"] = {k: v for k, v in swarm.items() if k not in ("timeline", "latency_ms")}
+        if options.echo:
+            run["echo"] = await _echo(prosody, spec, note)
+        return run
+    raise AssertionError("unreachable")
+
+
+async def _echo(prosody: ProsodyServer, spec: SwarmSpec, note: Callable[[str], None]) -> dict[str, Any]:
+    note(f"echo: the same {len(spec.accounts)} bots against a bare echo component through the same Prosody")
+    echo = EchoComponent(prosody.endpoint(ECHO_COMPONENT))
+    async with echo:
+        swarm = await run_swarm(SwarmSpec(spec.host, spec.port, spec.domain, ECHO_COMPONENT, spec.accounts,
+                                          seconds=spec.seconds, rate=None, window=spec.window, workload="echo",
+                                          processes=spec.processes, seed=spec.seed))
+    return {"bots": swarm["bots"], "round_trips_per_s": round(swarm["round_trips_per_s"], 1),
+            "latency_ms": swarm["latency_ms"], "timeline": swarm["timeline"], "sent": swarm["sent"],
+            "answered": swarm["answered"], "cpu_s": swarm["cpu_s"]}
+
+
+def _prosody_processes(prosody: ProsodyServer) -> list[psutil.Process]:
+    try:
+        return [psutil.Process(int((prosody.root / "prosody.pid").read_text().split()[0]))]
+    except (OSError, ValueError, IndexError, psutil.Error):
+        return []
