@@ -3,8 +3,9 @@
 - seed: a whole world, COPY per table, in one transaction.
 - load_world / load_entities: fragment tables back into packed records, one
   round trip (every column as one array_agg), assembled with numpy.
-- commit_tick: one tick's planned writes, the header and the log row, in one
-  transaction; the log's primary key refuses a tick applied twice.
+- commit_tick: one tick's planned statement (the header, the log row and the
+  fragment writes in one) after its bulk COPYs; the log's primary key
+  refuses a tick applied twice.
 - read_log: the committed batches, in tick order, as replay reads them.
 
 SQL text here is built only from persistence/fragments.py and constants;
@@ -21,7 +22,7 @@ from typing import AsyncIterator, cast
 import asyncpg
 import numpy as np
 
-from pipeline.types import Batch, SqlCopy, SqlStatement, TickWrite, WorldData
+from pipeline.types import Batch, SqlCopy, TickWrite, WorldData
 from pipeline.worldfile import world_hash
 from schema._generated.layout import ENTITY_DTYPE, ZONE_DTYPE, ZONE_FIELDS
 
@@ -59,11 +60,9 @@ def _load_sql(where: str) -> str:
     return "SELECT * FROM " + " CROSS JOIN ".join(parts)
 
 
+_WHY_NOT = "SELECT (SELECT tick FROM world), EXISTS (SELECT 1 FROM command_log WHERE tick = $1)"
 _LOAD_ALL = _load_sql("")
 _LOAD_SOME = _load_sql("WHERE id = ANY($1::bigint[])")
-_LOG_INSERT = "INSERT INTO command_log (tick, commands, text, world_hash) VALUES ($1, $2, $3, $4)"
-# Moves only forward: a tick at or below the stored one updates nothing.
-_ADVANCE = "UPDATE world SET tick = $1, next_id = $2, world_hash = $3 WHERE tick < $1 RETURNING tick"
 
 
 class WorldStore:
@@ -149,10 +148,11 @@ class WorldStore:
     # ------------------------------------------------------------ ticks
 
     async def commit_tick(self, write: TickWrite) -> None:
-        """Apply `write` in ONE transaction: the log row, the header, then its statements.
+        """Apply `write` atomically: its COPYs into temp tables, then its one statement
+        (the log row, the header and every fragment; pipeline/stages/plan.py).
 
         TickConflict when the tick is already logged or not after the stored
-        tick; DatabaseError when a statement fails; either way nothing of the
+        tick; DatabaseError when the statement fails; either way nothing of the
         tick is stored. DatabaseUnavailable (a StoreUnavailable) when the
         connection dies: the commit may or may not have landed, so the runner
         retries the same write, and a retry finds a landed commit by its log
@@ -163,17 +163,26 @@ class WorldStore:
                 self._unsure_tick = None
                 return
             async with self._pool.acquire() as conn:
-                await _ensure_temp_tables(conn, write.statements)
+                await _fill_temp_tables(conn, write.tick, write.copies)
                 try:
-                    async with conn.transaction():
-                        await self._append(conn, write)
-                        for i, statement in enumerate(write.statements):
-                            await _run(conn, write.tick, i, statement)
+                    committed = await conn.fetchval(write.statement.sql, *write.statement.args)
                 except (*CONNECTION_LOST, asyncpg.InterfaceError, asyncpg.InternalClientError):
                     raise
-                except asyncpg.PostgresError as e:   # at COMMIT: a deferred foreign key check failed
-                    raise DatabaseError(f"tick {write.tick}: the commit failed, nothing of the tick was stored: "
-                                        f"{type(e).__name__}: {e}") from e
+                except asyncpg.UniqueViolationError as e:
+                    if e.table_name == "command_log":
+                        raise TickConflict(write.tick, "already committed; a tick is never applied twice") from None
+                    raise _failed(write.tick, e) from e
+                except asyncpg.PostgresError as e:   # a statement, or a deferred foreign key check, failed
+                    raise _failed(write.tick, e) from e
+                if committed is None:      # the header did not move, so nothing was written: why?
+                    row = await conn.fetchrow(_WHY_NOT, write.tick)
+                    assert row is not None, "a SELECT of scalars returns one row"
+                    stored, logged = row
+                    if logged:
+                        raise TickConflict(write.tick, "already committed; a tick is never applied twice")
+                    if stored is None:
+                        raise NoWorld("no world is stored: seed one with `fluxworld world load WORLD`")
+                    raise TickConflict(write.tick, f"not after the stored world's tick {stored}")
             self._unsure_tick = None
 
     async def _landed(self, write: TickWrite) -> bool:
@@ -193,19 +202,6 @@ class WorldStore:
             if tick is not None:
                 self._unsure_tick = tick
             raise DatabaseUnavailable(f"{what}: {type(e).__name__}: {e}") from e
-
-    @staticmethod
-    async def _append(conn: asyncpg.pool.PoolConnectionProxy[asyncpg.Record], write: TickWrite) -> None:
-        # The log row first: a tick applied twice is refused before any of its writes run.
-        try:
-            await conn.execute(_LOG_INSERT, write.tick, write.commands, write.text, write.world_hash)
-        except asyncpg.UniqueViolationError:
-            raise TickConflict(write.tick, "already committed; a tick is never applied twice") from None
-        if await conn.fetchval(_ADVANCE, write.tick, write.next_id, write.world_hash) is None:
-            stored = await conn.fetchval("SELECT tick FROM world")
-            if stored is None:
-                raise NoWorld("no world is stored: seed one with `fluxworld world load WORLD`")
-            raise TickConflict(write.tick, f"not after the stored world's tick {stored}")
 
     # ------------------------------------------------------------ player accounts
 
@@ -262,18 +258,30 @@ def _columns(row: asyncpg.Record | None) -> dict[str, dict[str, list[object]]]:
     return tables
 
 
-async def _ensure_temp_tables(conn: asyncpg.pool.PoolConnectionProxy[asyncpg.Record],
-                              statements: tuple[SqlStatement | SqlCopy, ...]) -> None:
-    """Create each SqlCopy's temp table once per connection, outside the tick's
-    transaction (so a tick that rolls back does not take the table with it)."""
+def _failed(tick: int, error: Exception) -> DatabaseError:
+    return DatabaseError(f"tick {tick}: the commit failed, nothing of the tick was stored: "
+                         f"{type(error).__name__}: {error}")
+
+
+async def _fill_temp_tables(conn: asyncpg.pool.PoolConnectionProxy[asyncpg.Record], tick: int,
+                            copies: tuple[SqlCopy, ...]) -> None:
+    """COPY each SqlCopy's rows into its temp table (created once per connection, kept
+    across transactions). A statement that failed may have left rows: empty them first."""
+    if not copies:
+        return
     made = cast(TickConnection, conn).temp_tables   # the pool proxies attributes to its TickConnection
-    for statement in statements:
-        if not isinstance(statement, SqlCopy) or statement.temp_table in made:
-            continue
-        _check_copy(statement)
-        await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {statement.temp_table} "
-                           f"(LIKE {statement.table}) ON COMMIT DELETE ROWS")
-        made.add(statement.temp_table)
+    for copy in copies:
+        _check_copy(copy)
+        if copy.temp_table not in made:
+            await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {copy.temp_table} (LIKE {copy.table})")
+            made.add(copy.temp_table)
+    await conn.execute(f"TRUNCATE {', '.join(copy.temp_table for copy in copies)}")
+    for copy in copies:
+        try:
+            await conn.copy_records_to_table(copy.temp_table, records=copy.records, columns=copy.columns)
+        except asyncpg.PostgresError as e:
+            raise DatabaseError(f"tick {tick}: copying {copy.table} rows failed, nothing of the tick was stored: "
+                                f"{type(e).__name__}: {e}") from e
 
 
 def _check_copy(statement: SqlCopy) -> None:
@@ -282,21 +290,3 @@ def _check_copy(statement: SqlCopy) -> None:
         raise ValueError(f"SqlCopy into {statement.table!r}, which is not a fragment table")
     if not _IDENTIFIER.match(statement.temp_table):
         raise ValueError(f"SqlCopy temp table name {statement.temp_table!r} is not a plain identifier")
-
-
-async def _run(conn: asyncpg.pool.PoolConnectionProxy[asyncpg.Record], tick: int, index: int,
-               statement: SqlStatement | SqlCopy) -> None:
-    try:
-        if isinstance(statement, SqlStatement):
-            await conn.execute(statement.sql, *statement.args)
-            return
-        _check_copy(statement)
-        await conn.copy_records_to_table(statement.temp_table, records=statement.records,
-                                         columns=statement.columns)
-        await conn.execute(statement.then.sql, *statement.then.args)
-    except CONNECTION_LOST:
-        raise
-    except asyncpg.PostgresError as e:
-        what = statement.table if isinstance(statement, SqlCopy) else statement.sql.split("(")[0].strip()
-        raise DatabaseError(f"tick {tick}: statement {index} ({what}) failed, nothing of the tick "
-                            f"was stored: {type(e).__name__}: {e}") from e

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from .types import Batch, CommandBlock, Incoming, Refusal, TickResult, TickWrite
@@ -19,5 +20,6 @@ class TickContext:
     result: TickResult | None = None   # what transform reported
     next_view: WorldView | None = None # the world after this tick
     world_hash: bytes | None = None    # SHA-256 of the world after this tick
+    hashing: asyncio.Future[bytes] | None = None   # that hash, computed in a thread (transform starts it)
     write: TickWrite | None = None     # what plan made for actuate to commit
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds

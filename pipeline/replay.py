@@ -65,6 +65,8 @@ class Lane:
         ctx = TickContext(tick=batch.tick, batch=batch, view=self.view)
         for stage in self.stages:
             ctx = await stage(ctx)
+        if ctx.world_hash is None and ctx.hashing is not None:   # plan, which waits for it, did not run
+            ctx.world_hash = await ctx.hashing
         assert ctx.next_view is not None
         self.view = ctx.next_view
         return ctx

@@ -23,6 +23,7 @@ import numpy as np
 from .blocks import select
 from .context import TickContext
 from .engine import Rules
+from .gcpacer import GcPacer
 from .metrics import TickMetrics
 from .ports import Outbox, Store
 from .retry import until_available
@@ -62,6 +63,9 @@ class Pipeline:
         """Negotiate to plan: everything but the commit."""
         started = time.perf_counter()
         for name, stage in self.compute_stages:
+            # The previous tick's commit runs beside this compute on the same loop; a
+            # stage that never awaits would hold it back, so let it send its next statement.
+            await asyncio.sleep(0)
             t = time.perf_counter()
             ctx = await stage(ctx)
             ctx.timings[name] = time.perf_counter() - t
@@ -150,6 +154,10 @@ class TickLoop:
         self.committed_tick = view.tick
 
     async def run(self, stop: asyncio.Event, *, max_ticks: int | None = None) -> None:
+        with GcPacer() as gc_pacer:
+            await self._run(stop, max_ticks, gc_pacer)
+
+    async def _run(self, stop: asyncio.Event, max_ticks: int | None, gc_pacer: GcPacer) -> None:
         loop = asyncio.get_running_loop()
         start = loop.time()
         slot, ran = 0, 0
@@ -181,6 +189,8 @@ class TickLoop:
                 self.view = ctx.next_view
                 slot += 1
                 ran += 1
+                await asyncio.sleep(0)      # the commit sends its statement before anything else runs
+                gc_pacer.between_ticks()
                 if loop.time() >= next_summary:
                     log.info("%s", metrics.summary(list(STAGES)))
                     next_summary += self.summary_every

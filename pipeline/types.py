@@ -64,22 +64,24 @@ class SqlStatement:
 @dataclass(frozen=True)
 class SqlCopy:
     """Bulk rows: COPY `records` into `temp_table` (a per-connection temp copy of
-    `table`, emptied at commit), then run `then`, which moves them into `table`."""
+    `table`), from where the tick's statement moves them into `table`."""
 
     table: str
     temp_table: str
     columns: tuple[str, ...]
     records: list[tuple[object, ...]]
-    then: SqlStatement
 
 
 @dataclass(frozen=True)
 class TickWrite:
-    """Everything one tick commits, in one transaction (the actuate stage).
+    """Everything one tick commits, atomically (the actuate stage).
 
-    `statements` run in order; then the world header becomes (tick, next_id,
-    world_hash) and the command log gains (tick, commands, text, world_hash):
-    the accepted batch exactly as replay reads it, in its binary form.
+    First each of `copies` fills its temp table; then `statement` runs: ONE
+    statement (pipeline/stages/plan.py) that moves the world header to
+    (tick, next_id, world_hash), appends the command log row (tick, commands,
+    text, world_hash) -- the accepted batch exactly as replay reads it -- and
+    writes every changed fragment. It returns the new tick, or NULL having
+    written nothing when the stored world is not before `tick`.
     """
 
     tick: int
@@ -87,8 +89,9 @@ class TickWrite:
     world_hash: bytes
     commands: bytes
     text: bytes
-    statements: tuple[SqlStatement | SqlCopy, ...]
-    rows: int = 0                       # fragment rows the statements write or delete
+    statement: SqlStatement
+    copies: tuple[SqlCopy, ...] = ()
+    rows: int = 0                       # fragment rows written or deleted
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,21 @@ so a write that changes nothing is dropped and a move writes one narrow
 position row. The comparison is vectorised with numpy over the changed
 records only: O(changes), never O(world).
 
-SQL is generated per fragment table, values only ever as parameters:
-up to UNNEST_MAX rows an `INSERT ... SELECT FROM unnest($1::bigint[], ...)
-ON CONFLICT DO UPDATE`; beyond that a COPY into a temp table and one upsert
-from it (MEASURED.md: the faster of the two at each size).
+The whole tick is ONE statement, so that it costs one round trip and the
+server works on it while the next tick is computed (the tick loop overlaps
+them): data-modifying CTEs move the world header, append the command log row
+and upsert every changed fragment, in one implicit transaction. Every write
+is joined to the header's update, so when the stored world is not before
+this tick (the header does not move) nothing at all is written and the
+statement returns NULL. Fragment rows travel as `unnest($n::bigint[], ...)`
+arrays up to UNNEST_MAX rows a table; beyond that they are COPYed into a temp
+table first and the statement moves them from there (MEASURED.md: the
+faster of the two at each size). Values only ever travel as parameters.
 """
 
 from __future__ import annotations
 
+import functools
 import struct
 
 import numpy as np
@@ -34,21 +41,29 @@ def _upsert_tail(fragment: Fragment) -> str:
     return f"ON CONFLICT (id) DO UPDATE SET {updates}"
 
 
-def _unnest_sql(fragment: Fragment) -> str:
-    arrays = ", ".join(f"${i}::{COLUMN_TYPES[c]}[]" for i, c in enumerate(fragment.columns, start=1))
-    return (f"INSERT INTO {fragment.table} ({', '.join(fragment.columns)}) "
-            f"SELECT * FROM unnest({arrays}) {_upsert_tail(fragment)}")
+# $1..$5 are the tick's own: tick, next_id, world_hash, commands, text.
+_HEADER = ("header AS (UPDATE world SET tick = $1, next_id = $2, world_hash = $3 WHERE tick < $1 RETURNING tick), "
+           "log AS (INSERT INTO command_log (tick, commands, text, world_hash) SELECT $1, $4, $5, $3 FROM header)")
+_FIRST_ARG = 6
 
 
-def _copy_then_sql(fragment: Fragment) -> str:
+def _delete_cte(arg: int) -> str:
+    return f"gone AS (DELETE FROM entity_identity WHERE id = ANY(${arg}::bigint[]) AND EXISTS (SELECT 1 FROM header))"
+
+
+def _unnest_cte(fragment: Fragment, first_arg: int) -> str:
     cols = ", ".join(fragment.columns)
-    return f"INSERT INTO {fragment.table} ({cols}) SELECT {cols} FROM tmp_{fragment.table} {_upsert_tail(fragment)}"
+    arrays = ", ".join(f"${i}::{COLUMN_TYPES[c]}[]" for i, c in enumerate(fragment.columns, start=first_arg))
+    return (f"{fragment.table}_rows AS (INSERT INTO {fragment.table} ({cols}) "
+            f"SELECT u.* FROM unnest({arrays}) AS u({cols}), header {_upsert_tail(fragment)})")
 
 
-# The SQL texts are fixed per fragment: built once, reused every tick.
-_UNNEST = {f.table: _unnest_sql(f) for f in FRAGMENTS}
-_COPY_THEN = {f.table: _copy_then_sql(f) for f in FRAGMENTS}
-DELETE_SQL = "DELETE FROM entity_identity WHERE id = ANY($1::bigint[])"
+def _copied_cte(fragment: Fragment) -> str:
+    cols = ", ".join(fragment.columns)
+    return (f"tmp_{fragment.table}_rows AS (DELETE FROM tmp_{fragment.table} RETURNING *), "
+            f"{fragment.table}_rows AS (INSERT INTO {fragment.table} ({cols}) "
+            f"SELECT {', '.join(f'm.{c}' for c in fragment.columns)} FROM tmp_{fragment.table}_rows AS m, header "
+            f"{_upsert_tail(fragment)})")
 
 
 Columns = list[list[object]]   # one list of values per column, in Fragment.columns order
@@ -84,35 +99,64 @@ def fragment_changes(new: bytes, previous: list[bytes | None]) -> dict[str, Colu
     return out
 
 
-def fragment_statements(changes: dict[str, Columns], removed: list[int]) -> tuple[SqlStatement | SqlCopy, ...]:
-    """Deletes first (they cascade), then identity before the fragments that reference it.
+def tick_write(tick: int, next_id: int, world_hash: bytes, commands: bytes, text: bytes,
+               changes: dict[str, Columns], removed: list[int]) -> TickWrite:
+    """What one tick commits: its header, its log row and its fragment `changes`, less `removed`."""
+    statement, copies = tick_statement((tick, next_id, world_hash, commands, text), changes, removed)
+    return TickWrite(tick=tick, next_id=next_id, world_hash=world_hash, commands=commands, text=text,
+                     statement=statement, copies=copies,
+                     rows=len(removed) + sum(len(columns[0]) for columns in changes.values()))
 
-    unnest takes the columns as they are; COPY wants rows, built only then."""
-    out: list[SqlStatement | SqlCopy] = []
+
+def tick_statement(head: tuple[int, int, bytes, bytes, bytes], changes: dict[str, Columns],
+                   removed: list[int]) -> tuple[SqlStatement, tuple[SqlCopy, ...]]:
+    """The tick's one statement and the COPYs that must run before it.
+
+    `head` is (tick, next_id, world_hash, commands, text). An id in both
+    `changes` and `removed` was reclaimed within the tick (an item picked up,
+    then its id joined as a player): it is upserted whole and not deleted,
+    since one statement cannot both delete and upsert a row. Upserting writes
+    every fragment the new kind has, and the item's fragments are a subset of
+    those, so nothing of the old entity is left behind.
+    """
+    ctes, args, copies = [_HEADER], list[object](head), []
+    if changes.get("entity_identity"):
+        reclaimed = set(changes["entity_identity"][0])
+        removed = [i for i in removed if i not in reclaimed]
     if removed:
-        out.append(SqlStatement(DELETE_SQL, (removed,)))
+        ctes.append(_delete_cte(len(args) + 1))
+        args.append(removed)
     for fragment in FRAGMENTS:
         columns = changes.get(fragment.table)
         if not columns or not columns[0]:
             continue
         if len(columns[0]) <= UNNEST_MAX:
-            out.append(SqlStatement(_UNNEST[fragment.table], tuple(columns)))
-        else:
-            out.append(SqlCopy(fragment.table, f"tmp_{fragment.table}", fragment.columns, list(zip(*columns)),
-                               SqlStatement(_COPY_THEN[fragment.table])))
-    return tuple(out)
+            ctes.append(_unnest_cte(fragment, len(args) + 1))
+            args.extend(columns)
+        else:   # COPY wants rows: built only here
+            ctes.append(_copied_cte(fragment))
+            copies.append(SqlCopy(fragment.table, f"tmp_{fragment.table}", fragment.columns, list(zip(*columns))))
+    return SqlStatement(_statement_text(tuple(ctes)), tuple(args)), tuple(copies)
+
+
+@functools.lru_cache(maxsize=256)
+def _statement_text(ctes: tuple[str, ...]) -> str:
+    """Few shapes recur (which fragments changed, which were copied): the same text each
+    time, so asyncpg's statement cache prepares each shape once."""
+    return f"WITH {', '.join(ctes)} SELECT tick FROM header"
 
 
 class Plan:
     async def __call__(self, ctx: TickContext) -> TickContext:
         result = ctx.result
-        assert result is not None and ctx.world_hash is not None, "plan runs after transform"
+        assert result is not None, "plan runs after transform"
         entities = ctx.view.entities
         ids = np.frombuffer(result.changed, dtype=ENTITY_DTYPE)["id"].tolist()
         changes = fragment_changes(result.changed, [entities.get(i) for i in ids])
         removed = [i for (i,) in struct.iter_unpack("<Q", result.removed)]
-        ctx.write = TickWrite(tick=result.tick, next_id=result.next_id, world_hash=ctx.world_hash,
-                              commands=ctx.batch.commands, text=ctx.batch.text,
-                              statements=fragment_statements(changes, removed),
-                              rows=len(removed) + sum(len(columns[0]) for columns in changes.values()))
+        if ctx.hashing is not None:
+            ctx.world_hash = await ctx.hashing
+        assert ctx.world_hash is not None, "transform hashes the world"
+        ctx.write = tick_write(result.tick, result.next_id, ctx.world_hash, ctx.batch.commands, ctx.batch.text,
+                               changes, removed)
         return ctx

@@ -6,6 +6,7 @@ failed tick leaves the world exactly as it was, and the error names the tick.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 from ..context import TickContext
@@ -15,12 +16,8 @@ from ..frames import COMMAND_FRAME
 
 
 class Transform:
-    """`hash_world`: also take the world hash after the tick (O(world): the
-    command log and replay need it; a bench does not)."""
-
-    def __init__(self, engine: Rules, *, hash_world: bool = True) -> None:
+    def __init__(self, engine: Rules) -> None:
         self.engine = engine
-        self.hash_world = hash_world
 
     async def __call__(self, ctx: TickContext) -> TickContext:
         frame = COMMAND_FRAME.encode({"tick": ctx.tick, "commands": ctx.batch.commands, "text": ctx.batch.text})
@@ -32,7 +29,14 @@ class Transform:
         except Exception as exc:  # a bug in the Python twin: same contract as a trap
             self.engine.project(ctx.view.frame())
             raise EngineError(ctx.tick, f"{self.engine.name} engine failed: {exc!r}") from exc
+        # The world hash (O(world); the command log and replay need it). SHA-256 releases
+        # the GIL: the world is hashed in a thread while this stage updates the view
+        # and plan diffs fragments; plan waits for it.
+        canonical = bytes(self.engine.canonical())   # a copy: the engine's memory is its own again
+        ctx.hashing = asyncio.get_running_loop().run_in_executor(None, _digest, canonical)
         ctx.next_view = ctx.view.apply(ctx.result)
-        if self.hash_world:
-            ctx.world_hash = hashlib.sha256(self.engine.canonical()).digest()
         return ctx
+
+
+def _digest(canonical: bytes) -> bytes:
+    return hashlib.sha256(canonical).digest()

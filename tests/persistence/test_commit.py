@@ -10,7 +10,7 @@ import pytest
 from persistence.database import open_database
 from persistence.errors import DatabaseError, DatabaseUnavailable, NoWorld, TickConflict
 from pipeline.records import pack_commands, pack_entity
-from pipeline.stages.plan import UNNEST_MAX, fragment_changes, fragment_statements
+from pipeline.stages.plan import UNNEST_MAX, fragment_changes, tick_write
 from pipeline.types import SqlCopy, SqlStatement, TickWrite, WorldData
 from pipeline.worldfile import world_hash
 from schema._generated.layout import ENTITY_DTYPE, ENTITY_SIZE, Kind
@@ -38,12 +38,25 @@ def next_tick(world: WorldData, records: np.ndarray, removed: list[int] = (), *,
     after.update((int.from_bytes(e[:8], "little"), e) for e in extra)
     changed_ids = sorted(i for i in after if before.get(i) != after[i])
     changed = b"".join(after[i] for i in changed_ids)
-    statements = fragment_statements(fragment_changes(changed, [before.get(i) for i in changed_ids]), list(removed))
+    changes = fragment_changes(changed, [before.get(i) for i in changed_ids])
     new = WorldData(world.seed, world.tick + 1, max([world.next_id, *(i + 1 for i in after)]), world.zones,
                     b"".join(after[i] for i in sorted(after)))
     commands, text = pack_commands([{"player": 1, "seq": world.tick + 1, "op": "say", "text": "hi"}])
-    return new, TickWrite(tick=new.tick, next_id=new.next_id, world_hash=bytes.fromhex(world_hash(new)),
-                          commands=commands, text=text, statements=statements)
+    return new, tick_write(new.tick, new.next_id, bytes.fromhex(world_hash(new)), commands, text, changes,
+                           list(removed))
+
+
+HEADER_AND_LOG = ("WITH header AS (UPDATE world SET tick = $1, next_id = $2, world_hash = $3 WHERE tick < $1 "
+                  "RETURNING tick), log AS (INSERT INTO command_log (tick, commands, text, world_hash) "
+                  "SELECT $1, $4, $5, $3 FROM header)")
+
+
+def written(tick: int, next_id: int, *ctes: str, args: tuple[object, ...] = (),
+            copies: tuple[SqlCopy, ...] = ()) -> TickWrite:
+    """A hand-made tick: the header and log row plus `ctes` (their parameters from $6)."""
+    sql = ", ".join([HEADER_AND_LOG, *ctes]) + " SELECT tick FROM header"
+    return TickWrite(tick, next_id, b"h", b"", b"", SqlStatement(sql, (tick, next_id, b"h", b"", b"", *args)),
+                     copies)
 
 
 async def seeded(db, entities: int = 3_000) -> tuple[WorldData, np.ndarray]:
@@ -61,7 +74,7 @@ async def test_small_writes_go_through_unnest_and_land_with_header_and_log(db):
     removed = [int(records["id"][50])]
     newcomer = pack_entity(id=world.next_id, kind=Kind.player, zone=7, x=1, y=1, hp=5, max_hp=9, name="new")
     new, write = next_tick(world, records, removed, extra=[newcomer])
-    assert all(isinstance(s, SqlStatement) for s in write.statements)
+    assert not write.copies
     store = db.store()
     await store.commit_tick(write)
     assert await store.load_world() == new
@@ -74,11 +87,11 @@ async def test_large_writes_go_through_copy(db, run_sql):
     moved = np.arange(UNNEST_MAX + 500)
     records["y"][moved] = (records["y"][moved] + 3) % 16
     new, write = next_tick(world, records)
-    assert any(isinstance(s, SqlCopy) for s in write.statements)
+    assert write.copies
     store = db.store()
     await store.commit_tick(write)
     assert await store.load_world() == new
-    # a second COPY tick on the same pool reuses the temp table (ON COMMIT DELETE ROWS emptied it)
+    # a second COPY tick on the same pool reuses the temp table (the statement emptied it)
     records["y"][moved] = (records["y"][moved] + 1) % 16
     newer, write = next_tick(new, records)
     await store.commit_tick(write)
@@ -91,14 +104,13 @@ async def test_hand_written_statement_and_copy(db):
     world, records = await seeded(db, 200)
     ids = [int(i) for i in records["id"][:4]]
     store = db.store()
-    statements = (
-        SqlStatement("UPDATE entity_position SET x = 0 WHERE id = ANY($1::bigint[])", (ids[:2],)),
-        SqlCopy("entity_wealth", "tmp_wealth_test", ("id", "gold", "potions", "amount"),
-                [(i, 77, 0, 0) if records["kind"][k] != Kind.item else (i, 0, 0, 3) for k, i in enumerate(ids)],
-                SqlStatement("UPDATE entity_wealth w SET gold = t.gold, potions = t.potions, amount = t.amount "
-                             "FROM tmp_wealth_test t WHERE w.id = t.id")),
-    )
-    await store.commit_tick(TickWrite(world.tick + 1, world.next_id, b"h", b"", b"", statements))
+    copy = SqlCopy("entity_wealth", "tmp_wealth_test", ("id", "gold", "potions", "amount"),
+                   [(i, 77, 0, 0) if records["kind"][k] != Kind.item else (i, 0, 0, 3) for k, i in enumerate(ids)])
+    await store.commit_tick(written(
+        world.tick + 1, world.next_id,
+        "p AS (UPDATE entity_position SET x = 0 WHERE id = ANY($6::bigint[]))",
+        "w AS (UPDATE entity_wealth w SET gold = t.gold, potions = t.potions, amount = t.amount "
+        "FROM tmp_wealth_test t WHERE w.id = t.id)", args=(ids[:2],), copies=(copy,)))
     loaded = np.frombuffer((await store.load_world()).entities, dtype=ENTITY_DTYPE)
     assert loaded["x"][:2].tolist() == [0, 0]
     assert [int(v) for v in np.where(loaded["kind"][:4] == Kind.item, loaded["amount"][:4], loaded["gold"][:4])] \
@@ -106,16 +118,17 @@ async def test_hand_written_statement_and_copy(db):
 
 
 @pytest.mark.parametrize("bad", [
-    SqlStatement("UPDATE entity_wealth SET gold = gold / 0"),
+    "bad AS (UPDATE entity_wealth SET gold = gold / 0)",
     # a deferred foreign key fails only at COMMIT
-    SqlStatement("INSERT INTO entity_position (id, zone, x, y) VALUES ($1, 1, 0, 0)", (2**62,)),
+    "bad AS (INSERT INTO entity_position (id, zone, x, y) VALUES (4611686018427387904, 1, 0, 0))",
 ])
 async def test_a_failing_statement_stores_nothing_of_the_tick(db, bad):
     world, records = await seeded(db)
     records["x"][:5] = 0
     _, write = next_tick(world, records)
+    sql = write.statement.sql.replace(" SELECT tick FROM header", f", {bad} SELECT tick FROM header")
     write = TickWrite(write.tick, write.next_id, write.world_hash, write.commands, write.text,
-                      (*write.statements, bad))
+                      SqlStatement(sql, write.statement.args))
     store = db.store()
     with pytest.raises(DatabaseError, match=f"tick {write.tick}: .*nothing of the tick was stored"):
         await store.commit_tick(write)
@@ -132,7 +145,7 @@ async def test_a_tick_is_never_applied_twice(db):
     await store.commit_tick(write)
     with pytest.raises(TickConflict, match="already committed"):
         await store.commit_tick(write)
-    stale = TickWrite(world.tick, new.next_id, b"x", b"", b"", ())
+    stale = written(world.tick, new.next_id)
     with pytest.raises(TickConflict, match="not after the stored world's tick"):
         await store.commit_tick(stale)
     assert await store.load_world() == new
@@ -141,7 +154,7 @@ async def test_a_tick_is_never_applied_twice(db):
 
 async def test_a_tick_needs_a_world(db):
     with pytest.raises(NoWorld):
-        await db.store().commit_tick(TickWrite(1, 1, b"", b"", b"", ()))
+        await db.store().commit_tick(written(1, 1))
 
 
 async def test_a_lost_connection_is_retryable_and_a_landed_retry_is_recognised(db, run_sql):

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from persistence.cli import COMMANDS
 from persistence.database import open_database
 from pipeline.batches import read_batches
-from pipeline.types import TickWrite
+from pipeline.stages.plan import tick_write
 from pipeline.worldfile import load_world
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -34,7 +34,7 @@ async def logged(migrated_dsn):
         store = db.store()
         await store.seed(load_world(EXAMPLES / "tiny.world.json"))
         for b in batches:
-            await store.commit_tick(TickWrite(b.tick, 100, bytes([b.tick]) * 32, b.commands, b.text, ()))
+            await store.commit_tick(tick_write(b.tick, 100, bytes([b.tick]) * 32, b.commands, b.text, {}, []))
     return migrated_dsn, batches
 
 

@@ -25,14 +25,14 @@ EXTRA_TABLES = {
 
 async def test_a_new_database_has_the_first_revision_pending(fresh_dsn):
     state = await status(fresh_dsn)
-    assert (state.current, state.pending) == (None, ("0001", "0002"))
+    assert (state.current, state.pending) == (None, ("0001", "0002", "0003"))
     with pytest.raises(SchemaNotCurrent, match="db migrate"):
         await require_current(fresh_dsn)
 
 
 async def test_migrate_reaches_head_and_is_idempotent(fresh_dsn):
     first = await migrate(fresh_dsn)
-    assert first.up_to_date and first.current == first.head == "0002"
+    assert first.up_to_date and first.current == first.head == "0003"
     assert await migrate(fresh_dsn) == first
 
 

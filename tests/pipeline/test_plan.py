@@ -9,10 +9,12 @@ import pytest
 from persistence.fragments import FRAGMENTS
 from pipeline.context import TickContext
 from pipeline.records import pack_entity
-from pipeline.stages.plan import DELETE_SQL, UNNEST_MAX, Plan, fragment_changes, fragment_statements
-from pipeline.types import Batch, SqlCopy, SqlStatement, TickResult
+from pipeline.stages.plan import UNNEST_MAX, Plan, fragment_changes, tick_statement
+from pipeline.types import Batch, SqlCopy, TickResult
 from pipeline.view import WorldView
 from tests.support import item, npc, player, world
+
+HEAD = (7, 100, b"h" * 32, b"", b"")
 
 
 def columns_for(new: list[dict], old: list[dict | None]) -> dict:
@@ -50,26 +52,38 @@ def test_an_id_reclaimed_by_another_kind_is_written_whole():
 
 def test_values_travel_as_parameters_never_in_the_sql_text():
     changes = columns_for([player(7, 1, 1, name="o'neil; drop table x")], [None])
-    for statement in fragment_statements(changes, [3]):
-        assert isinstance(statement, SqlStatement)
-        assert "neil" not in statement.sql and "$1" in statement.sql
-    assert fragment_statements({}, [3])[0] == SqlStatement(DELETE_SQL, ([3],))
+    statement, copies = tick_statement(HEAD, changes, [3])
+    assert "neil" not in statement.sql and "$6" in statement.sql and not copies
+    assert "o'neil; drop table x" in statement.args[statement.args.index([3]) + 1:][3]   # identity's name column
 
 
-def test_deletes_come_first_and_identity_before_other_fragments():
-    sqls = [s.sql for s in fragment_statements(columns_for([player(9, 1, 1)], [None]), [5])]
-    assert sqls[0].startswith("DELETE FROM entity_identity")
-    assert sqls[1].startswith("INSERT INTO entity_identity")
-    assert len(sqls) == 1 + len(FRAGMENTS)
+def test_every_write_of_the_tick_waits_on_the_header_moving():
+    statement, _ = tick_statement(HEAD, columns_for([player(9, 1, 1)], [None]), [5])
+    assert statement.sql.startswith("WITH header AS (UPDATE world SET tick = $1")
+    assert "INSERT INTO command_log (tick, commands, text, world_hash) SELECT $1, $4, $5, $3 FROM header" \
+        in statement.sql
+    assert "DELETE FROM entity_identity WHERE id = ANY($6::bigint[]) AND EXISTS (SELECT 1 FROM header)" \
+        in statement.sql
+    for fragment in FRAGMENTS:     # a new player writes every fragment, each joined to the header
+        assert f"{fragment.table}_rows AS (INSERT INTO {fragment.table} " in statement.sql
+    assert statement.sql.count(", header ON CONFLICT") == len(FRAGMENTS)
+    assert statement.sql.endswith("SELECT tick FROM header") and statement.args[:5] == HEAD
+
+
+def test_an_id_reclaimed_within_the_tick_is_upserted_not_deleted():
+    changes = columns_for([player(4, 1, 1, name="new")], [item(4, 1, 1, gold=3)])
+    statement, _ = tick_statement(HEAD, changes, [4, 6])
+    assert statement.args[5] == [6]
 
 
 def test_large_writes_go_through_copy():
     many = [player(i, i % 50, 1) for i in range(1, UNNEST_MAX + 2)]
     moved = [player(i, i % 50, 2) for i in range(1, UNNEST_MAX + 2)]
-    statements = fragment_statements(columns_for(moved, many), [])
-    copy = statements[0]
+    statement, copies = tick_statement(HEAD, columns_for(moved, many), [])
+    (copy,) = copies
     assert isinstance(copy, SqlCopy) and copy.table == "entity_position" and len(copy.records) == UNNEST_MAX + 1
-    assert copy.temp_table in copy.then.sql and copy.then.args == ()
+    assert f"DELETE FROM {copy.temp_table} RETURNING *" in statement.sql
+    assert statement.args[5:] == ()          # no arrays: the rows travel by COPY
 
 
 @pytest.mark.parametrize("count", [0, 1])
@@ -83,5 +97,6 @@ def test_the_plan_stage_builds_the_ticks_write(count):
     ctx = asyncio.run(Plan()(ctx))
     assert ctx.write is not None
     assert (ctx.write.tick, ctx.write.next_id, ctx.write.commands, ctx.write.text) == (1, 3, b"c" * 64, b"t")
-    assert ctx.write.statements[0] == SqlStatement(DELETE_SQL, ([2],))
-    assert len(ctx.write.statements) == 1 + 2 * count
+    assert ctx.write.statement.args[:6] == (1, 3, b"h" * 32, b"c" * 64, b"t", [2])
+    assert ctx.write.statement.sql.count("_rows AS (INSERT") == 2 * count     # position and session
+    assert ctx.write.rows == 1 + 2 * count
