@@ -10,7 +10,8 @@ import pytest
 from persistence.database import open_database
 from persistence.errors import DatabaseError, DatabaseUnavailable, NoWorld, TickConflict
 from pipeline.records import pack_commands, pack_entity
-from pipeline.stages.plan import UNNEST_MAX, fragment_changes, tick_write
+from pipeline.stages import plan
+from pipeline.stages.plan import fragment_changes, tick_write
 from pipeline.types import SqlCopy, SqlStatement, TickWrite, WorldData
 from pipeline.worldfile import world_hash
 from schema._generated.layout import ENTITY_DTYPE, ENTITY_SIZE, Kind
@@ -82,9 +83,10 @@ async def test_small_writes_go_through_unnest_and_land_with_header_and_log(db):
     assert await store.last_log() == (new.tick, write.world_hash)
 
 
-async def test_large_writes_go_through_copy(db, run_sql):
+async def test_large_writes_go_through_copy(db, run_sql, monkeypatch):
+    monkeypatch.setattr(plan, "UNNEST_MAX", 1_000)     # the world is smaller than the real threshold
     world, records = await seeded(db)
-    moved = np.arange(UNNEST_MAX + 500)
+    moved = np.arange(1_500)
     records["y"][moved] = (records["y"][moved] + 3) % 16
     new, write = next_tick(world, records)
     assert write.copies

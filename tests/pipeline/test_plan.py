@@ -9,7 +9,8 @@ import pytest
 from persistence.fragments import FRAGMENTS
 from pipeline.context import TickContext
 from pipeline.records import pack_entity
-from pipeline.stages.plan import UNNEST_MAX, Plan, fragment_changes, tick_statement
+from pipeline.stages import plan
+from pipeline.stages.plan import Plan, fragment_changes, tick_statement
 from pipeline.types import Batch, SqlCopy, TickResult
 from pipeline.view import WorldView
 from tests.support import item, npc, player, world
@@ -76,12 +77,13 @@ def test_an_id_reclaimed_within_the_tick_is_upserted_not_deleted():
     assert statement.args[5] == [6]
 
 
-def test_large_writes_go_through_copy():
-    many = [player(i, i % 50, 1) for i in range(1, UNNEST_MAX + 2)]
-    moved = [player(i, i % 50, 2) for i in range(1, UNNEST_MAX + 2)]
+def test_large_writes_go_through_copy(monkeypatch):
+    monkeypatch.setattr(plan, "UNNEST_MAX", 100)
+    many = [player(i, i % 50, 1) for i in range(1, 102)]
+    moved = [player(i, i % 50, 2) for i in range(1, 102)]
     statement, copies = tick_statement(HEAD, columns_for(moved, many), [])
     (copy,) = copies
-    assert isinstance(copy, SqlCopy) and copy.table == "entity_position" and len(copy.records) == UNNEST_MAX + 1
+    assert isinstance(copy, SqlCopy) and copy.table == "entity_position" and len(copy.records) == 101
     assert f"DELETE FROM {copy.temp_table} RETURNING *" in statement.sql
     assert statement.args[5:] == ()          # no arrays: the rows travel by COPY
 
