@@ -33,7 +33,7 @@ from .transfers import TransferStream
 
 PLAYERS_PER_ZONE = 1_000
 ZONE_SIDE = 512
-INITIAL_GOLD = 1_000_000
+INITIAL_GOLD = 1_000_000_000   # hot accounts lose gold fast at alpha 1.5 (the stream redraws self-transfers)
 ACCOUNT_SPACING = 11          # > the area of interest's distance 10: accounts do not see each other
 CHAT = "hello there".encode()
 
