@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import psutil
@@ -44,42 +44,48 @@ class _Tick:
 
 
 class CpuMeter:
-    """CPU seconds used by a set of processes since the last reading, as percent of one core."""
+    """CPU used by a changing set of processes since the last reading, as percent of one core.
 
-    def __init__(self, processes: list[psutil.Process]) -> None:
+    `processes()` is asked anew at every reading, so that processes started
+    meanwhile (a PostgreSQL backend for a new pool connection) count too,
+    from their start; one that exits takes its last interval with it."""
+
+    def __init__(self, processes: Callable[[], list[psutil.Process]]) -> None:
         self.processes = processes
-        self._last = self._total()
+        self._seen = self._times()
         self._at = time.monotonic()
 
-    def _total(self) -> float:
-        total = 0.0
-        for p in self.processes:
+    def _times(self) -> dict[int, float]:
+        out = {}
+        for p in self.processes():
             try:
                 times = p.cpu_times()
-            except psutil.Error:          # gone (a PostgreSQL backend that exited)
+            except psutil.Error:          # gone meanwhile
                 continue
-            total += times.user + times.system + getattr(times, "children_user", 0.0) \
-                + getattr(times, "children_system", 0.0)
-        return total
+            out[p.pid] = times.user + times.system
+        return out
 
     def read(self) -> float:
-        now, total = time.monotonic(), self._total()
-        elapsed = max(1e-9, now - self._at)
-        percent = 100.0 * (total - self._last) / elapsed
-        self._last, self._at = total, now
+        now, times = time.monotonic(), self._times()
+        used = sum(t - self._seen.get(pid, 0.0) for pid, t in times.items())
+        percent = 100.0 * used / max(1e-9, now - self._at)
+        self._seen, self._at = times, now
         return percent
 
 
-def postgres_processes(pgdata: Path | None) -> list[psutil.Process]:
-    """The embedded server's postmaster and its backends (empty for an external server)."""
-    if pgdata is None:
-        return []
-    try:
-        pid = int((pgdata / "postmaster.pid").read_text().split()[0])
-        postmaster = psutil.Process(pid)
-        return [postmaster, *postmaster.children(recursive=True)]
-    except (OSError, ValueError, IndexError, psutil.Error):
-        return []
+def postgres_processes(pgdata: Path | None) -> Callable[[], list[psutil.Process]]:
+    """The embedded server's postmaster and its backends (none for an external server)."""
+
+    def find() -> list[psutil.Process]:
+        if pgdata is None:
+            return []
+        try:
+            postmaster = psutil.Process(int((pgdata / "postmaster.pid").read_text().split()[0]))
+            return [postmaster, *postmaster.children(recursive=True)]
+        except (OSError, ValueError, IndexError, psutil.Error):
+            return []
+
+    return find
 
 
 def percentiles(values: list[float] | np.ndarray[Any, Any], *, scale: float = 1000.0) -> dict[str, float]:
@@ -103,7 +109,8 @@ class Collector:
         self.started = time.monotonic()
         self._interval_start = 0
         self._previous = Totals()
-        self._server_cpu = CpuMeter([psutil.Process()])
+        this = psutil.Process()
+        self._server_cpu = CpuMeter(lambda: [this])
         self._postgres_cpu = CpuMeter(postgres_processes(self.pgdata))
         self.server_cpu_start = psutil.Process().cpu_times()
         self.cpu_percent: dict[str, list[float]] = {"server": [], "postgres": []}

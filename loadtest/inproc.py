@@ -82,13 +82,13 @@ class LiveWorld:
 
     def __init__(self, options: LoadOptions, engine_name: str, scenario: Scenario, store: WorldStore | None, *,
                  rate_limit: float | None, outbox_for: Callable[[Inbox], Outbox] | None = None,
-                 before_tick: Callable[[int], None] | None = None) -> None:
+                 before_tick: Callable[[int], None] | None = None, inbox_limit: int | None = None) -> None:
         self.scenario, self.store = scenario, store
         self.view = WorldView.from_world(scenario.world)
         self.engine = create_engine(engine_name)
         self.engine.project(self.view.frame())
         self.collector = Collector(pgdata=pgdata_dir() if options.db == "embedded" else None)
-        self.inbox = Inbox(limit=max(1, int(options.queue_seconds * options.offered_per_second)))
+        self.inbox = Inbox(limit=inbox_limit or max(1, int(options.queue_seconds * options.offered_per_second)))
         self.outbox = outbox_for(self.inbox) if outbox_for else None
         negotiate = Negotiate(rate=rate_limit, burst=DEFAULT_BURST if rate_limit is None else
                               max(DEFAULT_BURST, int(rate_limit)))

@@ -70,7 +70,7 @@ async def run_xmpp(options: LoadOptions, engine_name: str, database: Database | 
         stack.callback(prosody.stop)
         names = [(f"bot{i}", PASSWORD) for i in range(options.players)]
         await asyncio.to_thread(prosody.create_accounts, names)
-        prosody_cpu = CpuMeter(_prosody_processes(prosody))
+        prosody_cpu = CpuMeter(lambda: _prosody_processes(prosody))
 
         scenario = MmoScenario(options.players, options.seed, online=False)
         store = await seeded(scenario, database)
@@ -84,8 +84,9 @@ async def run_xmpp(options: LoadOptions, engine_name: str, database: Database | 
             gateways.append(XmppGateway(prosody.endpoint(), inbox, store, WorldView.from_world(scenario.world)))
             return gateways[0]
 
+        # Closed loop: at most every bot's window waits at once, so the inbox holds them all.
         world = LiveWorld(options, engine_name, scenario, store, rate_limit=WINDOW * options.hz,
-                          outbox_for=gateway_for)
+                          outbox_for=gateway_for, inbox_limit=2 * WINDOW * len(names))
         gateway = gateways[0]
         gateway.start()
         stack.push_async_callback(gateway.stop)
