@@ -22,6 +22,8 @@ from pipeline.context import TickContext
 from pipeline.runner import COMPUTE_STAGES, STAGES
 from schema._generated.layout import EFFECT_DTYPE, EffectKind
 
+SHORTEST_INTERVAL = 0.5     # seconds: a shorter last interval joins the one before it
+
 
 @dataclass
 class Totals:
@@ -109,6 +111,7 @@ class Collector:
         self.started = time.monotonic()
         self._interval_start = 0
         self._previous = Totals()
+        self._entry_base = (self._previous, 0)     # where the newest entry began: (totals, tick index)
         this = psutil.Process()
         self._server_cpu = CpuMeter(lambda: [this])
         self._postgres_cpu = CpuMeter(postgres_processes(self.pgdata))
@@ -128,14 +131,26 @@ class Collector:
         compute = sum(ctx.timings.get(s, 0.0) for s in COMPUTE_STAGES)
         self.ticks.append(_Tick(compute, {s: ctx.timings.get(s, 0.0) for s in STAGES}))
 
-    def sample(self) -> dict[str, Any]:
-        """Close the interval since the last sample: one timeline entry."""
+    def sample(self, *, last: bool = False) -> dict[str, Any]:
+        """Close the interval since the last sample: one timeline entry. The `last`
+        one (after the drain), when much shorter than an interval, is folded into
+        the entry before it rather than plotted as a rate over a sliver of time."""
         now = time.monotonic()
+        server, postgres = self._server_cpu.read(), self._postgres_cpu.read()
+        if last and self.timeline and now - self.started - self.timeline[-1]["t"] < SHORTEST_INTERVAL:
+            folded = self.timeline.pop()
+            since = now - self.started - folded["t"]
+            length = folded["t"] - (self.timeline[-1]["t"] if self.timeline else 0.0)
+            server = (folded["cpu_percent"] * length + server * since) / (length + since)
+            postgres = (folded["postgres_cpu_percent"] * length + postgres * since) / (length + since)
+            for series in self.cpu_percent.values():
+                series.pop()
+            self._previous, self._interval_start = self._entry_base
+        self._entry_base = (self._previous, self._interval_start)
         delta = self.totals.minus(self._previous)
         self._previous = Totals(**vars(self.totals))
         ticks = self.ticks[self._interval_start:]
         self._interval_start = len(self.ticks)
-        server, postgres = self._server_cpu.read(), self._postgres_cpu.read()
         self.cpu_percent["server"].append(server)
         self.cpu_percent["postgres"].append(postgres)
         tick_ms = percentiles([t.compute for t in ticks])

@@ -121,7 +121,7 @@ class LiveWorld:
     async def report(self, transport: str, seconds: float) -> dict[str, Any]:
         """The run's entry for results.json (latency and ratios left for the caller)."""
         self.collector.totals.dropped = self.inbox.dropped
-        self.collector.sample()
+        self.collector.sample(last=True)
         return {"engine": self.engine.name, "scenario": self.scenario.name, "transport": transport,
                 **self.collector.summary(seconds, int(self.pipeline.metrics.missed._value.get())),
                 "latency_ms": None,

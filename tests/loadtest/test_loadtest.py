@@ -116,3 +116,14 @@ def test_over_xmpp_bots_play_and_the_echo_is_measured_beside_them(pg_server, tmp
 def test_xmpp_runs_the_mmo_scenario_only():
     with pytest.raises(Exception, match="xmpp runs the mmo scenario"):
         run(scenario="transfer", transport="xmpp", players=10, db="none")
+
+
+def test_the_last_sliver_of_a_run_joins_the_interval_before_it():
+    from loadtest.collector import Collector
+
+    collector = Collector()
+    collector.totals.offered = 10
+    collector.sample()
+    collector.totals.offered = 15                  # a few more, a moment later (the drain)
+    entry = collector.sample(last=True)
+    assert len(collector.timeline) == 1 and entry["offered"] == 15
