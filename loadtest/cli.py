@@ -51,9 +51,12 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 @click.option("--baseline-connections", default="4,16,64", show_default=True,
               help="transfer: connection counts the baseline tries; it reports the best.")
 @click.option("--no-echo", is_flag=True, help="xmpp: skip the bare echo component.")
+@click.option("--open-loop", is_flag=True,
+              help="xmpp: each bot offers --rate commands a second (latency under a set load) instead of keeping "
+                   "a window of commands outstanding (the rate the server sustains).")
 def loadtest(scenario: str, players: int | None, hz: float, duration: float, transport: str, engine: str, db: str,
              report_dir: Path, rate: float | None, alpha: float, queue_seconds: float, seed: int, no_baseline: bool,
-             baseline_connections: str, no_echo: bool) -> None:
+             baseline_connections: str, no_echo: bool, open_loop: bool) -> None:
     """Drive the server with simulated players and report throughput and latency."""
     from .report import summary_table, write_report
     from .run import failed_checks, run_loadtest
@@ -65,7 +68,7 @@ def loadtest(scenario: str, players: int | None, hz: float, duration: float, tra
                               duration=duration, transport=transport, engine=engine, db=db, report=report_dir,
                               rate=rate or DEFAULT_RATE[scenario], alpha=alpha, seed=seed, queue_seconds=queue_seconds,
                               baseline=not no_baseline, baseline_connections=_counts(baseline_connections),
-                              echo=not no_echo)
+                              echo=not no_echo, open_loop=open_loop)
         results = asyncio.run(run_loadtest(options, progress=_progress_bar(duration), note=_note))
     except FluxworldError as exc:
         click.echo(f"fluxworld: {exc}", err=True)

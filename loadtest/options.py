@@ -32,6 +32,7 @@ class LoadOptions:
     baseline: bool = True             # transfer: also run the one-transaction-per-command baseline
     baseline_connections: tuple[int, ...] = (4, 16, 64)   # swept; the best one is reported
     echo: bool = True                 # xmpp: also measure the bare echo component
+    open_loop: bool = False           # xmpp: bots offer `rate` a second each (Poisson) instead of a closed loop
 
     @property
     def engines(self) -> tuple[str, ...]:

@@ -6,12 +6,14 @@ processes (loadtest/bots.py) and a private Prosody in its own state
 directory carries both, so a running `fluxworld serve` is never touched.
 
 The world's players are the scenario's, offline until their bot's presence
-joins them; each bot owns one through `player_account`. Bots run closed loop
-with `window` commands outstanding, so both the world and the echo are
-measured at the rate they sustain, not at a rate chosen for them. The world
-answers once a tick with `acked`, so a bot's window refills once a tick:
-the per-player rate limit is set to what the window allows, so the ceiling
-measured is the server's, not the policy's.
+joins them; each bot owns one through `player_account`. By default bots run
+closed loop with WINDOW commands outstanding, so both the world and the
+echo are measured at the rate they sustain, not at a rate chosen for them
+(and latency is then mostly queueing). With `open_loop` each bot offers
+`rate` commands a second instead, which measures latency under a set load.
+The world answers once a tick with `acked`, so a bot's window refills once
+a tick: the per-player rate limit is set to what the window allows, so the
+ceiling measured is the server's, not the policy's.
 
 Accounting: offered = the bots' commands plus one join and one leave each
 (their presence); every one is committed, refused or dropped by the time
@@ -93,10 +95,11 @@ async def run_xmpp(options: LoadOptions, engine_name: str, database: Database | 
         await asyncio.wait_for(gateway.connected.wait(), CONNECT_TIMEOUT)
         world.start()
         spec = SwarmSpec("127.0.0.1", prosody.c2s_port, prosody.domain, prosody.component, tuple(names),
-                         seconds=options.duration, rate=None, window=WINDOW, workload="mmo", processes=1,
-                         seed=options.seed)
-        note(f"xmpp: {options.players} bots log in and join, then {options.duration:g} s closed loop "
-             f"({WINDOW} outstanding each)")
+                         seconds=options.duration, rate=options.rate if options.open_loop else None, window=WINDOW,
+                         workload="mmo", processes=1, seed=options.seed)
+        loop = f"open loop, {options.rate:g} commands a second each" if options.open_loop else \
+            f"closed loop, {WINDOW} commands outstanding each"
+        note(f"xmpp: {options.players} bots log in and join, then {options.duration:g} s {loop}")
         started = time.monotonic()
         t = world.collector.totals
 
@@ -126,7 +129,7 @@ async def _echo(prosody: ProsodyServer, spec: SwarmSpec, note: Callable[[str], N
     echo = EchoComponent(prosody.endpoint(ECHO_COMPONENT))
     async with echo:
         swarm = await run_swarm(SwarmSpec(spec.host, spec.port, spec.domain, ECHO_COMPONENT, spec.accounts,
-                                          seconds=spec.seconds, rate=None, window=spec.window, workload="echo",
+                                          seconds=spec.seconds, rate=spec.rate, window=spec.window, workload="echo",
                                           processes=spec.processes, seed=spec.seed))
     return {"bots": swarm["bots"], "round_trips_per_s": round(swarm["round_trips_per_s"], 1),
             "latency_ms": swarm["latency_ms"], "timeline": swarm["timeline"], "sent": swarm["sent"],
