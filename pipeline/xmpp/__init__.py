@@ -2,7 +2,7 @@
 
     prosody.py    a private Prosody: its config, accounts, start and stop
     protocol.py   text commands and XML payloads <-> command dicts and replies (pure)
-    component.py  the slixmpp component (the only importer of slixmpp): Inbox in, Outbox out
+    component.py  the server's slixmpp component (the server's only importer of slixmpp): Inbox in, Outbox out
     cli.py        `fluxworld player add` (accounts: persistence WorldStore.account/allocate_account)
 """
 

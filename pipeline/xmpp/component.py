@@ -1,4 +1,4 @@
-"""The world as an XEP-0114 component: the only module that imports slixmpp.
+"""The world as an XEP-0114 component: the server's only module that imports slixmpp.
 
 In: presence available from a player's JID joins its entity (an unknown
 JID gets an account allocated: whoever the XMPP server lets log in may
