@@ -105,6 +105,18 @@ async def test_a_flood_is_rate_limited_and_every_refusal_is_answered(prosody, fr
         assert metrics.commands.labels("refused")._value.get() >= 10
 
 
+async def test_a_command_a_full_inbox_drops_is_answered_and_counted(prosody, fresh_dsn):
+    async with world_server(prosody, fresh_dsn) as running, Bot(prosody, "dave") as dave:
+        dave.online()
+        await dave.expect(lambda b, u, r: u is not None)
+        inbox = running.gateway.inbox
+        inbox.limit = 0                         # as full as an overloaded server's
+        seq = dave.command("use")
+        _, _, refused = await dave.expect(lambda b, u, r: r is not None)
+        assert refused.get("seq") == str(seq) and refused.get("reason").startswith("dropped: ")
+        assert inbox.dropped == 1
+
+
 async def test_malformed_input_is_answered_with_the_reason(prosody, fresh_dsn):
     async with world_server(prosody, fresh_dsn), Bot(prosody, "alice") as alice:
         alice.online()
