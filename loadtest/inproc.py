@@ -82,7 +82,7 @@ class LiveWorld:
 
     def __init__(self, options: LoadOptions, engine_name: str, scenario: Scenario, store: WorldStore | None, *,
                  rate_limit: float | None, outbox_for: Callable[[Inbox], Outbox] | None = None,
-                 before_tick: Callable[[int], None] | None = None, inbox_limit: int | None = None) -> None:
+                 inbox_limit: int | None = None) -> None:
         self.scenario, self.store = scenario, store
         self.view = WorldView.from_world(scenario.world)
         self.engine = create_engine(engine_name)
@@ -94,8 +94,7 @@ class LiveWorld:
                               max(DEFAULT_BURST, int(rate_limit)))
         self.pipeline = Pipeline(self.engine, store, self.outbox, negotiate=negotiate,
                                  on_committed=self.collector.committed)
-        self.loop = TickLoop(self.pipeline, self.view, self.inbox, hz=options.hz, before_tick=before_tick,
-                             summary_every=float("inf"))
+        self.loop = TickLoop(self.pipeline, self.view, self.inbox, hz=options.hz, summary_every=float("inf"))
         self._stop = asyncio.Event()
         self._running: asyncio.Task[None] | None = None
 
@@ -143,12 +142,11 @@ async def run_inproc(options: LoadOptions, engine_name: str, database: Database 
     """One engine's run; `database` None runs without persistence (--db none)."""
     scenario = make_scenario(options.scenario, options.players, options.seed, options.alpha)
     store = await seeded(scenario, database)
-    load: OfferedLoad | None = None
     # The bank's hot accounts send thousands of transfers a second by design: no per-player limit there.
     world = LiveWorld(options, engine_name, scenario, store,
-                      rate_limit=None if scenario.name == "transfer" else DEFAULT_RATE,
-                      before_tick=lambda tick: load.before_tick(tick) if load else None)
+                      rate_limit=None if scenario.name == "transfer" else DEFAULT_RATE)
     load = OfferedLoad(scenario, world.inbox, options.offered_per_second, world.collector)
+    world.loop.before_tick = load.before_tick
     world.start()
     load.start()
     started = time.monotonic()
