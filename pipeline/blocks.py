@@ -21,6 +21,7 @@ from .types import Batch, CommandBlock
 
 MAX_TEXT_BYTES = 1024
 PLAYER_MAX, SEQ_MAX = 2**62 - 1, 2**62      # as for command dicts (pipeline/batches.py)
+SENDER_SIZE = 8                             # a sender id: little-endian u64
 # Which Command column each op's JSON field lands in (records.TARGET_KEYS).
 _COLUMN = {"zone": "zone", "dx": "dx", "dy": "dy", "target": "target", "item": "target", "to": "target",
            "amount": "amount", "name": "text_len", "text": "text_len"}
@@ -45,7 +46,7 @@ def block_senders(block: CommandBlock) -> np.ndarray[Any, Any]:
 def block_problems(block: CommandBlock) -> dict[int, str]:
     """Index -> refusal reason, for each command of `block` that is malformed,
     too large, or not the sender's own (the first three of negotiate's checks)."""
-    if len(block.commands) % COMMAND_SIZE or len(block.senders) != 8 * len(block):
+    if len(block.commands) % COMMAND_SIZE or len(block.senders) != SENDER_SIZE * len(block):
         raise ValueError(f"a CommandBlock of {len(block.commands)} command bytes and {len(block.senders)} "
                          "sender bytes: not whole Command structs with one sender each")
     records = block_records(block)
@@ -95,6 +96,12 @@ def block_command(block: CommandBlock, index: int) -> dict[str, Any] | None:
         return batch_commands_json(Batch(0, record.tobytes(), block.text))[0]
     except (KeyError, UnicodeDecodeError):
         return None
+
+
+def first(block: CommandBlock, count: int) -> CommandBlock:
+    """The block's first `count` commands (and only their texts)."""
+    commands, text = select(block, np.arange(len(block)) < count)
+    return CommandBlock(commands, text, block.senders[:count * SENDER_SIZE], block.received)
 
 
 def select(block: CommandBlock, keep: np.ndarray[Any, Any]) -> tuple[bytes, bytes]:

@@ -18,9 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-import numpy as np
-
-from .blocks import select
+from .blocks import first
 from .context import TickContext
 from .engine import Rules
 from .gcpacer import GcPacer
@@ -120,8 +118,7 @@ class Inbox:
         room = len(block) if self.limit is None else max(0, min(len(block), self.limit - self._waiting))
         if room < len(block):
             self.dropped += len(block) - room
-            commands, text = select(block, np.arange(len(block)) < room)
-            block = CommandBlock(commands, text, block.senders[:room * 8], block.received)
+            block = first(block, room)
         if room:
             self._items.append(block)
             self._waiting += room

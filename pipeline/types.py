@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from schema._generated.layout import COMMAND_SIZE
+
 
 @dataclass(frozen=True)
 class TickResult:
@@ -122,7 +124,7 @@ class CommandBlock:
     received: float                     # time.monotonic() at arrival
 
     def __len__(self) -> int:
-        return len(self.commands) // 64
+        return len(self.commands) // COMMAND_SIZE
 
 
 @dataclass(frozen=True)
