@@ -29,14 +29,14 @@ class Transform:
         except Exception as exc:  # a bug in the Python twin: same contract as a trap
             self.engine.project(ctx.view.frame())
             raise EngineError(ctx.tick, f"{self.engine.name} engine failed: {exc!r}") from exc
-        # The world hash (O(world); the command log and replay need it). SHA-256 releases
-        # the GIL: the world is hashed in a thread while this stage updates the view
-        # and plan diffs fragments; plan waits for it.
-        canonical = bytes(self.engine.canonical())   # a copy: the engine's memory is its own again
-        ctx.hashing = asyncio.get_running_loop().run_in_executor(None, _digest, canonical)
+        # The world hash (O(world); the command log and replay need it) is taken in a
+        # thread while this stage updates the view and plan diffs fragments: the WASM
+        # call and SHA-256 both release the GIL. Plan waits for it, and nothing calls
+        # the engine before then (the next tick starts after plan).
+        ctx.hashing = asyncio.get_running_loop().run_in_executor(None, _world_hash, self.engine)
         ctx.next_view = ctx.view.apply(ctx.result)
         return ctx
 
 
-def _digest(canonical: bytes) -> bytes:
-    return hashlib.sha256(canonical).digest()
+def _world_hash(engine: Rules) -> bytes:
+    return hashlib.sha256(engine.canonical()).digest()
