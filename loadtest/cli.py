@@ -37,7 +37,8 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 @click.option("--engine", type=click.Choice(ENGINES), default="wasm", show_default=True,
               help="Reducer engine; both = a run with each, side by side in the report.")
 @click.option("--db", default="embedded", show_default=True,
-              help="embedded (its bench database, never the server's), a postgresql:// DSN, or none.")
+              help="embedded (its bench database, never the server's world), a postgresql:// DSN (whose stored "
+                   "world each run replaces), or none.")
 @click.option("--report", "report_dir", type=click.Path(path_type=Path, file_okay=False), default="loadtest-report",
               show_default=True, help="Directory for results.json and the plots.")
 @click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=None,
