@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.errors import InputError
+
 SCENARIOS = ("mmo", "transfer")
 TRANSPORTS = ("inproc", "xmpp")
 ENGINES = ("wasm", "python", "both")
@@ -33,6 +35,13 @@ class LoadOptions:
     baseline_connections: tuple[int, ...] = (4, 16, 64)   # swept; the best one is reported
     echo: bool = True                 # xmpp: also measure the bare echo component
     open_loop: bool = False           # xmpp: bots offer `rate` a second each (Poisson) instead of a closed loop
+
+    def check(self) -> None:
+        """InputError for a combination no run can do."""
+        if self.transport == "xmpp" and self.scenario != "mmo":
+            raise InputError("--transport xmpp runs the mmo scenario (the bank's transfers are in-process only)")
+        if self.transport == "xmpp" and self.db == "none":
+            raise InputError("--transport xmpp needs a database: player accounts live there (--db embedded or a DSN)")
 
     @property
     def engines(self) -> tuple[str, ...]:

@@ -29,6 +29,7 @@ Note = Callable[[str], None]
 
 async def run_loadtest(options: LoadOptions, *, progress: Callable[[str], Progress], note: Note) -> dict[str, Any]:
     """`progress(title)` gives a callback that sees each timeline entry of one run; `note` prints a line."""
+    options.check()
     results: dict[str, Any] = {
         "schema": 1,
         "started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

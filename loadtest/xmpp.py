@@ -32,7 +32,6 @@ import psutil
 
 from persistence.database import Database
 from persistence.embedded import state_dir
-from pipeline.errors import InputError
 from pipeline.runner import Inbox
 from pipeline.view import WorldView
 from pipeline.xmpp.component import XmppGateway
@@ -53,17 +52,9 @@ SETTLE_TIMEOUT = 10.0      # after the bots leave: their last commands and leave
 Progress = Callable[[dict[str, Any]], None]
 
 
-def check_xmpp_options(options: LoadOptions, database: Database | None) -> None:
-    if options.scenario != "mmo":
-        raise InputError("--transport xmpp runs the mmo scenario (the bank's transfers are in-process only)")
-    if database is None:
-        raise InputError("--transport xmpp needs a database: player accounts live there (--db embedded or a DSN)")
-
-
 async def run_xmpp(options: LoadOptions, engine_name: str, database: Database | None, progress: Progress,
                    note: Callable[[str], None]) -> dict[str, Any]:
-    check_xmpp_options(options, database)
-    assert database is not None
+    assert database is not None, "options.check() refuses xmpp without a database"
     async with AsyncExitStack() as stack:
         root = state_dir() / "loadtest-prosody"
         shutil.rmtree(root, ignore_errors=True)       # ours alone: every run starts with no accounts

@@ -113,9 +113,13 @@ def test_over_xmpp_bots_play_and_the_echo_is_measured_beside_them(pg_server, tmp
     assert "latency.png" in {p.name for p in write_report(results, tmp_path)}
 
 
-def test_xmpp_runs_the_mmo_scenario_only():
-    with pytest.raises(Exception, match="xmpp runs the mmo scenario"):
-        run(scenario="transfer", transport="xmpp", players=10, db="none")
+def test_xmpp_runs_the_mmo_scenario_only_and_needs_a_database():
+    from pipeline.errors import InputError
+
+    with pytest.raises(InputError, match="xmpp runs the mmo scenario"):
+        run(scenario="transfer", transport="xmpp", players=10)
+    with pytest.raises(InputError, match="needs a database"):
+        run(scenario="mmo", transport="xmpp", players=10, db="none")
 
 
 def test_the_last_sliver_of_a_run_joins_the_interval_before_it():
