@@ -2,12 +2,19 @@
 
 The whole world is loaded when the server starts (recovery checks its hash),
 so the engine holds every entity the server has seen. What can still be
-missing is an entity created in PostgreSQL by another program since then (a
-player account added while the server runs): the working set (each command's
-player and target) is checked against the view and whatever is absent is
-asked for in one round trip. Found records go to project; ids that exist
-nowhere are left for the rules to reject or (join) create. While the
-database is unreachable the tick waits here (pipeline/retry.py).
+missing is an entity created in PostgreSQL by another program since then:
+the working set (each command's player and target) is checked against the
+view and whatever is absent is asked for in one round trip. Found records go
+to project; ids that exist nowhere are left for the rules to reject or
+(join) create. While the database is unreachable the tick waits here
+(pipeline/retry.py).
+
+Only ids at or above the world's next_id are looked for. The world handed
+out every id below it, so one of those missing from the view was removed by
+a tick, and while that tick's commit is still in flight (the next tick is
+computed beside it) its row is still in PostgreSQL: loading it would bring a
+picked-up item back, gold and all. Another program that adds entities must
+therefore give them ids from next_id up, as player accounts do.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ class Contextualize:
         commands = np.frombuffer(ctx.batch.commands, dtype=COMMAND_DTYPE)
         wanted = np.unique(np.concatenate([commands["player"], commands["target"]]))
         known = ctx.view.entities
-        missing = [i for i in wanted.tolist() if i and i not in known]
+        missing = [i for i in wanted[wanted >= ctx.view.next_id].tolist() if i not in known]
         if missing:
             store = self.store
             ctx.loaded = await until_available(f"tick {ctx.tick} load", lambda: store.load_entities(missing))
