@@ -25,6 +25,7 @@ import numpy as np
 from persistence.database import Database
 from persistence.embedded import pgdata_dir
 from persistence.store import WorldStore
+from pipeline.context import TickContext
 from pipeline.engine import create_engine
 from pipeline.ports import Outbox
 from pipeline.runner import Inbox, Pipeline, TickLoop
@@ -93,10 +94,15 @@ class LiveWorld:
         negotiate = Negotiate(rate=rate_limit, burst=DEFAULT_BURST if rate_limit is None else
                               max(DEFAULT_BURST, int(rate_limit)))
         self.pipeline = Pipeline(self.engine, store, self.outbox, negotiate=negotiate,
-                                 on_committed=self.collector.committed)
+                                 on_committed=self._committed)
         self.loop = TickLoop(self.pipeline, self.view, self.inbox, hz=options.hz, summary_every=float("inf"))
         self._stop = asyncio.Event()
         self._running: asyncio.Task[None] | None = None
+
+    def _committed(self, ctx: TickContext) -> None:
+        self.collector.committed(ctx)
+        assert ctx.result is not None
+        self.scenario.see(ctx.result)
 
     def start(self) -> None:
         self._running = asyncio.create_task(self.loop.run(self._stop))

@@ -5,9 +5,9 @@
   players, all placed at random: a player sees about two others and an npc
   or two within its area of interest (distance 10), and npcs near players
   hunt them. Each command is drawn from a mix: mostly moves, some attacks,
-  pickups, chat, potions and gifts of gold. Targets are drawn from the
-  player's zone, not from its sight, so most attacks and pickups end as rule
-  rejections (out_of_range, no_item): the server still runs and commits them.
+  pickups, chat, potions and gifts of gold, and played as a client would
+  (loadtest/sight.py): attack the npc next to you or step toward the nearest
+  one you see, the same for loot, drink only a potion you have.
 - transfer: the SpacetimeDB keynote's bank. N accounts (players, all online,
   INITIAL_GOLD each), placed 11 cells apart so that no account sees another
   (a balance change is seen only by its owner); every command moves 1..100
@@ -26,9 +26,10 @@ import numpy as np
 
 from pipeline.blocks import make_block
 from pipeline.records import pack_entity, pack_zone
-from pipeline.types import CommandBlock, WorldData
+from pipeline.types import CommandBlock, TickResult, WorldData
 from schema._generated.layout import COMMAND_DTYPE, ItemType, Kind, Op
 
+from .sight import Sight
 from .transfers import TransferStream
 
 PLAYERS_PER_ZONE = 1_000
@@ -49,6 +50,10 @@ class Scenario(Protocol):
 
     def block(self, count: int, received: float) -> CommandBlock:
         """The next `count` commands, each from its own player as sender."""
+        ...
+
+    def see(self, result: TickResult) -> None:
+        """What a committed tick changed, for players who act on what they see."""
         ...
 
 
@@ -77,6 +82,7 @@ class MmoScenario:
     def __init__(self, players: int, seed: int, *, online: bool = True) -> None:
         self.world, self._zone_members = mmo_world(players, seed, online=online)
         self.players = np.concatenate([m["players"] for m in self._zone_members])
+        self._sight = Sight(self.world)
         self._seqs = Seqs(self.world.next_id)
         self._rng = np.random.default_rng(seed + 1)
         self._ops = np.array([op for op, _ in MMO_MIX], dtype=np.uint8)
@@ -90,14 +96,11 @@ class MmoScenario:
         records["seq"] = self._seqs.assign(players.astype(np.int64))
         op = self._ops[rng.choice(len(self._ops), count, p=self._shares)]
         records["op"] = op
-        moves = op == Op.move
-        records["dx"][moves] = rng.integers(-1, 2, moves.sum())
-        records["dy"][moves] = rng.integers(-1, 2, moves.sum())
+        self._sight.act(players, op, records, rng)
         zone = ((players - 1) // ZONE_STRIDE).astype(np.int64)     # a player's zone follows from its id
-        for code, pool in ((Op.attack, "npcs"), (Op.pickup, "items"), (Op.transfer, "players")):
-            for z in np.flatnonzero(np.bincount(zone[op == code], minlength=len(self._zone_members))).tolist():
-                chosen = (op == code) & (zone == z)
-                records["target"][chosen] = rng.choice(self._zone_members[z][pool], chosen.sum())
+        for z in np.flatnonzero(np.bincount(zone[op == Op.transfer], minlength=len(self._zone_members))).tolist():
+            chosen = (op == Op.transfer) & (zone == z)      # a gift to anyone of the zone: any distance
+            records["target"][chosen] = rng.choice(self._zone_members[z]["players"], chosen.sum())
         gifts = op == Op.transfer
         records["amount"][gifts] = rng.integers(1, 11, gifts.sum())
         chats = op == Op.say
@@ -105,6 +108,9 @@ class MmoScenario:
         # Offsets as pack_commands makes them: the text length before each command.
         records["text_offset"] = np.concatenate(([0], np.cumsum(records["text_len"])[:-1])).astype(np.uint32)
         return make_block(records, CHAT * int(chats.sum()), players, received)
+
+    def see(self, result: TickResult) -> None:
+        self._sight.see(result)
 
 
 class TransferScenario:
@@ -126,6 +132,9 @@ class TransferScenario:
         records["amount"] = amount
         records["op"] = Op.transfer
         return make_block(records, b"", players, received)
+
+    def see(self, result: TickResult) -> None:
+        """Bank clients act on their own stream, not on what they see."""
 
 
 ZONE_STRIDE = 3 * PLAYERS_PER_ZONE       # ids per zone: players, then npcs, items, offline players

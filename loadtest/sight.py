@@ -1,0 +1,111 @@
+"""What the simulated mmo players know of the world, and how they act on it.
+
+A player's client sees its surroundings (its area of interest); the load
+driver stands in for ten thousand of them at once, so it keeps one copy of
+every entity's zone, position and state in numpy arrays indexed by id,
+updated from each committed tick's changed and removed records: O(changes)
+a tick, like the clients' own updates, and one tick behind, as they are.
+
+With it a player who means to fight attacks an npc next to it, or steps
+toward the nearest one it can see; one who wants loot picks up an item next
+to it or steps toward one; one who drinks a potion has one. Without it,
+targets drawn at random from the zone are nearly always out of range, so
+nobody fights back, the npcs keep winning and the dead crowd the spawn
+points: a world no player would recognise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from pipeline.types import TickResult, WorldData
+from schema._generated.layout import ENTITY_DTYPE, Kind, Op
+
+SIGHT = 10          # the area of interest's distance: what a player can see
+GONE = -1           # the kind of an id that no longer exists
+
+Array = np.ndarray[Any, Any]
+
+
+class Sight:
+    def __init__(self, world: WorldData) -> None:
+        size = world.next_id + 1
+        self.kind = np.full(size, GONE, dtype=np.int16)
+        self.zone = np.zeros(size, dtype=np.int64)
+        self.x = np.zeros(size, dtype=np.int64)
+        self.y = np.zeros(size, dtype=np.int64)
+        self.alive = np.zeros(size, dtype=bool)
+        self.potions = np.zeros(size, dtype=np.int64)
+        self._apply(np.frombuffer(world.entities, dtype=ENTITY_DTYPE))
+
+    def see(self, result: TickResult) -> None:
+        """Take in one committed tick's changes."""
+        self._apply(np.frombuffer(result.changed, dtype=ENTITY_DTYPE))
+        removed = np.frombuffer(result.removed, dtype="<u8").astype(np.int64)
+        self.kind[removed[removed < len(self.kind)]] = GONE
+
+    def _apply(self, records: Array) -> None:
+        ids = records["id"].astype(np.int64)
+        if len(ids) and ids.max() >= len(self.kind):      # ids the world created: grow by doubling
+            self._grow(int(ids.max()) + 1)
+        self.kind[ids] = records["kind"]
+        self.zone[ids] = records["zone"]
+        self.x[ids] = records["x"]
+        self.y[ids] = records["y"]
+        self.alive[ids] = records["respawn_tick"] == 0
+        self.potions[ids] = records["potions"]
+
+    def _grow(self, at_least: int) -> None:
+        size = max(at_least, 2 * len(self.kind))
+        for name in ("kind", "zone", "x", "y", "alive", "potions"):
+            old = getattr(self, name)
+            new = np.full(size, GONE, dtype=old.dtype) if name == "kind" else np.zeros(size, dtype=old.dtype)
+            new[:len(old)] = old
+            setattr(self, name, new)
+
+    def act(self, players: Array, op: Array, records: Array, rng: np.random.Generator) -> None:
+        """Turn intents in `op` into commands in `records`: attack or pickup what is within
+        reach, else step toward the nearest one in sight, else wander; drink a potion only
+        when one is at hand (else wander)."""
+        me = players.astype(np.int64)
+        wander = np.zeros(len(me), dtype=bool)
+        for intent, kind in ((Op.attack, Kind.npc), (Op.pickup, Kind.item)):
+            wants = np.flatnonzero(op == intent)
+            if len(wants):
+                wander[wants] |= self._reach(me, wants, kind, records)
+        drinks = np.flatnonzero(op == Op.use)
+        wander[drinks[self.potions[me[drinks]] == 0]] = True
+        wander |= op == Op.move
+        records["op"][wander] = Op.move
+        records["target"][wander] = 0
+        records["dx"][wander] = rng.integers(-1, 2, wander.sum())
+        records["dy"][wander] = rng.integers(-1, 2, wander.sum())
+
+    def _reach(self, me: Array, wants: Array, kind: int, records: Array) -> Array:
+        """For the players at `wants`: the nearest entity of `kind` in sight. Returns where
+        nothing is in sight (those wander)."""
+        candidates = np.flatnonzero((self.kind == kind) & (self.alive | (kind == Kind.item)))
+        nothing = np.ones(len(wants), dtype=bool)
+        for zone in np.unique(self.zone[me[wants]]).tolist():
+            here = wants[self.zone[me[wants]] == zone]
+            there = candidates[self.zone[candidates] == zone]
+            if not len(there):
+                continue
+            dx = self.x[there][None, :] - self.x[me[here]][:, None]
+            dy = self.y[there][None, :] - self.y[me[here]][:, None]
+            distance = np.maximum(np.abs(dx), np.abs(dy))
+            nearest = distance.argmin(axis=1)
+            rows = np.arange(len(here))
+            closest = distance[rows, nearest]
+            seen = closest <= SIGHT
+            nothing[np.searchsorted(wants, here[seen])] = False
+            near = here[closest <= 1]
+            records["target"][near] = there[nearest[closest <= 1]]
+            step = seen & (closest > 1)
+            walkers = here[step]
+            records["op"][walkers] = Op.move
+            records["dx"][walkers] = np.sign(dx[rows[step], nearest[step]])
+            records["dy"][walkers] = np.sign(dy[rows[step], nearest[step]])
+        return nothing
