@@ -25,9 +25,10 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 @click.command("loadtest")
 @click.option("--scenario", type=click.Choice(SCENARIOS), default="mmo", show_default=True,
-              help="mmo: players moving, fighting, chatting; transfer: the keynote bank benchmark.")
+              help="mmo: players moving, fighting, chatting; crowd: all of them in one 21x21 square; "
+                   "transfer: the keynote bank benchmark.")
 @click.option("--players", type=click.IntRange(1), default=None,
-              help="Online players (transfer: accounts). Default: mmo 10,000, transfer 100,000.")
+              help="Online players (transfer: accounts). Default: mmo 10,000, crowd 2,000, transfer 100,000.")
 @click.option("--hz", type=click.FloatRange(min=0.1, max=1000), default=20.0, show_default=True,
               help="Ticks a second.")
 @click.option("--duration", type=click.FloatRange(min=0.5), default=30.0, show_default=True,

@@ -19,6 +19,7 @@ import numpy as np
 import psutil
 
 from pipeline.context import TickContext
+from pipeline.effects import most_sightings
 from pipeline.runner import COMPUTE_STAGES, STAGES
 from schema._generated.layout import EFFECT_DTYPE, EffectKind
 
@@ -43,6 +44,8 @@ class Totals:
 class _Tick:
     compute: float
     stages: dict[str, float]
+    effects: int                # every effect of the tick
+    most_sightings: int         # the most area-of-interest effects one observer got
 
 
 class CpuMeter:
@@ -129,7 +132,8 @@ class Collector:
         effects = np.frombuffer(ctx.result.effects, dtype=EFFECT_DTYPE)
         t.rule_rejected += int(np.count_nonzero(effects["kind"] == EffectKind.rejected))
         compute = sum(ctx.timings.get(s, 0.0) for s in COMPUTE_STAGES)
-        self.ticks.append(_Tick(compute, {s: ctx.timings.get(s, 0.0) for s in STAGES}))
+        self.ticks.append(_Tick(compute, {s: ctx.timings.get(s, 0.0) for s in STAGES}, len(effects),
+                                most_sightings(ctx.result)))
 
     def sample(self, *, last: bool = False) -> dict[str, Any]:
         """Close the interval since the last sample: one timeline entry. The `last`
@@ -179,6 +183,8 @@ class Collector:
             "commit_ms": percentiles([x.stages["actuate"] for x in self.ticks]),
             "stage_ms": {s: {k: v for k, v in percentiles([x.stages[s] for x in self.ticks]).items()
                              if k in ("mean", "p50", "p99")} for s in STAGES},
+            "effects": {"per_tick": percentiles([x.effects for x in self.ticks], scale=1.0),
+                        "most_sightings_per_observer": max((x.most_sightings for x in self.ticks), default=0)},
             "cpu": {"server_percent": round(100 * server_cpu / seconds, 1), "server_cpu_s": round(server_cpu, 2),
                     "other_percent": {"postgres": round(float(np.mean(self.cpu_percent["postgres"])), 1)
                                       if self.cpu_percent["postgres"] else None}},

@@ -7,14 +7,14 @@ from pathlib import Path
 
 from pipeline.errors import InputError
 
-SCENARIOS = ("mmo", "transfer")
+SCENARIOS = ("mmo", "crowd", "transfer")
 TRANSPORTS = ("inproc", "xmpp")
 ENGINES = ("wasm", "python", "both")
 # Commands a player sends a second, unless --rate says otherwise: an mmo
 # player acts about twice a second; the bank's 100,000 accounts together
 # offer 100,000 transfers a second (the goal), hot accounts many more.
-DEFAULT_RATE = {"mmo": 2.0, "transfer": 1.0}
-DEFAULT_PLAYERS = {"mmo": 10_000, "transfer": 100_000}
+DEFAULT_RATE = {"mmo": 2.0, "crowd": 2.0, "transfer": 1.0}
+DEFAULT_PLAYERS = {"mmo": 10_000, "crowd": 2_000, "transfer": 100_000}
 
 
 @dataclass(frozen=True)

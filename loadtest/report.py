@@ -6,7 +6,7 @@ contract of the report, schema 1. Times are milliseconds; CPU percentages are
 of ONE core (100 = one core busy); null marks a section that was not measured.
 
     {"schema": 1, "started_at": ISO 8601 str, "command_line": str,
-     "options": {"scenario": "mmo"|"transfer", "players": int, "hz": float, "duration": float,
+     "options": {"scenario": "mmo"|"crowd"|"transfer", "players": int, "hz": float, "duration": float,
                  "transport": "inproc"|"xmpp", "engine": "wasm"|"python"|"both", "db": str,
                  "rate": float, "alpha": float, "seed": int},
      "machine": {"cpus": int, "python": str, "platform": str, "postgres": str|null},
@@ -20,6 +20,8 @@ of ONE core (100 = one core busy); null marks a section that was not measured.
          "tick_ms": {"mean", "p50", "p90", "p99", "max"},    # compute: negotiate..plan
          "commit_ms": {"mean", "p50", "p90", "p99", "max"},  # actuate; overlaps the next tick's compute
          "stage_ms": {STAGE: {"mean", "p50", "p99"}},        # STAGE: each of pipeline.runner.STAGES
+         "effects": {"per_tick": {"mean", "p50", "p90", "p99", "max"},   # effects a tick (counts)
+                     "most_sightings_per_observer": int},  # the most enter/update/leave one observer got in a tick
          "cpu": {"server_percent": float, "server_cpu_s": float, "other_percent": {process: float}},
          "latency_ms": {"count", "p50", "p90", "p99", "max"} | null,   # xmpp: command -> effect
          "checks": {"accounted": bool, "gold_conserved": bool|null,
@@ -90,6 +92,8 @@ def summary_table(results: dict[str, Any]) -> str:
     for process in sorted({name for r in runs for name in _dig(r, "cpu", "other_percent") or {}}):
         row(f"{process} CPU %", "cpu", "other_percent", process, fmt=_percent)
     row("DB rows/s", "rates", "rows_per_s", fmt=_rate)
+    row("effects/tick p50", "effects", "per_tick", "p50", fmt=_rate)
+    row("max sightings/observer/tick", "effects", "most_sightings_per_observer")
     if any(r.get("latency_ms") for r in runs):
         rows.append(["latency p50/p99 ms", *(_ms_list(r.get("latency_ms"), ("p50", "p99")) for r in runs)])
     if any(r.get("baseline_ratio") is not None for r in runs):

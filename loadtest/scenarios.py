@@ -8,6 +8,11 @@
   pickups, chat, potions and gifts of gold, and played as a client would
   (loadtest/sight.py): attack the npc next to you or step toward the nearest
   one you see, the same for loot, drink only a potion you have.
+- crowd: N online players in one 21x21 square of one zone, with a tenth as
+  many npcs and items among them, the zone's spawn point in its middle: they
+  keep moving (stepping back in at the edge), chatting and fighting (players
+  and npcs alike) inside it, so everybody is within sight of everybody and
+  every area of interest is full.
 - transfer: the SpacetimeDB keynote's bank. N accounts (players, all online,
   INITIAL_GOLD each), placed 11 cells apart so that no account sees another
   (a balance change is seen only by its owner); every command moves 1..100
@@ -113,6 +118,76 @@ class MmoScenario:
         self._sight.see(result)
 
 
+CROWD_SIDE = 21
+CROWD_ZONE = 128
+# (op, share) for the crowd: the mmo's verbs, weighted to movement, talk and fights.
+CROWD_MIX = ((Op.move, 0.55), (Op.attack, 0.20), (Op.say, 0.15), (Op.pickup, 0.05), (Op.use, 0.05))
+
+
+class CrowdScenario:
+    name = "crowd"
+
+    def __init__(self, players: int, seed: int) -> None:
+        self.world = crowd_world(players, seed)
+        self.players = np.arange(1, players + 1, dtype=np.uint64)
+        self._sight = Sight(self.world)
+        self._seqs = Seqs(self.world.next_id)
+        self._rng = np.random.default_rng(seed + 1)
+        self._ops = np.array([op for op, _ in CROWD_MIX], dtype=np.uint8)
+        self._shares = np.array([share for _, share in CROWD_MIX])
+        self._low = CROWD_ZONE // 2 - CROWD_SIDE // 2
+        self._high = self._low + CROWD_SIDE - 1
+
+    def block(self, count: int, received: float) -> CommandBlock:
+        rng = self._rng
+        records = np.zeros(count, dtype=COMMAND_DTYPE)
+        players = rng.choice(self.players, count)
+        records["player"] = players
+        records["seq"] = self._seqs.assign(players.astype(np.int64))
+        records["op"] = self._ops[rng.choice(len(self._ops), count, p=self._shares)]
+        self._sight.act(players, records["op"].copy(), records, rng, prey=(Kind.npc, Kind.player))
+        self._keep_inside(players.astype(np.int64), records)
+        chats = records["op"] == Op.say
+        records["text_len"][chats] = len(CHAT)
+        records["text_offset"] = np.concatenate(([0], np.cumsum(records["text_len"])[:-1])).astype(np.uint32)
+        return make_block(records, CHAT * int(chats.sum()), players, received)
+
+    def _keep_inside(self, me: np.ndarray[Any, Any], records: np.ndarray[Any, Any]) -> None:
+        """A step that would leave the square turns back in (positions as last seen)."""
+        moves = records["op"] == Op.move
+        for axis, step in (("x", "dx"), ("y", "dy")):
+            at = getattr(self._sight, axis)[me]
+            records[step][moves & (at <= self._low)] = 1
+            records[step][moves & (at >= self._high)] = -1
+
+    def see(self, result: TickResult) -> None:
+        self._sight.see(result)
+
+
+def crowd_world(players: int, seed: int) -> WorldData:
+    """`players` online players, players // 10 npcs and as many items, all in one
+    CROWD_SIDE square around the spawn point of one CROWD_ZONE zone."""
+    rng = np.random.default_rng(seed)
+    centre = CROWD_ZONE // 2
+    low = centre - CROWD_SIDE // 2
+    extra = max(1, players // 10)
+    xs, ys = rng.integers(low, low + CROWD_SIDE, (2, players + 2 * extra)).tolist()
+    records = []
+    for i in range(players + 2 * extra):
+        eid, x, y = i + 1, xs[i], ys[i]
+        if i < players:
+            records.append(pack_entity(id=eid, kind=Kind.player, zone=1, x=x, y=y, hp=100, max_hp=100, attack=10,
+                                       defense=2, gold=int(rng.integers(0, 50)), potions=int(rng.integers(0, 3)),
+                                       online=1, name=f"player{eid}"))
+        elif i < players + extra:
+            records.append(pack_entity(id=eid, kind=Kind.npc, zone=1, x=x, y=y, hp=30, max_hp=30, attack=6,
+                                       defense=1, gold=int(rng.integers(0, 10)), name=f"rat{eid}", home_x=x, home_y=y))
+        else:
+            records.append(pack_entity(id=eid, kind=Kind.item, zone=1, x=x, y=y, item_type=ItemType.potion, amount=1))
+    zone = pack_zone(1, CROWD_ZONE, CROWD_ZONE, centre, centre)
+    return WorldData(seed, 0, players + 2 * extra + 1, zone, b"".join(records))
+
+
 class TransferScenario:
     name = "transfer"
 
@@ -194,6 +269,8 @@ def bank_world(accounts: int, seed: int) -> WorldData:
 def make_scenario(name: str, players: int, seed: int, alpha: float) -> Scenario:
     if name == "mmo":
         return MmoScenario(players, seed)
+    if name == "crowd":
+        return CrowdScenario(players, seed)
     if name == "transfer":
         return TransferScenario(players, seed, alpha)
-    raise ValueError(f"unknown scenario {name!r}: mmo or transfer")
+    raise ValueError(f"unknown scenario {name!r}: mmo, crowd or transfer")

@@ -65,16 +65,17 @@ class Sight:
             new[:len(old)] = old
             setattr(self, name, new)
 
-    def act(self, players: Array, op: Array, records: Array, rng: np.random.Generator) -> None:
-        """Turn intents in `op` into commands in `records`: attack or pickup what is within
-        reach, else step toward the nearest one in sight, else wander; drink a potion only
-        when one is at hand (else wander)."""
+    def act(self, players: Array, op: Array, records: Array, rng: np.random.Generator, *,
+            prey: tuple[int, ...] = (Kind.npc,)) -> None:
+        """Turn intents in `op` into commands in `records`: attack (an entity of a `prey`
+        kind) or pickup what is within reach, else step toward the nearest one in sight,
+        else wander; drink a potion only when one is at hand (else wander)."""
         me = players.astype(np.int64)
         wander = np.zeros(len(me), dtype=bool)
-        for intent, kind in ((Op.attack, Kind.npc), (Op.pickup, Kind.item)):
+        for intent, kinds in ((Op.attack, prey), (Op.pickup, (Kind.item,))):
             wants = np.flatnonzero(op == intent)
             if len(wants):
-                wander[wants] |= self._reach(me, wants, kind, records)
+                wander[wants] |= self._reach(me, wants, kinds, records)
         drinks = np.flatnonzero(op == Op.use)
         wander[drinks[self.potions[me[drinks]] == 0]] = True
         wander |= op == Op.move
@@ -83,10 +84,10 @@ class Sight:
         records["dx"][wander] = rng.integers(-1, 2, wander.sum())
         records["dy"][wander] = rng.integers(-1, 2, wander.sum())
 
-    def _reach(self, me: Array, wants: Array, kind: int, records: Array) -> Array:
-        """For the players at `wants`: the nearest entity of `kind` in sight. Returns where
-        nothing is in sight (those wander)."""
-        candidates = np.flatnonzero((self.kind == kind) & (self.alive | (kind == Kind.item)))
+    def _reach(self, me: Array, wants: Array, kinds: tuple[int, ...], records: Array) -> Array:
+        """For the players at `wants`: the nearest other entity of `kinds` in sight (living,
+        unless an item). Returns where nothing is in sight (those wander)."""
+        candidates = np.flatnonzero(np.isin(self.kind, kinds) & (self.alive | (self.kind == Kind.item)))
         nothing = np.ones(len(wants), dtype=bool)
         for zone in np.unique(self.zone[me[wants]]).tolist():
             here = wants[self.zone[me[wants]] == zone]
@@ -96,6 +97,7 @@ class Sight:
             dx = self.x[there][None, :] - self.x[me[here]][:, None]
             dy = self.y[there][None, :] - self.y[me[here]][:, None]
             distance = np.maximum(np.abs(dx), np.abs(dy))
+            distance[there[None, :] == me[here][:, None]] = SIGHT + 1     # not oneself
             nearest = distance.argmin(axis=1)
             rows = np.arange(len(here))
             closest = distance[rows, nearest]

@@ -150,8 +150,11 @@ def bench() -> None:
 @click.option("--commands", type=int, default=1_000, show_default=True, help="Commands a tick.")
 @click.option("--ticks", type=int, default=40, show_default=True, help="Ticks timed per engine.")
 @click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--crowd", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Pack this many online players into one 21x21 square (at least 1,000 are online).")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
-def bench_reducers(entities: tuple[int, ...], commands: int, ticks: int, seed: int, as_json: bool) -> None:
+def bench_reducers(entities: tuple[int, ...], commands: int, ticks: int, seed: int, crowd: int,
+                   as_json: bool) -> None:
     """Time project+transform per tick for both engines on the same world and batches.
 
     Prints one figures object per world size; with several sizes, a last
@@ -161,7 +164,7 @@ def bench_reducers(entities: tuple[int, ...], commands: int, ticks: int, seed: i
 
     runs = []
     for n in entities:
-        figures = run_reducer_bench(entities=n, commands=commands, ticks=ticks, seed=seed,
+        figures = run_reducer_bench(entities=n, commands=commands, ticks=ticks, seed=seed, crowd=crowd,
                                     progress=lambda msg: click.echo(msg, err=True))
         runs.append(figures)
         if as_json:

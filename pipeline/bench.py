@@ -4,7 +4,9 @@ The world: zone 1 (256x256) holds the 1,000 online players who send the
 batch, with npcs, items and offline players around them; every further
 10,000 entities fill another zone of the same shape with no one online.
 So the same batch meets the same neighbourhood at any world size, and the
-WASM time should not grow with the world (the issue's 1.3x bound).
+WASM time should not grow with the world (the issue's 1.3x bound). With
+`crowd` N, N online players (at least 1,000 are online) start packed into
+one 21x21 square in the middle of zone 1, where everybody sees everybody.
 
 Both engines step through the same ticks in lockstep, tick by tick, so
 machine noise hits them alike; the figures are medians over the ticks.
@@ -20,10 +22,11 @@ import statistics
 import time
 from typing import Any, Callable
 
-from schema._generated.layout import ItemType, Kind
+from schema._generated.layout import EFFECT_SIZE, ItemType, Kind
 
 from .batches import batch_commands_json
 from .context import TickContext
+from .effects import most_sightings as most_sightings_of
 from .engine import create_engine
 from .frames import COMMAND_FRAME, WORLD_FRAME
 from .records import pack_commands, pack_entity, pack_zone
@@ -36,9 +39,13 @@ PER_ZONE = 10_000
 ONLINE = 1_000
 
 
-def bench_world(entities: int, seed: int,
-                online_players: int = ONLINE) -> tuple[WorldData, list[int], list[int], list[int]]:
-    """(world, online player ids, npc ids in zone 1, item ids in zone 1)."""
+CROWD_SIDE = 21
+
+
+def bench_world(entities: int, seed: int, online_players: int = ONLINE,
+                crowd: int = 0) -> tuple[WorldData, list[int], list[int], list[int]]:
+    """(world, online player ids, npc ids in zone 1, item ids in zone 1). The first
+    `crowd` online players stand in a CROWD_SIDE square at the middle of zone 1."""
     rng = random.Random(seed)
     # Zone 1 grows with the online players so they keep their neighbours:
     # four entities per player, spread at the same density as any zone.
@@ -53,6 +60,9 @@ def bench_world(entities: int, seed: int,
         side = sides[zone] = min(65535, round(ZONE_SIDE * (max(count, PER_ZONE) / PER_ZONE) ** 0.5))
         for i in range(count):
             x, y = rng.randrange(side), rng.randrange(side)
+            if zone == 1 and i < crowd:
+                corner = side // 2 - CROWD_SIDE // 2
+                x, y = corner + rng.randrange(CROWD_SIDE), corner + rng.randrange(CROWD_SIDE)
             share = i / count
             eid, next_id = next_id, next_id + 1
             if zone == 1 and i < online_players:
@@ -109,9 +119,9 @@ def bench_batches(online: list[int], npcs: list[int], items: list[int], commands
     return batches
 
 
-def run_reducer_bench(*, entities: int, commands: int, ticks: int, seed: int,
+def run_reducer_bench(*, entities: int, commands: int, ticks: int, seed: int, crowd: int = 0,
                       progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
-    world, online, npcs, items = bench_world(entities, seed)
+    world, online, npcs, items = bench_world(entities, seed, online_players=max(ONLINE, crowd), crowd=crowd)
     batches = bench_batches(online, npcs, items, commands, ticks, seed)
     engines = {name: create_engine(name) for name in ("wasm", "python")}
     load = WORLD_FRAME.encode({"seed": world.seed, "tick": 0, "next_id": world.next_id, "replace": 1,
@@ -122,7 +132,7 @@ def run_reducer_bench(*, entities: int, commands: int, ticks: int, seed: int,
         engine.project(load)
         progress(f"{name}: loaded {entities} entities in {1000 * (time.perf_counter() - started):.0f} ms")
     times: dict[str, list[float]] = {name: [] for name in engines}
-    effects = 0
+    effects = most_sightings = 0
     for tick, (packed, text) in enumerate(batches, start=1):
         for name, engine in engines.items():
             started = time.perf_counter()
@@ -130,19 +140,22 @@ def run_reducer_bench(*, entities: int, commands: int, ticks: int, seed: int,
             engine.project(empty_upsert)
             result = engine.transform(frame)
             times[name].append(time.perf_counter() - started)
-        effects += len(result.effects) // 40
+        effects += len(result.effects) // EFFECT_SIZE
+        most_sightings = max(most_sightings, most_sightings_of(result))
         if tick % 10 == 0:
             progress(f"tick {tick}/{ticks}")
     wasm_ms = 1000 * statistics.median(times["wasm"])
     python_ms = 1000 * statistics.median(times["python"])
     return {
-        "entities": entities, "commands": commands, "ticks": ticks,
+        "entities": entities, "commands": commands, "ticks": ticks, "crowd": crowd,
         "wasm_ms": round(wasm_ms, 3), "python_ms": round(python_ms, 3),
         "speedup": round(python_ms / wasm_ms, 1),
         "wasm_p90_ms": round(1000 * statistics.quantiles(times["wasm"], n=10)[-1], 3),
         "python_p90_ms": round(1000 * statistics.quantiles(times["python"], n=10)[-1], 3),
         "effects_per_tick": effects // max(1, ticks),
+        "max_sightings_per_observer": most_sightings,
     }
+
 
 
 async def run_pipeline_bench(*, db: str, commands: int, ticks: int, seed: int, engine: str = "wasm",

@@ -19,6 +19,14 @@ def effect_array(result: TickResult) -> np.ndarray:
     return np.frombuffer(result.effects, dtype=EFFECT_DTYPE)
 
 
+def most_sightings(result: TickResult) -> int:
+    """The most area-of-interest effects (enter, update, leave) one observer got in the tick:
+    never above 64, one for each entity of its old or new area (docs/rules.md)."""
+    effects = effect_array(result)
+    observers = effects["subject"][effects["kind"] >= EffectKind.enter]
+    return int(np.unique(observers, return_counts=True)[1].max()) if len(observers) else 0
+
+
 def effects_json(result: TickResult, text: bytes) -> Iterator[dict[str, Any]]:
     """The tick's effects as JSON objects, in order, keys as docs/rules.md lists them.
 

@@ -53,10 +53,10 @@ class Lane:
     With a store, every tick also goes through plan and actuate, exactly as
     the live server commits it."""
 
-    def __init__(self, engine_name: str, view: WorldView, store: Store | None = None) -> None:
+    def __init__(self, engine_name: str, view: WorldView, store: Store | None = None, *, sights: bool = True) -> None:
         self.engine = create_engine(engine_name)
         self.view = view
-        self.stages: list[Stage] = [Project(self.engine), Transform(self.engine)]
+        self.stages: list[Stage] = [Project(self.engine), Transform(self.engine, sights=sights)]
         if store is not None:
             self.stages += [Plan(), Actuate(store, outbox=None)]
         self.engine.project(view.frame())
@@ -111,10 +111,15 @@ def _empty(tick: int) -> Batch:
 async def replay(world_path: Path, batches_path: Path, engine: str, *,
                  effects_out: TextIO | None = None, store: Store | None = None,
                  on_batch: Callable[[], None] | None = None) -> tuple[ReplayReport, WorldView]:
-    """Run the batches; with a store the first lane also commits every tick to it."""
+    """Run the batches; with a store the first lane also commits every tick to it.
+
+    Area-of-interest effects are computed only when they are written out or
+    compared between engines: they never change the world or its hash."""
     world = load_world(world_path)
     names = ["wasm", "python"] if engine == "both" else [engine]
-    lanes = [Lane(name, WorldView.from_world(world), store if i == 0 else None) for i, name in enumerate(names)]
+    sights = effects_out is not None or len(names) > 1
+    lanes = [Lane(name, WorldView.from_world(world), store if i == 0 else None, sights=sights)
+             for i, name in enumerate(names)]
     report = ReplayReport(engine=engine, final_tick=world.tick)
     guard = SeqGuard(lanes[0].view.last_seq)
     tick = world.tick

@@ -15,6 +15,9 @@ class TickResult:
     Both engines return exactly this; parity means equality of every field.
     `effects` is packed Effect structs, `changed` packed Entity records in
     ascending id, `recipients` and `removed` little-endian u64 arrays.
+    `previous` holds, beside each changed record, that entity's record at the
+    start of the tick (all zero for an entity the tick created), so that
+    plan need not look it up.
     """
 
     tick: int
@@ -23,6 +26,7 @@ class TickResult:
     recipients: bytes
     changed: bytes
     removed: bytes
+    previous: bytes = b""
 
 
 @dataclass(frozen=True)

@@ -49,9 +49,10 @@ def world_frame(w: WorldData) -> bytes:
                                "zones": w.zones, "entities": w.entities})
 
 
-def command_frame(tick: int, commands: list[dict[str, Any]]) -> tuple[bytes, bytes]:
+def command_frame(tick: int, commands: list[dict[str, Any]], *, sights: bool = True) -> tuple[bytes, bytes]:
     packed, text = pack_commands(commands)
-    return COMMAND_FRAME.encode({"tick": tick, "commands": packed, "text": text}), text
+    return COMMAND_FRAME.encode({"tick": tick, "commands": packed, "text": text,
+                                 "skip_area_of_interest": int(not sights)}), text
 
 
 class Session:
@@ -62,9 +63,10 @@ class Session:
         self.tick = w.tick
         engine.project(world_frame(w))
 
-    def step(self, *commands: dict[str, Any]) -> tuple[TickResult, list[dict[str, Any]]]:
+    def step(self, *commands: dict[str, Any], sights: bool = True) -> tuple[TickResult, list[dict[str, Any]]]:
+        """One tick; sights=False asks the engine to skip the area-of-interest effects."""
         self.tick += 1
-        frame, text = command_frame(self.tick, list(commands))
+        frame, text = command_frame(self.tick, list(commands), sights=sights)
         result = self.engine.transform(frame)
         return result, list(effects_json(result, text))
 

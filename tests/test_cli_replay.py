@@ -42,6 +42,26 @@ def test_both_engines_agree_and_match_each_alone():
     assert both["hashes"] == wasm["hashes"] == python["hashes"]
 
 
+def test_hashes_are_the_same_with_and_without_the_area_of_interest(tmp_path, engine_name, monkeypatch):
+    """Without --effects the reducers skip the area of interest; the worlds must not notice."""
+    import pipeline.replay as replay_module
+
+    asked = []
+    lane = replay_module.Lane
+
+    def spy(*args, sights=True, **kw):
+        asked.append(sights)
+        return lane(*args, sights=sights, **kw)
+
+    monkeypatch.setattr(replay_module, "Lane", spy)
+    plain = json.loads(run(WORLD, BATCHES, "--json", "--engine", engine_name).stdout)
+    written = json.loads(run(WORLD, BATCHES, "--json", "--engine", engine_name,
+                             "--effects", tmp_path / "e.jsonl").stdout)
+    assert asked == [False, True]
+    assert plain == written
+    assert any('"type":"enter"' in line for line in (tmp_path / "e.jsonl").read_text().splitlines())
+
+
 def test_text_output_is_one_tick_and_hash_a_line(engine_name):
     result = run(WORLD, BATCHES, "--engine", engine_name)
     lines = result.stdout.strip().splitlines()

@@ -1,7 +1,7 @@
 """Stage 5, plan: which fragments changed, and the SQL that writes them.
 
-The reducers report the changed records; this stage compares each with its
-record in the previous view, fragment by fragment (persistence/fragments.py),
+The reducers report the changed records and what each was before the tick;
+this stage compares the two, fragment by fragment (persistence/fragments.py),
 so a write that changes nothing is dropped and a move writes one narrow
 position row. The comparison is vectorised with numpy over the changed
 records only: O(changes), never O(world).
@@ -72,19 +72,21 @@ def _copied_cte(fragment: Fragment) -> str:
 Columns = list[list[object]]   # one list of values per column, in Fragment.columns order
 
 
-def fragment_changes(new: bytes, previous: list[bytes | None]) -> dict[str, Columns]:
+def fragment_changes(new: bytes, previous: bytes) -> dict[str, Columns]:
     """Per fragment table, the columns of the rows to write: fragments of `new` records that differ.
 
-    `new` is packed Entity records; `previous[i]` the record of the same id
-    before the tick, or None for an entity that did not exist.
+    `new` is packed Entity records; `previous` beside them, each the record of
+    the same id before the tick, all zero (id 0) for an entity that did not
+    exist. The reducers report both (TickResult.changed and .previous).
     """
     count = len(new) // ENTITY_SIZE
     if count == 0:
         return {}
+    if len(previous) != len(new):
+        raise ValueError(f"{len(previous)} bytes of previous records for {len(new)} bytes of changed ones")
     new_bytes = np.frombuffer(new, dtype=np.uint8).reshape(count, ENTITY_SIZE)
-    blank = bytes(ENTITY_SIZE)
-    old_bytes = np.frombuffer(b"".join(p or blank for p in previous), dtype=np.uint8).reshape(count, ENTITY_SIZE)
-    created = np.fromiter((p is None for p in previous), dtype=bool, count=count)
+    old_bytes = np.frombuffer(previous, dtype=np.uint8).reshape(count, ENTITY_SIZE)
+    created = np.frombuffer(previous, dtype=ENTITY_DTYPE)["id"] == 0
     kind = new_bytes[:, _KIND_OFFSET]
     # A new entity, or an id reclaimed by another kind, writes every fragment it has.
     whole = created | (kind != old_bytes[:, _KIND_OFFSET])
@@ -153,9 +155,7 @@ class Plan:
     async def __call__(self, ctx: TickContext) -> TickContext:
         result = ctx.result
         assert result is not None, "plan runs after transform"
-        entities = ctx.view.entities
-        ids = np.frombuffer(result.changed, dtype=ENTITY_DTYPE)["id"].tolist()
-        changes = fragment_changes(result.changed, [entities.get(i) for i in ids])
+        changes = fragment_changes(result.changed, result.previous)
         removed = [i for (i,) in struct.iter_unpack("<Q", result.removed)]
         if ctx.hashing is not None:
             ctx.world_hash = await ctx.hashing

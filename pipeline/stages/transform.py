@@ -16,11 +16,16 @@ from ..frames import COMMAND_FRAME
 
 
 class Transform:
-    def __init__(self, engine: Rules) -> None:
+    """`sights=False` has the reducers skip the area-of-interest effects: they never
+    change the world, so a replay that writes no effects need not compute them."""
+
+    def __init__(self, engine: Rules, *, sights: bool = True) -> None:
         self.engine = engine
+        self.sights = sights
 
     async def __call__(self, ctx: TickContext) -> TickContext:
-        frame = COMMAND_FRAME.encode({"tick": ctx.tick, "commands": ctx.batch.commands, "text": ctx.batch.text})
+        frame = COMMAND_FRAME.encode({"tick": ctx.tick, "commands": ctx.batch.commands, "text": ctx.batch.text,
+                                      "skip_area_of_interest": int(not self.sights)})
         try:
             ctx.result = self.engine.transform(frame)
         except EngineError:

@@ -9,9 +9,10 @@ from __future__ import annotations
 from pipeline.errors import EngineError
 from pipeline.frames import COMMAND_FRAME, WORLD_FRAME
 from pipeline.types import TickResult
+from schema._generated.layout import Kind
 
 from .effect_log import EffectLog
-from .rules.aoi import area_of_interest
+from .rules.aoi import area_of_interest, watch_all, watch_around
 from .rules.commands import decode_commands, run_command
 from .rules.tick import npc_behaviour, regenerate, respawn
 from .world import ENTITY, ZONE, Entity, World, Zone
@@ -30,8 +31,16 @@ class PythonEngine:
             zones = (Zone(*values) for values in ZONE.iter_unpack(f["zones"]))
             self._world = World(f["seed"], f["tick"], f["next_id"], zones)
         world = self._require_world()
-        for record in _records(f["entities"]):
-            world.upsert(Entity.unpack(record))
+        loaded = [Entity.unpack(record) for record in _records(f["entities"])]
+        spots = []
+        for e in loaded:
+            old = world.entities.get(e.id)
+            spots += [(x.zone, x.x, x.y) for x in (old, e) if x is not None and x.visible]
+            world.upsert(e)
+        if f["replace"]:
+            watch_all(world)
+        elif loaded:
+            watch_around(world, spots, [e.id for e in loaded if e.kind == Kind.player])
 
     def transform(self, frame: bytes) -> TickResult:
         """Run one tick (docs/rules.md, "Tick phases")."""
@@ -41,6 +50,9 @@ class PythonEngine:
             raise EngineError(f["tick"], f"a frame for tick {f['tick']} given to a world at tick {world.tick}")
         text = bytes(f["text"])
         log = EffectLog()
+        sights = not f["skip_area_of_interest"]
+        if sights and not world.interest.valid:
+            watch_all(world)
         world.begin_tick()
         try:
             world.tick += 1
@@ -50,14 +62,18 @@ class PythonEngine:
             for cmd in decode_commands(f["commands"]):
                 run_command(world, cmd, text, log)
             world.seal_tick()
-            area_of_interest(world, log)
-            changed, removed = world.changes()
+            if sights:
+                area_of_interest(world, log)
+            else:
+                world.interest.valid = False
+            changed, removed, previous = world.changes()
         except Exception as exc:
             # As the ABI promises: a failed call leaves the world as it was.
             self._world = world.rolled_back()
+            watch_all(self._world)
             raise EngineError(f["tick"], f"the Python twin failed: {exc!r}") from exc
         return TickResult(tick=world.tick, next_id=world.next_id, effects=log.effects(),
-                          recipients=log.recipients(), changed=changed, removed=removed)
+                          recipients=log.recipients(), changed=changed, removed=removed, previous=previous)
 
     def canonical(self) -> bytes:
         return self._require_world().canonical()

@@ -8,9 +8,13 @@ keep these true at every moment of a tick:
   at the start of the tick (None when the tick created it). TickResult.changed
   and .removed and the area-of-interest effects all come from it, never from
   scanning the world, so a tick costs what it changes.
-- `grid` holds exactly the visible entities (everything but offline players)
-  at their current positions.
+- `grid` and `spots` hold exactly the visible entities (everything but
+  offline players) at their current positions.
 - `online` holds the ids of the online players.
+
+`interest` keeps every online player's area of interest between ticks; the
+area-of-interest pass (rules/aoi.py) brings it up to date at the end of each
+tick, and the engine rebuilds it after loading entities.
 
 Two things are settled only when the tick is sealed, after its last rule:
 each touched entity's cached packed `record` (so that until then `record` is
@@ -29,13 +33,15 @@ from typing import Iterable
 from schema._generated import layout
 from schema._generated.layout import Kind
 
-from .spatial import Grid
+from .interest import Interest
+from .spatial import Grid, Spots
 
 ENTITY = struct.Struct(layout.ENTITY_FORMAT)
 ZONE = struct.Struct(layout.ZONE_FORMAT)
 HEADER = struct.Struct("<QQQ")  # seed, tick, next_id
 COUNT = struct.Struct("<I")
 NAME_MAX = 32
+_NONE = bytes(ENTITY.size)   # the previous record of an entity created this tick
 
 
 def distance(a: Entity, b: Entity) -> int:
@@ -129,6 +135,8 @@ class World:
         self.zones = {z.id: z for z in zones}
         self.entities: dict[int, Entity] = {}
         self.grid: Grid[Entity] = Grid()
+        self.spots = Spots()
+        self.interest = Interest()
         self.online: set[int] = set()
         self.wounded: set[int] = set()
         # (respawn_tick, id) of dead entities. Entries whose entity has since
@@ -147,9 +155,17 @@ class World:
         self.entities[e.id] = e
         self._index(e)
 
+    def _show(self, e: Entity) -> None:
+        self.grid.add(e)
+        self.spots.add(e)
+
+    def _hide(self, e: Entity) -> None:
+        self.grid.remove(e)
+        self.spots.remove(e)
+
     def _index(self, e: Entity) -> None:
         if e.visible:
-            self.grid.add(e)
+            self._show(e)
         if e.kind == Kind.player and e.online:
             self.online.add(e.id)
         self._settle_health(e)
@@ -158,7 +174,7 @@ class World:
 
     def _unindex(self, e: Entity) -> None:
         if e.visible:
-            self.grid.remove(e)
+            self._hide(e)
         self.online.discard(e.id)
         self.wounded.discard(e.id)
 
@@ -178,9 +194,9 @@ class World:
     def move_to(self, e: Entity, x: int, y: int) -> None:
         self.touch(e)
         if e.visible:
-            self.grid.remove(e)
+            self._hide(e)
             e.x, e.y = x, y
-            self.grid.add(e)
+            self._show(e)
         else:
             e.x, e.y = x, y
 
@@ -188,10 +204,10 @@ class World:
         self.touch(player)
         if online:
             player.online = 1
-            self.grid.add(player)
+            self._show(player)
             self.online.add(player.id)
         else:
-            self.grid.remove(player)
+            self._hide(player)
             player.online = 0
             self.online.discard(player.id)
 
@@ -235,9 +251,12 @@ class World:
                 e.record = e.pack()
                 self._settle_health(e)
 
-    def changes(self) -> tuple[bytes, bytes]:
-        """(changed records, removed ids) of the sealed tick, both ascending id."""
+    def changes(self) -> tuple[bytes, bytes, bytes]:
+        """(changed records, removed ids, previous records) of the sealed tick, ascending id.
+
+        `previous` holds each changed entity's start-of-tick record, zeroed for a created one."""
         changed: list[bytes] = []
+        previous: list[bytes] = []
         removed: list[int] = []
         for id in sorted(self.journal):
             before = self.journal[id]
@@ -247,7 +266,8 @@ class World:
                     removed.append(id)
             elif e.record != before:
                 changed.append(e.record)
-        return b"".join(changed), struct.pack(f"<{len(removed)}Q", *removed)
+                previous.append(before or _NONE)
+        return b"".join(changed), struct.pack(f"<{len(removed)}Q", *removed), b"".join(previous)
 
     def rolled_back(self) -> World:
         """The world as it was at the start of the tick, with every index rebuilt.

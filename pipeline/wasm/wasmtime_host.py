@@ -206,7 +206,7 @@ class WasmEngine:
         return TickResult(
             tick=fields["tick"], next_id=fields["next_id"], effects=bytes(fields["effects"]),
             recipients=bytes(fields["recipients"]), changed=bytes(fields["changed"]),
-            removed=bytes(fields["removed"]))
+            removed=bytes(fields["removed"]), previous=bytes(fields["previous"]))
 
     def canonical(self) -> memoryview:
         address = self._trapping(abi.CANONICAL, lambda: -1,

@@ -4,22 +4,34 @@
 // command. transform runs the tick phases of docs/rules.md in order; this is
 // the one place they are composed.
 
-import { CommandFrame, Command, Entity, WorldFrame, Zone } from "./_generated/schema";
+import { CommandFrame, Command, Entity, Kind, WorldFrame, Zone } from "./_generated/schema";
 import { checkedLength, checkedRoot, vectorData } from "./flatbuffers";
+import { slotOf } from "./ids";
+import { clearInterest, interestValid } from "./interest";
 import { collectChanges, endJournal } from "./journal";
-import { ByteBuf, KeyList } from "./mem";
+import { ByteBuf, I32List, KeyList } from "./mem";
 import { orderedSlots } from "./order";
 import { clearEffects, setInputAddress, writeCanonical, writeTickResult } from "./output";
-import { areaOfInterest } from "./rules/aoi";
+import { areaOfInterest, watchAll, watchAround } from "./rules/aoi";
 import { runCommand } from "./rules/commands";
 import { npcBehaviour, regenerate, respawn } from "./rules/tick";
+import { spotKey } from "./spots";
 import {
-  advanceTick, clearWorld, loadZones, releaseRemoved, reserveSlots, setHeader, tick, upsert,
+  advanceTick, clearWorld, loadZones, rec, releaseRemoved, reserveSlots, setHeader, tick, upsert,
 } from "./world";
 
 const area = changetype<ByteBuf>(memory.data(offsetof<ByteBuf>(), 8));
 const changed = changetype<KeyList>(memory.data(offsetof<KeyList>(), 8));
 const removed = changetype<KeyList>(memory.data(offsetof<KeyList>(), 8));
+const loadedSpots = changetype<KeyList>(memory.data(offsetof<KeyList>(), 8));
+const loadedPlayers = changetype<I32List>(memory.data(offsetof<I32List>(), 8));
+
+/** Where the entity in `slot` is visible, as a spot key into loadedSpots (nothing if it is an offline player). */
+function noteSpot(slot: i32): void {
+  const p = rec(slot);
+  if (Entity.kind(p) == Kind.player && Entity.online(p) == 0) return;
+  loadedSpots.push(spotKey(Entity.zone(p), Entity.x(p), Entity.y(p)), 0, 0);
+}
 
 export function abi_version(): i32 {
   return 1;
@@ -45,8 +57,21 @@ export function project(ptr: usize, len: i32): i32 {
     const zones = WorldFrame.zones(table);
     loadZones(vectorData(zones), <i32>checkedLength(zones, Zone.SIZE, end));
     reserveSlots(<i32>n);
+    for (let i: u32 = 0, p = vectorData(entities); i < n; i++, p += Entity.SIZE) upsert(p);
+    watchAll();
+    return 0;
   }
-  for (let i: u32 = 0, p = vectorData(entities); i < n; i++, p += Entity.SIZE) upsert(p);
+  // Entities loaded between ticks: the areas of interest around them change too.
+  loadedSpots.clear();
+  loadedPlayers.clear();
+  for (let i: u32 = 0, p = vectorData(entities); i < n; i++, p += Entity.SIZE) {
+    const was = slotOf(Entity.id(p));
+    if (was >= 0) noteSpot(was);
+    const slot = upsert(p);
+    noteSpot(slot);
+    if (Entity.kind(rec(slot)) == Kind.player) loadedPlayers.push(slot);
+  }
+  if (interestValid) watchAround(loadedSpots, loadedPlayers);
   return 0;
 }
 
@@ -60,6 +85,10 @@ export function transform(ptr: usize, len: i32): usize {
   const text = CommandFrame.text(table);
   const textLen = checkedLength(text, 1, end);
 
+  const sights = CommandFrame.skip_area_of_interest(table) == 0;
+
+  // Areas kept stale by ticks that skipped them are searched again, in the world as the tick finds it.
+  if (sights && !interestValid) watchAll();
   clearEffects();
   advanceTick();
   respawn();
@@ -68,7 +97,8 @@ export function transform(ptr: usize, len: i32): usize {
   for (let i: u32 = 0, p = vectorData(commands); i < count; i++, p += Command.SIZE) {
     runCommand(p, vectorData(text), textLen);
   }
-  areaOfInterest();
+  if (sights) areaOfInterest();
+  else if (interestValid) clearInterest(false);
 
   collectChanges(changed, removed);
   const result = writeTickResult(changed, removed);

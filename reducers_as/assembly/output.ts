@@ -7,15 +7,16 @@
 //
 // TickResult, size-prefixed (the same layout pipeline/frames.py writes):
 //
-//   [size u32] [root u32 = 24] [vtable: 16, 40, 8, 16, 24, 28, 32, 36] [pad 4]
+//   [size u32] [root u32 = 24] [vtable: 18, 48, 8, 16, 24, 28, 32, 36, 40] [pad 2]
 //   table @24: [soffset i32 = 20] [pad 4] [tick u64] [next_id u64]
-//              [effects u32] [recipients u32] [changed u32] [removed u32]
+//              [effects u32] [recipients u32] [changed u32] [removed u32] [previous u32] [pad 4]
 //   then each vector: [pad] [count u32] [elements, 8-aligned]
 //
 // The buffer body starts 8-aligned and, per MEASURED.md, half a page away
 // from the input area modulo 4096.
 
 import { Effect, EffectKind, Entity, TickResult, Zone } from "./_generated/schema";
+import { CREATED, entryFlags, entryOld, journalIndex } from "./journal";
 import { ByteBuf, KeyList } from "./mem";
 import { nextId, rec, seed, tick, zoneAt, zoneCount } from "./world";
 
@@ -84,21 +85,26 @@ export function chat(from: u64, textOffset: u32, textLen: u32, ids: KeyList): vo
 
 /**
  * The size-prefixed TickResult of this tick. `changed` and `removed` are
- * sorted (0, id, slot) keys; `views` must be sorted already.
+ * sorted (0, id, slot) keys; `views` must be sorted already. `previous`
+ * gives, beside each changed record, its record at the start of the tick
+ * (the journal's copy; zeroed for a created entity).
  */
 export function writeTickResult(changed: KeyList, removed: KeyList): usize {
   const nEffects = <u32>(effects.len / Effect.SIZE) + <u32>views.len;
   const nRecipients = <u32>(recipients.len >> 3);
+  const nChanged = <u32>changed.len;
   const effectsAt = vectorStart(HEADER_END);
   const recipientsAt = vectorStart(effectsAt + 4 + <usize>nEffects * Effect.SIZE);
   const changedAt = vectorStart(recipientsAt + 4 + (<usize>nRecipients << 3));
-  const removedAt = vectorStart(changedAt + 4 + <usize>changed.len * Entity.SIZE);
-  const size = removedAt + 4 + (<usize>removed.len << 3);
+  const removedAt = vectorStart(changedAt + 4 + <usize>nChanged * Entity.SIZE);
+  const previousAt = vectorStart(removedAt + 4 + (<usize>removed.len << 3));
+  const size = previousAt + 4 + <usize>nChanged * Entity.SIZE;
 
   out.reserve(size + 4096 + 16);
   const skew = (inputAddress + 2048 - out.ptr) & 4088;
   const body = out.ptr + skew + 8;
-  memory.fill(body, 0, HEADER_END);
+  // Zeroed first: the table's padding and the gaps between vectors (the buffer is reused).
+  memory.fill(body, 0, size);
   store<u32>(body - 4, <u32>size);
   store<u32>(body, <u32>TABLE_POS);
   const vt = body + 4;
@@ -110,6 +116,7 @@ export function writeTickResult(changed: KeyList, removed: KeyList): usize {
   store<u16>(vt, <u16>TickResult.RECIPIENTS_INLINE, 10);
   store<u16>(vt, <u16>TickResult.CHANGED_INLINE, 12);
   store<u16>(vt, <u16>TickResult.REMOVED_INLINE, 14);
+  store<u16>(vt, <u16>TickResult.PREVIOUS_INLINE, 16);
   store<i32>(body + TABLE_POS, <i32>(TABLE_POS - 4));
   store<u64>(body + TABLE_POS + TickResult.TICK_INLINE, tick);
   store<u64>(body + TABLE_POS + TickResult.NEXT_ID_INLINE, nextId);
@@ -119,7 +126,6 @@ export function writeTickResult(changed: KeyList, removed: KeyList): usize {
   memory.copy(p, effects.ptr, effects.len);
   p += effects.len;
   for (let i = 0; i < views.len; i++, p += Effect.SIZE) {
-    memory.fill(p, 0, Effect.SIZE);
     Effect.set_subject(p, views.a(i));
     Effect.set_object(p, views.b(i));
     Effect.set_kind(p, <u8>views.v(i));
@@ -128,24 +134,20 @@ export function writeTickResult(changed: KeyList, removed: KeyList): usize {
   vectorHeader(body, TickResult.RECIPIENTS_INLINE, recipientsAt, nRecipients);
   memory.copy(body + recipientsAt + 4, recipients.ptr, recipients.len);
 
-  vectorHeader(body, TickResult.CHANGED_INLINE, changedAt, <u32>changed.len);
+  vectorHeader(body, TickResult.CHANGED_INLINE, changedAt, nChanged);
+  vectorHeader(body, TickResult.PREVIOUS_INLINE, previousAt, nChanged);
   p = body + changedAt + 4;
-  for (let i = 0; i < changed.len; i++, p += Entity.SIZE) {
-    memory.copy(p, rec(<i32>changed.v(i)), Entity.SIZE);
+  let q = body + previousAt + 4;
+  for (let i = 0; i < changed.len; i++, p += Entity.SIZE, q += Entity.SIZE) {
+    const slot = <i32>changed.v(i);
+    memory.copy(p, rec(slot), Entity.SIZE);
+    const j = journalIndex(slot);
+    if (!(entryFlags(j) & CREATED)) memory.copy(q, entryOld(j), Entity.SIZE);
   }
 
   vectorHeader(body, TickResult.REMOVED_INLINE, removedAt, <u32>removed.len);
   p = body + removedAt + 4;
   for (let i = 0; i < removed.len; i++, p += 8) store<u64>(p, removed.b(i));
-
-  // Zero the alignment gaps between vectors (the buffer is reused).
-  memory.fill(body + HEADER_END, 0, effectsAt - HEADER_END);
-  memory.fill(body + effectsAt + 4 + <usize>nEffects * Effect.SIZE, 0,
-    recipientsAt - (effectsAt + 4 + <usize>nEffects * Effect.SIZE));
-  memory.fill(body + recipientsAt + 4 + (<usize>nRecipients << 3), 0,
-    changedAt - (recipientsAt + 4 + (<usize>nRecipients << 3)));
-  memory.fill(body + changedAt + 4 + <usize>changed.len * Entity.SIZE, 0,
-    removedAt - (changedAt + 4 + <usize>changed.len * Entity.SIZE));
   return body - 4;
 }
 

@@ -20,10 +20,15 @@
 // Chains may mix cells (hash collisions), so a query keeps a slot only when
 // its node lies in the cell being scanned (no slot is reported twice) and
 // within the exact box. The bucket count follows the slot capacity, so
-// chains stay about one cell's category long.
+// chains stay about one cell's category long; each bucket counts its chain
+// (counts -> [u32] per bucket), which bounds what a query would walk.
+//
+// Visible slots are also listed by exact position (spots.ts), for the
+// nearest-first searches of crowds.
 
 import { Entity, Kind } from "./_generated/schema";
 import { I32List, alloc, fibonacciHash, grow, growColumn } from "./mem";
+import { clearSpots, growSpots, spotForget, spotKey, spotPlace, spotRemove } from "./spots";
 import { rec } from "./world";
 
 // Tags: a query keeps the slots having all the wanted tags.
@@ -37,6 +42,7 @@ const CELL_SHIFT: i32 = 4;
 const NODE: usize = 24;
 
 let heads: usize = 0;
+let counts: usize = 0;
 let bits: u64 = 0;
 let nodes: usize = 0;
 let prevs: usize = 0;
@@ -46,6 +52,8 @@ let slotCap: i32 = 0;
 @inline function node(s: i32): usize { return nodes + <usize>s * NODE; }
 @inline function head(b: u32): i32 { return load<i32>(heads + (<usize>b << 2)); }
 @inline function setHead(b: u32, s: i32): void { store<i32>(heads + (<usize>b << 2), s); }
+@inline function count(b: u32): u32 { return load<u32>(counts + (<usize>b << 2)); }
+@inline function addCount(b: u32, d: i32): void { store<u32>(counts + (<usize>b << 2), count(b) + <u32>d); }
 @inline function nextOf(s: i32): i32 { return load<i32>(node(s), 0); }
 @inline function setNext(s: i32, v: i32): void { store<i32>(node(s), v, 0); }
 @inline function prevOf(s: i32): i32 { return load<i32>(prevs + (<usize>s << 2)); }
@@ -104,16 +112,23 @@ function link(s: i32, b: u32): void {
   if (h >= 0) setPrev(h, s);
   setHead(b, s);
   setBucket(s, <i32>b);
+  addCount(b, 1);
 }
 
-/** Takes `s` out of its chain, if it is in one. */
+/** Takes `s` out of the grid (its chain and its spot), if it is in it. */
 export function unplace(s: i32): void {
+  spotRemove(s);
+  unlink(s);
+}
+
+function unlink(s: i32): void {
   const b = bucketOf(s);
   if (b < 0) return;
   const p = prevOf(s), n = nextOf(s);
   if (p >= 0) setNext(p, n); else setHead(<u32>b, n);
   if (n >= 0) setPrev(n, p);
   setBucket(s, -1);
+  addCount(<u32>b, -1);
 }
 
 /** Copies `s`'s position and tags from its record and chains it in its cell. */
@@ -123,22 +138,30 @@ export function place(s: i32): void {
   store<u32>(n, Entity.zone(p), 4);
   store<u16>(n, Entity.x(p), 8);
   store<u16>(n, Entity.y(p), 10);
-  store<u8>(n, tagsOf(p), 12);
+  const tags = tagsOf(p);
+  store<u8>(n, tags, 12);
   store<u64>(n, Entity.id(p), 16);
+  if (tags & VISIBLE) spotPlace(s, spotKey(Entity.zone(p), Entity.x(p), Entity.y(p)), Entity.id(p));
+  else spotRemove(s);
   const b = nodeBucket(s);
   if (bucketOf(s) == <i32>b) return;
-  unplace(s);
+  unlink(s);
   link(s, b);
 }
 
 /** A freshly taken slot is in no chain. */
 @inline export function forgetSlot(s: i32): void {
   setBucket(s, -1);
+  spotForget(s);
 }
 
 /** Empties the grid (every slot's bucket is reset when the slot is taken). */
 export function clearGrid(): void {
-  if (heads != 0) memory.fill(heads, 0xff, (<usize>1 << <usize>bits) << 2);
+  if (heads != 0) {
+    memory.fill(heads, 0xff, (<usize>1 << <usize>bits) << 2);
+    memory.fill(counts, 0, (<usize>1 << <usize>bits) << 2);
+  }
+  clearSpots();
 }
 
 /**
@@ -149,16 +172,37 @@ export function growGrid(newCap: i32, used: i32): void {
   nodes = grow(nodes, <usize>slotCap * NODE, <usize>newCap * NODE);
   prevs = growColumn(prevs, slotCap, newCap, -1);
   buckets = growColumn(buckets, slotCap, newCap, -1);
+  growSpots(newCap);
   slotCap = newCap;
   let newBits = bits < 10 ? <u64>10 : bits;
   while ((<i32>1 << <i32>newBits) < newCap) newBits++;
   if (newBits == bits) return;
   bits = newBits;
   heads = alloc((<usize>1 << <usize>bits) << 2);
-  clearGrid();
+  counts = alloc((<usize>1 << <usize>bits) << 2);
+  memory.fill(heads, 0xff, (<usize>1 << <usize>bits) << 2);
+  memory.fill(counts, 0, (<usize>1 << <usize>bits) << 2);
   for (let s = 0; s < used; s++) {
     if (bucketOf(s) >= 0) link(s, nodeBucket(s));
   }
+}
+
+/**
+ * At least how many slots a query for `want` around (x, y) within `r` would
+ * walk (exactly that many, unless cells share buckets).
+ */
+export function population(zone: u32, x: i32, y: i32, r: i32, want: u8): u32 {
+  const x0 = max(x - r, 0) >> CELL_SHIFT, x1 = max(x + r, 0) >> CELL_SHIFT;
+  const y0 = max(y - r, 0) >> CELL_SHIFT, y1 = max(y + r, 0) >> CELL_SHIFT;
+  const cats = categoriesFor(want);
+  let total: u32 = 0;
+  for (let cat: u32 = 0; cat < CATS; cat++) {
+    if (!(cats & (1 << cat))) continue;
+    for (let cy = y0; cy <= y1; cy++) {
+      for (let cx = x0; cx <= x1; cx++) total += count(cellBucket(zone, cx, cy, cat, bits));
+    }
+  }
+  return total;
 }
 
 /**

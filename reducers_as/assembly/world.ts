@@ -8,7 +8,7 @@
 //
 // Derived indexes: ids.ts maps id -> slot (kept by create/remove), and
 // sync(slot), called after every write that can matter, re-derives
-//   spatial.ts    the grid of positions and tags
+//   spatial.ts    the grid of positions and tags (and spots.ts, exact positions)
 //   livingOnline  living online players (npc targets, the npc phase's seeds)
 //   wounded       living players and npcs with hp < max_hp (regeneration)
 // each set an I32List with a per-slot position column (-1: not a member),
@@ -22,6 +22,7 @@
 import { Entity, Kind, Zone } from "./_generated/schema";
 import { clearIds, insertId, removeId, reserveIds, slotOf } from "./ids";
 import { grow, growColumn, I32List } from "./mem";
+import { clearInterest, growInterest } from "./interest";
 import { growJournal } from "./journal";
 import { orderAdd, clearOrder } from "./order";
 import { clearSchedule, schedule } from "./schedule";
@@ -142,6 +143,7 @@ function growSlots(): void {
   woundedPos = growColumn(woundedPos, slotCap, newCap, -1);
   marks = growColumn(marks, slotCap, newCap, 0);
   growJournal(newCap);
+  growInterest(newCap);
   growGrid(newCap, slotTop);
   slotCap = newCap;
 }
@@ -171,6 +173,7 @@ export function clearWorld(): void {
   wounded.clear();
   clearIds();
   clearGrid();
+  clearInterest(true);
   clearOrder();
   clearSchedule();
 }
@@ -200,8 +203,8 @@ export function sync(slot: i32): void {
   keepMember(wounded, woundedPos, slot, kind != Kind.item && living && Entity.hp(p) < Entity.max_hp(p));
 }
 
-/** Loads one record from a frame: a new entity, or replaces the one with its id. */
-export function upsert(src: usize): void {
+/** Loads one record from a frame: a new entity, or replaces the one with its id. Returns its slot. */
+export function upsert(src: usize): i32 {
   const id = Entity.id(src);
   assert(id != 0, "entity id 0");
   const kind = Entity.kind(src);
@@ -220,6 +223,7 @@ export function upsert(src: usize): void {
   sync(slot);
   const respawn = Entity.respawn_tick(src);
   if (kind != Kind.item && respawn != 0) schedule(respawn, id, slot);
+  return slot;
 }
 
 /** A new entity during play: a zeroed record with `id`; the caller fills it and syncs. */

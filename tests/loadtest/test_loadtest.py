@@ -49,6 +49,17 @@ def test_mmo_in_process_commits_every_offered_command(pg_server, tmp_path):
     assert json.loads((tmp_path / "results.json").read_text())["runs"][0]["totals"] == only["totals"]
 
 
+def test_crowd_keeps_everyone_in_sight_and_no_observer_over_64_sightings(pg_server):
+    results = run(scenario="crowd", players=400, rate=4.0)
+    (only,) = results["runs"]
+    assert_accounted(only)
+    assert only["checks"] == {**only["checks"], "gold_conserved": True, "db_matches": True}
+    effects = only["effects"]
+    # 400 players in a 21x21 square: every area full, every tick someone moves in each.
+    assert effects["per_tick"]["p50"] > 400
+    assert 0 < effects["most_sightings_per_observer"] <= 64
+
+
 def test_transfer_is_durable_conserves_gold_and_is_compared_to_the_baseline(pg_server, run_sql):
     results = run(scenario="transfer", players=2_000, rate=2.0, alpha=1.5, baseline_connections=(2, 4))
     (only,) = results["runs"]

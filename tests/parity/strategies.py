@@ -4,6 +4,10 @@ Worlds are small (a zone of at most 24x24 cells) so that players, npcs and
 items are within reach of each other and every rule and reason code fires.
 Ids in commands come from a small pool that includes missing ids, items and
 npcs, so rejections are as common as successes.
+
+`worlds(crowd=True)` packs up to 160 entities onto a few cells, so that
+areas of interest are full (31 others), ties at equal distance abound, and
+every move pushes someone in or out of someone's nearest 32.
 """
 
 from __future__ import annotations
@@ -22,17 +26,24 @@ OPS = ["join", "leave", "move", "attack", "pickup", "use", "transfer", "say"]
 
 
 @st.composite
-def worlds(draw: st.DrawFn) -> WorldData:
+def worlds(draw: st.DrawFn, crowd: bool = False) -> WorldData:
     zone_count = draw(st.integers(1, 2))
     zones = []
     for zid in range(1, zone_count + 1):
         w, h = draw(st.sampled_from([1, 2, 3, 5, 8, 24])), draw(st.sampled_from([1, 2, 3, 5, 8, 24]))
         zones.append((zid, w, h, draw(st.integers(0, w - 1)), draw(st.integers(0, h - 1))))
-    count = draw(st.integers(0, 30))
+    count = draw(st.integers(40, 160) if crowd else st.integers(0, 30))
+    # A crowd stands in a square of side 1..4 (clipped to its zone) somewhere in each zone.
+    side = draw(st.integers(1, 4)) if crowd else 24
+    corner = {zid: (draw(st.integers(0, w - 1)), draw(st.integers(0, h - 1))) for zid, w, h, _, _ in zones}
     records, total_gold = [], 0
     for eid in range(1, count + 1):
         zid, w, h, _, _ = draw(st.sampled_from(zones))
-        x, y = draw(st.integers(0, w - 1)), draw(st.integers(0, h - 1))
+        if crowd:
+            cx, cy = corner[zid]
+            x, y = draw(st.integers(cx, min(w, cx + side) - 1)), draw(st.integers(cy, min(h, cy + side) - 1))
+        else:
+            x, y = draw(st.integers(0, w - 1)), draw(st.integers(0, h - 1))
         kind = draw(st.sampled_from([Kind.player, Kind.player, Kind.npc, Kind.item]))
         if kind == Kind.item:
             gold = draw(st.booleans())
@@ -60,7 +71,7 @@ def worlds(draw: st.DrawFn) -> WorldData:
 
 
 @st.composite
-def batches(draw: st.DrawFn, world: WorldData, ticks: int) -> list[list[dict[str, Any]]]:
+def batches(draw: st.DrawFn, world: WorldData, ticks: int, most: int = 8) -> list[list[dict[str, Any]]]:
     """Per tick a list of commands. Seqs rise per player, as negotiate guarantees."""
     known = world.next_id - 1
     pool = st.integers(1, known + 3)          # existing ids, and a few that do not exist yet
@@ -70,7 +81,7 @@ def batches(draw: st.DrawFn, world: WorldData, ticks: int) -> list[list[dict[str
     out = []
     for _ in range(ticks):
         tick_commands = []
-        for _ in range(draw(st.integers(0, 8))):
+        for _ in range(draw(st.integers(0, most))):
             player = draw(issuers)
             seq[player] = seq.get(player, 0) + draw(st.integers(1, 2))
             op = draw(st.sampled_from(OPS + ["attack", "attack", "move"]))

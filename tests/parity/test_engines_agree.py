@@ -17,9 +17,12 @@ from pipeline.view import WorldView
 from pipeline.worldfile import canonical_bytes
 from schema._generated.layout import ENTITY_SIZE
 from tests.parity.strategies import batches, worlds
+from tests.rules import oracle
+from tests.rules.kit import sightings
 from tests.support import Session
 
 EXAMPLES = int(os.environ.get("FLUXWORLD_PARITY_EXAMPLES", "200"))
+CROWD_EXAMPLES = max(1, EXAMPLES // 4)
 
 
 def decode_world(canonical: bytes) -> tuple[dict[int, dict], list[dict]]:
@@ -52,13 +55,26 @@ def check_invariants(entities: dict[int, dict], zones: list[dict], gold: int) ->
 @given(data=st.data())
 def test_engines_agree_and_invariants_hold(data):
     world = data.draw(worlds())
-    ticks = data.draw(batches(world, ticks=data.draw(st.integers(1, 14))))
+    run_both(world, data.draw(batches(world, ticks=data.draw(st.integers(1, 14)))))
+
+
+@settings(max_examples=CROWD_EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+def test_engines_agree_in_crowds(data):
+    world = data.draw(worlds(crowd=True))
+    run_both(world, data.draw(batches(world, ticks=data.draw(st.integers(1, 6)), most=40)))
+
+
+def run_both(world, ticks):
+    """Both engines through the ticks: identical results, the rule's sightings, invariants."""
     wasm, python = Session(create_engine("wasm"), world), Session(create_engine("python"), world)
     view = WorldView.from_world(world)
     entities, zones = decode_world(canonical_bytes(world))
     gold = total_gold(entities)
     ever_created = set(entities)
     for number, commands in enumerate(ticks, start=1):
+        before = entities
         a, a_effects = wasm.step(*commands)
         b, b_effects = python.step(*commands)
         assert a_effects == b_effects, f"tick {number}: effects differ"
@@ -68,6 +84,7 @@ def test_engines_agree_and_invariants_hold(data):
         view = view.apply(a)
         assert canonical_bytes(view.to_world()) == world_a, f"tick {number}: the view drifted from the engine"
         entities, zones = decode_world(world_a)
+        assert sightings(a_effects) == oracle.sightings(before, entities), f"tick {number}: not the rule's sightings"
         check_invariants(entities, zones, gold)
         created = {e for e in entities if e not in ever_created}
         for e in created:

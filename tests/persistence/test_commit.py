@@ -39,7 +39,7 @@ def next_tick(world: WorldData, records: np.ndarray, removed: list[int] = (), *,
     after.update((int.from_bytes(e[:8], "little"), e) for e in extra)
     changed_ids = sorted(i for i in after if before.get(i) != after[i])
     changed = b"".join(after[i] for i in changed_ids)
-    changes = fragment_changes(changed, [before.get(i) for i in changed_ids])
+    changes = fragment_changes(changed, b"".join(before.get(i, bytes(ENTITY_SIZE)) for i in changed_ids))
     new = WorldData(world.seed, world.tick + 1, max([world.next_id, *(i + 1 for i in after)]), world.zones,
                     b"".join(after[i] for i in sorted(after)))
     commands, text = pack_commands([{"player": 1, "seq": world.tick + 1, "op": "say", "text": "hi"}])

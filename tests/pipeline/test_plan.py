@@ -13,13 +13,15 @@ from pipeline.stages import plan
 from pipeline.stages.plan import Plan, fragment_changes, tick_statement
 from pipeline.types import Batch, SqlCopy, TickResult
 from pipeline.view import WorldView
+from schema._generated.layout import ENTITY_SIZE
 from tests.support import item, npc, player, world
 
 HEAD = (7, 100, b"h" * 32, b"", b"")
 
 
 def columns_for(new: list[dict], old: list[dict | None]) -> dict:
-    return fragment_changes(b"".join(pack_entity(**e) for e in new), [pack_entity(**o) if o else None for o in old])
+    return fragment_changes(b"".join(pack_entity(**e) for e in new),
+                            b"".join(pack_entity(**o) if o else bytes(ENTITY_SIZE) for o in old))
 
 
 def rows_for(new: list[dict], old: list[dict | None]) -> dict:
@@ -93,8 +95,9 @@ def test_the_plan_stage_builds_the_ticks_write(count):
     w = world(player(1, 5, 5), item(2, 5, 6))
     view = WorldView.from_world(w)
     moved = pack_entity(**player(1, 6, 5, last_seq=1)) if count else b""
+    before = pack_entity(**player(1, 5, 5)) if count else b""
     result = TickResult(tick=1, next_id=3, effects=b"", recipients=b"", changed=moved,
-                        removed=(2).to_bytes(8, "little"))
+                        removed=(2).to_bytes(8, "little"), previous=before)
     ctx = TickContext(tick=1, batch=Batch(1, b"c" * 64, b"t"), view=view, result=result, world_hash=b"h" * 32)
     ctx = asyncio.run(Plan()(ctx))
     assert ctx.write is not None

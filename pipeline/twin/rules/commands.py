@@ -18,6 +18,7 @@ from schema._generated.layout import ItemType, Kind, Op, Reason
 
 from ..effect_log import EffectLog
 from ..world import NAME_MAX, Entity, World, distance
+from .aoi import listeners
 
 COMMAND = struct.Struct(layout.COMMAND_FORMAT)
 
@@ -26,7 +27,6 @@ ATTACK_RANGE = 1
 ATTACK_COOLDOWN = 2   # next_action_tick = tick + 2
 RESPAWN_DELAY = 10    # respawn_tick = tick + 10
 POTION_HP = 30
-CHAT_RANGE = 10
 TEXT_MAX = 200
 
 
@@ -197,9 +197,7 @@ def say(world: World, player: Entity, cmd: Command, text: bytes, log: EffectLog)
         return Reason.offline
     if not 1 <= len(command_text(cmd, text)) <= TEXT_MAX:
         return Reason.bad_text
-    # Among players the grid holds only online ones, dead or alive.
-    recipients = sorted(e.id for e in world.grid.near(player.zone, player.x, player.y, CHAT_RANGE)
-                        if e.kind == Kind.player)
+    recipients = listeners(world, player)
     log.chat(player.id, cmd.text_offset, cmd.text_len, recipients)
     return Reason.none
 

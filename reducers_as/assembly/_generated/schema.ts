@@ -185,8 +185,8 @@ export namespace WorldFrame {
 }
 
 export namespace CommandFrame {
-  export const FIELDS: i32 = 3;
-  export const INLINE_SIZE: usize = 24;
+  export const FIELDS: i32 = 4;
+  export const INLINE_SIZE: usize = 32;
   export const TICK_SLOT: i32 = 0;
   export const TICK_INLINE: usize = 8;
   @inline export function tick(table: usize): u64 { const o = fieldOffset(table, 4); return o == 0 ? 0 : load<u64>(table + o); }
@@ -198,11 +198,14 @@ export namespace CommandFrame {
   export const TEXT_INLINE: usize = 20;
   /** Address of the vector's length word, or 0 when absent. */
   @inline export function text(table: usize): usize { const o = fieldOffset(table, 8); return o == 0 ? 0 : table + o + load<u32>(table + o); }
+  export const SKIP_AREA_OF_INTEREST_SLOT: i32 = 3;
+  export const SKIP_AREA_OF_INTEREST_INLINE: usize = 24;
+  @inline export function skip_area_of_interest(table: usize): u8 { const o = fieldOffset(table, 10); return o == 0 ? 0 : load<u8>(table + o); }
 }
 
 export namespace TickResult {
-  export const FIELDS: i32 = 6;
-  export const INLINE_SIZE: usize = 40;
+  export const FIELDS: i32 = 7;
+  export const INLINE_SIZE: usize = 48;
   export const TICK_SLOT: i32 = 0;
   export const TICK_INLINE: usize = 8;
   @inline export function tick(table: usize): u64 { const o = fieldOffset(table, 4); return o == 0 ? 0 : load<u64>(table + o); }
@@ -225,4 +228,8 @@ export namespace TickResult {
   export const REMOVED_INLINE: usize = 36;
   /** Address of the vector's length word, or 0 when absent. */
   @inline export function removed(table: usize): usize { const o = fieldOffset(table, 14); return o == 0 ? 0 : table + o + load<u32>(table + o); }
+  export const PREVIOUS_SLOT: i32 = 6;
+  export const PREVIOUS_INLINE: usize = 40;
+  /** Address of the vector's length word, or 0 when absent. */
+  @inline export function previous(table: usize): usize { const o = fieldOffset(table, 16); return o == 0 ? 0 : table + o + load<u32>(table + o); }
 }

@@ -11,25 +11,19 @@
 
 import { Command, Entity, ItemType, Kind, Op, Reason, Zone } from "../_generated/schema";
 import { slotOf } from "../ids";
-import { KeyList, I32List } from "../mem";
 import { noteCreated, noteReclaimed, noteRemoved, touch } from "../journal";
 import { chat, died, rejected } from "../output";
 import { schedule } from "../schedule";
-import { sortKeys } from "../sort";
-import { nodeId, ONLINE, PLAYER, query } from "../spatial";
+import { listeners } from "./aoi";
 import {
   claimId, createEntity, findZone, rec, reclaim, removeEntity, sync, takeNextId, tick, zoneOf,
 } from "../world";
 
 const NAME_MAX: u32 = 32;
 const TEXT_MAX: u32 = 200;
-const HEARING: i32 = 10;
 const RESPAWN_DELAY: u64 = 10;
 const COOLDOWN: u64 = 2;
 const POTION_HEAL: i32 = 30;
-
-const nearby = changetype<I32List>(memory.data(offsetof<I32List>(), 8));
-const listeners = changetype<KeyList>(memory.data(offsetof<KeyList>(), 8));
 
 // The tick's CommandFrame text blob (join names, say texts).
 let text: usize = 0;
@@ -213,7 +207,7 @@ export function transfer(cmd: usize): void {
   Entity.set_gold(q, Entity.gold(q) + amount);
 }
 
-/** say: a chat to every online player within 10 in the zone, ascending id. */
+/** say: a chat to the online players of the speaker's area of interest, ascending id. */
 export function say(cmd: usize): void {
   const slot = issuer(cmd);
   if (slot < 0) return;
@@ -221,12 +215,7 @@ export function say(cmd: usize): void {
   if (!online(p)) return reject(cmd, Reason.offline);
   const len = Command.text_len(cmd);
   if (len == 0 || len > TEXT_MAX) return reject(cmd, Reason.bad_text);
-  nearby.clear();
-  query(Entity.zone(p), <i32>Entity.x(p), <i32>Entity.y(p), HEARING, PLAYER | ONLINE, nearby);
-  listeners.clear();
-  for (let i = 0; i < nearby.len; i++) listeners.push(0, nodeId(nearby.get(i)), 0);
-  sortKeys(listeners);
-  chat(Entity.id(p), Command.text_offset(cmd), len, listeners);
+  chat(Entity.id(p), Command.text_offset(cmd), len, listeners(slot));
 }
 
 /**

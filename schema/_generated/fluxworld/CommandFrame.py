@@ -82,8 +82,15 @@ class CommandFrame(object):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
         return o == 0
 
+    # CommandFrame
+    def SkipAreaOfInterest(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
+        if o != 0:
+            return bool(self._tab.Get(flatbuffers.number_types.BoolFlags, o + self._tab.Pos))
+        return False
+
 def CommandFrameStart(builder):
-    builder.StartObject(3)
+    builder.StartObject(4)
 
 def Start(builder):
     CommandFrameStart(builder)
@@ -117,6 +124,12 @@ def CommandFrameStartTextVector(builder, numElems):
 
 def StartTextVector(builder, numElems):
     return CommandFrameStartTextVector(builder, numElems)
+
+def CommandFrameAddSkipAreaOfInterest(builder, skipAreaOfInterest):
+    builder.PrependBoolSlot(3, skipAreaOfInterest, 0)
+
+def AddSkipAreaOfInterest(builder, skipAreaOfInterest):
+    CommandFrameAddSkipAreaOfInterest(builder, skipAreaOfInterest)
 
 def CommandFrameEnd(builder):
     return builder.EndObject()

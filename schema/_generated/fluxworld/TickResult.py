@@ -140,8 +140,32 @@ class TickResult(object):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(14))
         return o == 0
 
+    # TickResult
+    def Previous(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(16))
+        if o != 0:
+            x = self._tab.Vector(o)
+            x += flatbuffers.number_types.UOffsetTFlags.py_type(j) * 120
+            from fluxworld.Entity import Entity
+            obj = Entity()
+            obj.Init(self._tab.Bytes, x)
+            return obj
+        return None
+
+    # TickResult
+    def PreviousLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(16))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # TickResult
+    def PreviousIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(16))
+        return o == 0
+
 def TickResultStart(builder):
-    builder.StartObject(6)
+    builder.StartObject(7)
 
 def Start(builder):
     TickResultStart(builder)
@@ -205,6 +229,18 @@ def TickResultStartRemovedVector(builder, numElems):
 
 def StartRemovedVector(builder, numElems):
     return TickResultStartRemovedVector(builder, numElems)
+
+def TickResultAddPrevious(builder, previous):
+    builder.PrependUOffsetTRelativeSlot(6, flatbuffers.number_types.UOffsetTFlags.py_type(previous), 0)
+
+def AddPrevious(builder, previous):
+    TickResultAddPrevious(builder, previous)
+
+def TickResultStartPreviousVector(builder, numElems):
+    return builder.StartVector(120, numElems, 8)
+
+def StartPreviousVector(builder, numElems):
+    return TickResultStartPreviousVector(builder, numElems)
 
 def TickResultEnd(builder):
     return builder.EndObject()
