@@ -100,46 +100,82 @@ function takeBlock(): i32 {
   return blockTop++;
 }
 
-function unlinkMembers(b: i32): void {
+@inline function link(e: i32, m: i32): void {
+  const first = firstWatcher(m);
+  store<i32>(edge(e), m, 0);
+  setEdgeNext(e, first);
+  setEdgePrev(e, -1);
+  if (first >= 0) setEdgePrev(first, e);
+  setFirstWatcher(m, e);
+}
+
+@inline function unlink(e: i32): void {
+  const p = edgePrev(e), next = edgeNext(e);
+  if (p >= 0) setEdgeNext(p, next); else setFirstWatcher(edgeMember(e), next);
+  if (next >= 0) setEdgePrev(next, p);
+}
+
+/** An empty area for `observer` (which has none), with this radius. */
+export function newArea(observer: i32, radius: i32): void {
+  const b = takeBlock();
+  setAreaOf(observer, b);
+  const at = block(b);
+  store<i32>(at, observer, 0);
+  store<i32>(at, 0, 4);
+  store<i32>(at, radius, 8);
+}
+
+@inline export function setRadius(observer: i32, radius: i32): void {
+  store<i32>(block(areaOf(observer)), radius, 8);
+}
+
+/** Appends member `m` to `observer`'s area. */
+export function addMember(observer: i32, m: i32): void {
+  const b = areaOf(observer);
   const n = load<i32>(block(b), 4);
-  for (let k = 0; k < n; k++) {
-    const e = (b << 5) | k;
-    const p = edgePrev(e), next = edgeNext(e);
-    if (p >= 0) setEdgeNext(p, next); else setFirstWatcher(edgeMember(e), next);
-    if (next >= 0) setEdgePrev(next, p);
+  link((b << 5) | n, m);
+  store<i32>(block(b), n + 1, 4);
+}
+
+/** Member k of `observer`'s area becomes `m`. */
+export function replaceMember(observer: i32, k: i32, m: i32): void {
+  const e = (areaOf(observer) << 5) | k;
+  unlink(e);
+  link(e, m);
+}
+
+/** Removes member k of `observer`'s area; its last member takes place k. */
+export function removeMember(observer: i32, k: i32): void {
+  const b = areaOf(observer);
+  const last = load<i32>(block(b), 4) - 1;
+  const e = (b << 5) | k;
+  unlink(e);
+  if (k != last) {
+    // The last edge moves to place k: whoever pointed at it points at k now.
+    const from = (b << 5) | last;
+    const m = edgeMember(from), p = edgePrev(from), next = edgeNext(from);
+    store<i32>(edge(e), m, 0);
+    setEdgePrev(e, p);
+    setEdgeNext(e, next);
+    if (p >= 0) setEdgeNext(p, e); else setFirstWatcher(m, e);
+    if (next >= 0) setEdgePrev(next, e);
   }
+  store<i32>(block(b), last, 4);
 }
 
 /** `observer`'s area becomes the `n` slots at `members` (i32s), with this radius. */
 export function setArea(observer: i32, members: usize, n: i32, radius: i32): void {
-  let b = areaOf(observer);
-  if (b >= 0) {
-    unlinkMembers(b);
-  } else {
-    b = takeBlock();
-    setAreaOf(observer, b);
-  }
-  const at = block(b);
-  store<i32>(at, observer, 0);
-  store<i32>(at, n, 4);
-  store<i32>(at, radius, 8);
-  for (let k = 0; k < n; k++) {
-    const e = (b << 5) | k;
-    const m = load<i32>(members + (<usize>k << 2));
-    const first = firstWatcher(m);
-    store<i32>(edge(e), m, 0);
-    setEdgeNext(e, first);
-    setEdgePrev(e, -1);
-    if (first >= 0) setEdgePrev(first, e);
-    setFirstWatcher(m, e);
-  }
+  dropArea(observer);
+  newArea(observer, radius);
+  for (let k = 0; k < n; k++) addMember(observer, load<i32>(members + (<usize>k << 2)));
 }
 
 /** `observer` keeps no area any more (it went offline). */
 export function dropArea(observer: i32): void {
   const b = areaOf(observer);
   if (b < 0) return;
-  unlinkMembers(b);
+  const n = load<i32>(block(b), 4);
+  for (let k = 0; k < n; k++) unlink((b << 5) | k);
   setAreaOf(observer, -1);
   store<i32>(block(b), freeBlock, 0);
   freeBlock = b;

@@ -13,7 +13,7 @@
 //                32 bytes per journal entry
 //   marks, by coarse cell: starts -> [u32] x (2^bits + 1), items -> [u64 spot key], bucketed
 //   marks, exactly: a set of spot keys (open addressing, EMPTY: free)
-//   cells -> the coarse cells within one cell of a mark, each once
+//   cells -> the coarse cells near a mark, each once
 //
 // bits: SAW      it existed at the start and was not an offline player then,
 //       SEES     it exists now and is not an offline player,
@@ -27,7 +27,7 @@ import {
 } from "./journal";
 import { alloc, ByteBuf, fibonacciHash, KeyList, pow2AtLeast } from "./mem";
 import { sortKeys } from "./sort";
-import { cellBucket } from "./spatial";
+import { CELL_SHIFT, cellBucket } from "./spatial";
 import { spotKey } from "./spots";
 import { rec } from "./world";
 
@@ -39,12 +39,11 @@ export const CHANGED: u32 = 4;
 export const PLAYER_ENTRY: u32 = 8;
 
 const SUMMARY: usize = 32;
-const CELL_SHIFT: i32 = 4;
 const EMPTY: u64 = 0xffffffffffffffff;
 const summaries = changetype<ByteBuf>(memory.data(offsetof<ByteBuf>(), 8));
 const spots = changetype<ByteBuf>(memory.data(offsetof<ByteBuf>(), 8));    // the marks, as found
 const items = changetype<ByteBuf>(memory.data(offsetof<ByteBuf>(), 8));    // the marks, by bucket
-/** The coarse cells within one cell of a mark, each once: a = (zone, cx, cy) packed. */
+/** The coarse cells near a mark (buildMarks), each once: a = (zone, cx, cy) packed. */
 export const markedCells = changetype<KeyList>(memory.data(offsetof<KeyList>(), 8));
 let starts: usize = 0;
 let startCap: usize = 0;
@@ -87,8 +86,11 @@ function mark(zone: u32, x: i32, y: i32): void {
   marks++;
 }
 
-/** Summarises the tick's journal and finds its marks (after the last rule). */
-export function buildMarks(): void {
+/**
+ * Summarises the tick's journal and finds its marks (after the last rule);
+ * markedCells then holds every coarse cell within `reach` cells of a mark.
+ */
+export function buildMarks(reach: i32): void {
   const count = journalLength();
   summaries.clear();
   summaries.append(<usize>count * SUMMARY);
@@ -119,7 +121,7 @@ export function buildMarks(): void {
   }
   bucketMarks();
   hashMarks();
-  findCells();
+  findCells(reach);
 }
 
 /** The marks sorted into coarse-cell buckets (a counting sort). */
@@ -181,14 +183,14 @@ function isMarked(key: u64): bool {
   return false;
 }
 
-/** Every coarse cell within one cell of a mark, once. */
-function findCells(): void {
+/** Every coarse cell within `reach` cells of a mark, once. */
+function findCells(reach: i32): void {
   markedCells.clear();
   for (let i = 0; i < marks; i++) {
     const key = load<u64>(spots.ptr + (<usize>i << 3));
     const zone = keyZone(key), cx = keyX(key) >> CELL_SHIFT, cy = keyY(key) >> CELL_SHIFT;
-    for (let dy = -1; dy <= 1; dy++) {
-      for (let dx = -1; dx <= 1; dx++) {
+    for (let dy = -reach; dy <= reach; dy++) {
+      for (let dx = -reach; dx <= reach; dx++) {
         if (cx + dx < 0 || cy + dy < 0) continue;
         markedCells.push((<u64>zone << 32) | (<u64>(cx + dx) << 16) | <u64>(cy + dy), 0, 0);
       }

@@ -1,6 +1,6 @@
 // The spatial grid: who is near a point, in time proportional to the answer.
 //
-// Cells are 16 x 16 (CELL_SHIFT); a cell (zone, cx, cy) hashes to one of
+// Cells are 8 x 8 (CELL_SHIFT); a cell (zone, cx, cy) hashes to one of
 // 2^bits buckets, and each bucket heads a doubly-linked chain of slots.
 // Walking a chain must not touch the 120-byte records (at 100k entities
 // those are cache misses), so each slot has a compact node holding what a
@@ -27,7 +27,7 @@
 // nearest-first searches of crowds.
 
 import { Entity, Kind } from "./_generated/schema";
-import { I32List, alloc, fibonacciHash, grow, growColumn } from "./mem";
+import { I32List, KEY_SIZE, KeyList, alloc, fibonacciHash, grow, growColumn } from "./mem";
 import { clearSpots, growSpots, spotForget, spotKey, spotPlace, spotRemove } from "./spots";
 import { rec } from "./world";
 
@@ -38,7 +38,7 @@ export const ONLINE: u8 = 4;        // a player online
 export const LIVING: u8 = 8;        // a player or npc with respawn_tick 0
 export const VISIBLE: u8 = 16;      // anything but an offline player (docs/rules.md "visible")
 
-const CELL_SHIFT: i32 = 4;
+export const CELL_SHIFT: i32 = 3;
 const NODE: usize = 24;
 
 let heads: usize = 0;
@@ -73,9 +73,9 @@ const CAT_ITEM: u32 = 2;     // items
 const CAT_OFFLINE: u32 = 3;  // offline players: never visible, never a target
 const CATS: u32 = 4;
 
-/** The bucket of category `cat` in cell (zone, cx, cy); cx, cy < 4096 fit 12 bits each. */
+/** The bucket of category `cat` in cell (zone, cx, cy); cx, cy < 2^14 fit 14 bits each. */
 @inline export function cellBucket(zone: u32, cx: i32, cy: i32, cat: u32, bits: u64): u32 {
-  const key = (<u64>zone << 32) | (<u64>cat << 24) | (<u64>cx << 12) | <u64>cy;
+  const key = (<u64>zone << 32) | (<u64>cat << 28) | (<u64>cx << 14) | <u64>cy;
   return fibonacciHash(key, bits);
 }
 
@@ -206,6 +206,44 @@ export function population(zone: u32, x: i32, y: i32, r: i32, want: u8): u32 {
 }
 
 /**
+ * Appends to `out`, as (distance, id, slot), every visible slot but `self`
+ * in `zone` within Chebyshev distance `r` of (x, y). Returns how many there
+ * are at each distance in `byDistance` (r + 1 i32 counts).
+ */
+export function queryVisible(self: i32, zone: u32, x: i32, y: i32, r: i32, out: KeyList, byDistance: usize): void {
+  const x0 = max(x - r, 0) >> CELL_SHIFT, x1 = (x + r) >> CELL_SHIFT;
+  const y0 = max(y - r, 0) >> CELL_SHIFT, y1 = (y + r) >> CELL_SHIFT;
+  memory.fill(byDistance, 0, <usize>(r + 1) << 2);
+  out.clear();
+  out.reserve(<i32>population(zone, x, y, r, VISIBLE));
+  let p = out.ptr;
+  for (let cat: u32 = 0; cat < CATS; cat++) {
+    if (cat == CAT_OFFLINE) continue;
+    for (let cy = y0; cy <= y1; cy++) {
+      for (let cx = x0; cx <= x1; cx++) {
+        let s = head(cellBucket(zone, cx, cy, cat, bits));
+        while (s >= 0) {
+          const n = node(s);
+          const ex = <i32>load<u16>(n, 8), ey = <i32>load<u16>(n, 10);
+          const d = max(abs(ex - x), abs(ey - y));
+          // Chains mix cells: each slot counts in its own cell only.
+          if (d <= r && s != self && load<u32>(n, 4) == zone && ex >> CELL_SHIFT == cx && ey >> CELL_SHIFT == cy) {
+            store<u64>(p, <u64>d, 0);
+            store<u64>(p, load<u64>(n, 16), 8);
+            store<u64>(p, <u64>s, 16);
+            p += KEY_SIZE;
+            const at = byDistance + (<usize>d << 2);
+            store<i32>(at, load<i32>(at) + 1);
+          }
+          s = load<i32>(n, 0);
+        }
+      }
+    }
+  }
+  out.len = <i32>((p - out.ptr) / KEY_SIZE);
+}
+
+/**
  * Appends to `out` every placed slot with all the `want` tags, in `zone`
  * within Chebyshev distance `r` of (x, y).
  */
@@ -234,38 +272,6 @@ export function queryBox(zone: u32, left: i32, top: i32, right: i32, bottom: i32
           const keep = <i32>((load<u8>(n, 12) & want) == want) & <i32>(load<u32>(n, 4) == zone)
             & <i32>(ex >> CELL_SHIFT == cx) & <i32>(ey >> CELL_SHIFT == cy)
             & <i32>(<u32>(ex - left) <= w) & <i32>(<u32>(ey - top) <= h);
-          out.pushIf(s, keep);
-          s = load<i32>(n, 0);
-        }
-      }
-    }
-  }
-}
-
-/**
- * Appends to `out` every placed slot with all the `want` tags, in `zone`,
- * within distance `r` of exactly one of (ax, ay) and (bx, by): what a step
- * from one point to the other brings into view or takes out of it.
- */
-export function queryXor(zone: u32, ax: i32, ay: i32, bx: i32, by: i32, r: i32, want: u8, out: I32List): void {
-  const left = min(ax, bx) - r, top = min(ay, by) - r, right = max(ax, bx) + r, bottom = max(ay, by) + r;
-  const x0 = max(left, 0) >> CELL_SHIFT, x1 = max(right, 0) >> CELL_SHIFT;
-  const y0 = max(top, 0) >> CELL_SHIFT, y1 = max(bottom, 0) >> CELL_SHIFT;
-  const cats = categoriesFor(want);
-  const d = <u32>(2 * r);
-  const aL = ax - r, aT = ay - r, bL = bx - r, bT = by - r;
-  for (let cat: u32 = 0; cat < CATS; cat++) {
-    if (!(cats & (1 << cat))) continue;
-    for (let cy = y0; cy <= y1; cy++) {
-      for (let cx = x0; cx <= x1; cx++) {
-        let s = head(cellBucket(zone, cx, cy, cat, bits));
-        while (s >= 0) {
-          const n = node(s);
-          const ex = <i32>load<u16>(n, 8), ey = <i32>load<u16>(n, 10);
-          const inA = <i32>(<u32>(ex - aL) <= d) & <i32>(<u32>(ey - aT) <= d);
-          const inB = <i32>(<u32>(ex - bL) <= d) & <i32>(<u32>(ey - bT) <= d);
-          const keep = <i32>((load<u8>(n, 12) & want) == want) & <i32>(load<u32>(n, 4) == zone)
-            & <i32>(ex >> CELL_SHIFT == cx) & <i32>(ey >> CELL_SHIFT == cy) & (inA ^ inB);
           out.pushIf(s, keep);
           s = load<i32>(n, 0);
         }

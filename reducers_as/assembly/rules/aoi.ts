@@ -20,8 +20,9 @@
 
 import { EffectKind, Entity, Kind, Zone } from "../_generated/schema";
 import {
-  areaCount, areaMember, areaOf, areaRadius, clearInterest, dropArea, edgeMember, edgeNext, edgeObserver,
-  firstWatcher, markSearched, MEMBERS, newPass, searchedIn, setArea,
+  addMember, areaCount, areaMember, areaOf, areaRadius, clearInterest, dropArea, edgeNext, edgeObserver,
+  firstWatcher, markSearched, MEMBERS, newArea, newPass, removeMember, replaceMember, searchedIn, setArea,
+  setRadius,
 } from "../interest";
 import { entrySlot, journalIndex, journalLength } from "../journal";
 import {
@@ -31,19 +32,29 @@ import {
 import { I32List, KeyList } from "../mem";
 import { views } from "../output";
 import { sortKeys } from "../sort";
-import { nodeId, nodeTags, nodeX, nodeY, nodeZone, ONLINE, PLAYER, population, query, queryBox, VISIBLE } from "../spatial";
+import {
+  CELL_SHIFT, nodeId, nodeTags, nodeX, nodeY, nodeZone, ONLINE, PLAYER, population, query, queryBox, queryVisible,
+  VISIBLE,
+} from "../spatial";
 import { spotHead, spotNext } from "../spots";
 import { findZone, mark, newEpoch, rec, setMark, slotTop } from "../world";
 
 const SIGHT: i32 = 10;
 const OTHERS: i32 = MEMBERS - 1;   // an area: the observer and its 31 nearest
-const DENSE: u32 = 128;            // more entities than this in the cells around: search ring by ring
-const CELL: i32 = 16;              // spatial.ts's coarse cells
+const CELL: i32 = 1 << CELL_SHIFT;  // spatial.ts's coarse cells
+// Rings win once the entities in the cells around, squared, pass this times the cells' count: walking
+// costs each entity in them, rings about 3x as much per position, and 32 / density positions.
+const RING_FACTOR: u64 = 96 * <u64>(CELL * CELL);
 
 const members = changetype<I32List>(memory.data(offsetof<I32List>(), 8));
 const found = changetype<I32List>(memory.data(offsetof<I32List>(), 8));
 const again = changetype<I32List>(memory.data(offsetof<I32List>(), 8));
+const newcomers = changetype<I32List>(memory.data(offsetof<I32List>(), 8));
+const leavers = changetype<I32List>(memory.data(offsetof<I32List>(), 8));
+const cursors = changetype<I32List>(memory.data(offsetof<I32List>(), 8));
 const nearest = changetype<KeyList>(memory.data(offsetof<KeyList>(), 8));
+const ties = changetype<KeyList>(memory.data(offsetof<KeyList>(), 8));
+const byDistance = memory.data(<i32>(SIGHT + 1) << 2, 4);
 const heard = changetype<KeyList>(memory.data(offsetof<KeyList>(), 8));
 
 /**
@@ -52,70 +63,112 @@ const heard = changetype<KeyList>(memory.data(offsetof<KeyList>(), 8));
  */
 function areaAround(slot: i32): i32 {
   const zone = nodeZone(slot), x = nodeX(slot), y = nodeY(slot);
+  const walk = population(zone, x, y, SIGHT, VISIBLE);
+  // Walking the cells costs every entity in them; rings cost a lookup per
+  // position out to the radius, about 32 / density of them.
+  if (<u64>walk * <u64>walk <= RING_FACTOR * <u64>cellsAround(x, y)) return walkCells(slot, zone, x, y);
   members.clear();
   members.push(slot);
-  nearest.clear();
-  if (population(zone, x, y, SIGHT, VISIBLE) <= DENSE) {
-    found.clear();
-    query(zone, x, y, SIGHT, VISIBLE, found);
-    for (let k = 0; k < found.len; k++) {
-      const s = found.get(k);
-      if (s == slot) continue;
-      const d = max(abs(nodeX(s) - x), abs(nodeY(s) - y));
-      nearest.push(<u64>d, nodeId(s), <u64>s);
-    }
-    if (nearest.len < OTHERS) {
-      for (let k = 0; k < nearest.len; k++) members.push(<i32>nearest.v(k));
-      return SIGHT;
-    }
-    // Full: the nearest by (distance, id), the last of them the farthest.
-    sortKeys(nearest);
-    for (let k = 0; k < OTHERS; k++) members.push(<i32>nearest.v(k));
-    return <i32>nearest.a(OTHERS - 1);
-  }
   return ringByRing(slot, zone, x, y);
 }
 
+/** How many coarse cells a search around (x, y) covers. */
+@inline function cellsAround(x: i32, y: i32): u32 {
+  const w = ((x + SIGHT) >> CELL_SHIFT) - (max(x - SIGHT, 0) >> CELL_SHIFT) + 1;
+  const h = ((y + SIGHT) >> CELL_SHIFT) - (max(y - SIGHT, 0) >> CELL_SHIFT) + 1;
+  return <u32>(w * h);
+}
+
 /**
- * areaAround in a crowd: rings of positions at distance 0, 1, 2..., each
- * position giving at most as many of its (ascending) ids as are still needed.
+ * areaAround from the coarse cells: every visible entity within SIGHT,
+ * counted by distance; those nearer than the cut distance are in, and at
+ * the cut, the lowest ids.
+ */
+function walkCells(slot: i32, zone: u32, x: i32, y: i32): i32 {
+  queryVisible(slot, zone, x, y, SIGHT, nearest, byDistance);
+  return nearestOf(slot);
+}
+
+/**
+ * `slot` and the 31 nearest of the candidates in `nearest` (counted by
+ * distance in `byDistance`) into `members`: those nearer than the cut
+ * distance, and at the cut the lowest ids. Returns the radius.
+ */
+function nearestOf(slot: i32): i32 {
+  members.clear();
+  members.push(slot);
+  if (nearest.len < OTHERS) {
+    for (let k = 0; k < nearest.len; k++) members.push(<i32>nearest.v(k));
+    return SIGHT;
+  }
+  let cut = 0, nearer = 0;
+  while (nearer + load<i32>(byDistance + (<usize>cut << 2)) < OTHERS) {
+    nearer += load<i32>(byDistance + (<usize>cut << 2));
+    cut++;
+  }
+  ties.clear();
+  for (let k = 0; k < nearest.len; k++) {
+    const d = <i32>nearest.a(k);
+    if (d < cut) members.push(<i32>nearest.v(k));
+    else if (d == cut) ties.push(0, nearest.b(k), nearest.v(k));
+  }
+  sortKeys(ties);
+  for (let k = 0; k < OTHERS - nearer; k++) members.push(<i32>ties.v(k));
+  return cut;
+}
+
+/**
+ * areaAround in a crowd: rings of positions at distance 0, 1, 2..., out to
+ * where the area is full. Each position's entities are listed in ascending
+ * id, so a ring's lowest ids come from merging its positions' lists, and no
+ * list is read further than the ids the area still needs.
  */
 function ringByRing(slot: i32, zone: u32, x: i32, y: i32): i32 {
   const z = findZone(zone);
   const width = <i32>Zone.width(z), height = <i32>Zone.height(z);
   for (let d = 0; d <= SIGHT; d++) {
-    const need = MEMBERS - members.len;
-    nearest.clear();
+    cursors.clear();
     if (d == 0) {
-      take(slot, zone, x, y, need);
+      enter(slot, zone, x, y);
     } else {
       const left = max(x - d, 0), right = min(x + d, width - 1);
       for (let c = left; c <= right; c++) {
-        if (y - d >= 0) take(slot, zone, c, y - d, need);
-        if (y + d < height) take(slot, zone, c, y + d, need);
+        if (y - d >= 0) enter(slot, zone, c, y - d);
+        if (y + d < height) enter(slot, zone, c, y + d);
       }
       const top = max(y - d + 1, 0), bottom = min(y + d - 1, height - 1);
       for (let r = top; r <= bottom; r++) {
-        if (x - d >= 0) take(slot, zone, x - d, r, need);
-        if (x + d < width) take(slot, zone, x + d, r, need);
+        if (x - d >= 0) enter(slot, zone, x - d, r);
+        if (x + d < width) enter(slot, zone, x + d, r);
       }
     }
-    if (nearest.len > need) sortKeys(nearest);
-    const n = min(nearest.len, need);
-    for (let k = 0; k < n; k++) members.push(<i32>nearest.v(k));
+    while (cursors.len > 0 && members.len < MEMBERS) {
+      let best = 0, bestId = nodeId(cursors.get(0));
+      for (let i = 1; i < cursors.len; i++) {
+        const id = nodeId(cursors.get(i));
+        if (id < bestId) { best = i; bestId = id; }
+      }
+      const s = cursors.get(best);
+      members.push(s);
+      const next = after(slot, s);
+      if (next >= 0) cursors.set(best, next); else cursors.swapRemove(best);
+    }
     if (members.len == MEMBERS) return d;
   }
   return SIGHT;
 }
 
-/** Up to `need` of the lowest ids at (x, y), the searching `slot` aside, into `nearest`. */
-@inline function take(slot: i32, zone: u32, x: i32, y: i32, need: i32): void {
-  let taken = 0;
-  for (let s = spotHead(zone, x, y); s >= 0 && taken < need; s = spotNext(s)) {
-    if (s == slot) continue;
-    nearest.push(0, nodeId(s), <u64>s);
-    taken++;
-  }
+/** The first entity listed at (x, y), the searching `slot` aside, becomes a cursor of the merge. */
+@inline function enter(slot: i32, zone: u32, x: i32, y: i32): void {
+  let s = spotHead(zone, x, y);
+  if (s == slot) s = spotNext(s);
+  if (s >= 0) cursors.push(s);
+}
+
+/** The entity listed after `s` at its position, the searching `slot` aside, or -1. */
+@inline function after(slot: i32, s: i32): i32 {
+  const next = spotNext(s);
+  return next == slot ? spotNext(next) : next;
 }
 
 /** Who hears the speaker in `slot` now: the online players of its area of interest, ascending id. */
@@ -180,7 +233,8 @@ export function watchAround(spots: KeyList, players: I32List): void {
 export function areaOfInterest(): void {
   const n = journalLength();
   if (n == 0) return;
-  buildMarks();
+  // Observers that can see a mark stand in the cells within SIGHT of it.
+  buildMarks((SIGHT + CELL - 1) >> CELL_SHIFT);
   const pass = newPass();
   again.clear();
   // Observers that are new, came online or moved; no area for those not online now.
@@ -205,7 +259,10 @@ export function areaOfInterest(): void {
       again.push(s);
     }
   }
-  for (let i = 0; i < again.len; i++) searchAgain(again.get(i));
+  for (let i = 0; i < again.len; i++) {
+    const s = again.get(i);
+    keepDiff(s, areaAround(s));
+  }
   // Everyone else sees what it saw: the changed entities it watches are updates.
   for (let j = 0; j < n; j++) {
     if (!(summaryBits(j) & CHANGED)) continue;
@@ -218,14 +275,19 @@ export function areaOfInterest(): void {
   sortKeys(views);
 }
 
-/** Diffs the observer in `slot`'s area at the start of the tick with its area now, and keeps the new one. */
-function searchAgain(slot: i32): void {
+/**
+ * Diffs the observer in `slot`'s area at the start of the tick with its area
+ * now (`members`, with this radius), and keeps the new one: members in both
+ * keep their place, leavers' places go to newcomers.
+ */
+function keepDiff(slot: i32, radius: i32): void {
   const id = nodeId(slot);
-  const radius = areaAround(slot);
-  const had = areaOf(slot) >= 0 ? areaCount(slot) : 0;
+  if (areaOf(slot) < 0) newArea(slot, radius);
+  const had = areaCount(slot);
   const before = newEpoch();
   for (let k = 0; k < had; k++) setMark(areaMember(slot, k), before);
   const both = newEpoch();
+  newcomers.clear();
   for (let k = 0; k < members.len; k++) {
     const m = members.get(k);
     if (mark(m) == before) {
@@ -233,11 +295,20 @@ function searchAgain(slot: i32): void {
       if (changed(m)) views.push(id, nodeId(m), EffectKind.update);
     } else {
       views.push(id, nodeId(m), EffectKind.enter);
+      newcomers.push(m);
     }
   }
+  let next = 0;
+  leavers.clear();
   for (let k = 0; k < had; k++) {
     const m = areaMember(slot, k);
-    if (mark(m) != both) views.push(id, nodeId(m), EffectKind.leave);
+    if (mark(m) == both) continue;
+    views.push(id, nodeId(m), EffectKind.leave);
+    if (next < newcomers.len) replaceMember(slot, k, newcomers.get(next++));
+    else leavers.push(k);
   }
-  keep(slot, radius);
+  while (next < newcomers.len) addMember(slot, newcomers.get(next++));
+  // Highest place first: the last member moving into a hole is never one still to go.
+  for (let i = leavers.len - 1; i >= 0; i--) removeMember(slot, leavers.get(i));
+  setRadius(slot, radius);
 }
