@@ -54,7 +54,9 @@ export let interestValid: bool = true;
 
 /** Members of `slot`'s area (it must have one): count, and member k. */
 @inline export function areaCount(slot: i32): i32 { return load<i32>(block(areaOf(slot)), 4); }
-@inline export function areaMember(slot: i32, k: i32): i32 { return edgeMember((areaOf(slot) << 5) | k); }
+/** Where `slot`'s area's members are (memberAt reads them), valid until the area changes. */
+@inline export function areaMembers(slot: i32): usize { return block(areaOf(slot)) + 16; }
+@inline export function memberAt(members: usize, k: i32): i32 { return load<i32>(members + <usize>k * 12); }
 @inline export function areaRadius(slot: i32): i32 { return load<i32>(block(areaOf(slot)), 8); }
 
 /** A fresh pass number: no slot is marked searched in it yet. */

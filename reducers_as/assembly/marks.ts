@@ -25,8 +25,7 @@ import { Entity, Kind } from "./_generated/schema";
 import {
   CREATED, entryFlags, entryOld, entrySlot, journalLength, REMOVED, sameExceptSeq,
 } from "./journal";
-import { alloc, ByteBuf, fibonacciHash, KeyList, pow2AtLeast } from "./mem";
-import { sortKeys } from "./sort";
+import { alloc, ByteBuf, pow2AtLeast, U64Set } from "./mem";
 import { CELL_SHIFT, cellBucket } from "./spatial";
 import { spotKey } from "./spots";
 import { rec } from "./world";
@@ -39,18 +38,17 @@ export const CHANGED: u32 = 4;
 export const PLAYER_ENTRY: u32 = 8;
 
 const SUMMARY: usize = 32;
-const EMPTY: u64 = 0xffffffffffffffff;
 const summaries = changetype<ByteBuf>(memory.data(offsetof<ByteBuf>(), 8));
 const spots = changetype<ByteBuf>(memory.data(offsetof<ByteBuf>(), 8));    // the marks, as found
 const items = changetype<ByteBuf>(memory.data(offsetof<ByteBuf>(), 8));    // the marks, by bucket
-/** The coarse cells near a mark (buildMarks), each once: a = (zone, cx, cy) packed. */
-export const markedCells = changetype<KeyList>(memory.data(offsetof<KeyList>(), 8));
+// The coarse cells near a mark (buildMarks), each once: (zone, cx, cy) packed as u64.
+const markedCells = changetype<ByteBuf>(memory.data(offsetof<ByteBuf>(), 8));
+const own = changetype<ByteBuf>(memory.data(offsetof<ByteBuf>(), 8));
+const cellSet = changetype<U64Set>(memory.data(offsetof<U64Set>(), 8));
+const exact = changetype<U64Set>(memory.data(offsetof<U64Set>(), 8));
 let starts: usize = 0;
 let startCap: usize = 0;
 let bits: u64 = 0;
-let exact: usize = 0;
-let exactCap: usize = 0;
-let exactBits: u64 = 0;
 let marks: i32 = 0;
 
 @inline function summary(j: i32): usize { return summaries.ptr + <usize>j * SUMMARY; }
@@ -72,7 +70,6 @@ let marks: i32 = 0;
 @inline function bucketOfKey(k: u64): u32 {
   return cellBucket(keyZone(k), keyX(k) >> CELL_SHIFT, keyY(k) >> CELL_SHIFT, 0, bits);
 }
-@inline function exactAt(i: u32): usize { return exact + (<usize>i << 3); }
 
 function setSpot(which: i32, j: i32, p: usize): void {
   const at = spot(which, j);
@@ -80,6 +77,8 @@ function setSpot(which: i32, j: i32, p: usize): void {
   store<u16>(at, Entity.x(p), 4);
   store<u16>(at, Entity.y(p), 6);
 }
+
+@inline function markKey(i: i32): u64 { return load<u64>(spots.ptr + (<usize>i << 3)); }
 
 function mark(zone: u32, x: i32, y: i32): void {
   store<u64>(spots.append(8), spotKey(zone, x, y));
@@ -135,14 +134,14 @@ function bucketMarks(): void {
   }
   memory.fill(starts, 0, nStarts << 2);
   for (let i = 0; i < marks; i++) {
-    const at = startAt(<usize>bucketOfKey(load<u64>(spots.ptr + (<usize>i << 3))) + 1);
+    const at = startAt(<usize>bucketOfKey(markKey(i)) + 1);
     store<u32>(at, load<u32>(at) + 1);
   }
   for (let i: usize = 1; i < nStarts; i++) store<u32>(startAt(i), load<u32>(startAt(i)) + load<u32>(startAt(i - 1)));
   items.clear();
   items.append(<usize>marks << 3);
   for (let i = 0; i < marks; i++) {
-    const key = load<u64>(spots.ptr + (<usize>i << 3));
+    const key = markKey(i);
     const at = startAt(<usize>bucketOfKey(key));
     const k = load<u32>(at);
     store<u32>(at, k + 1);
@@ -155,60 +154,47 @@ function bucketMarks(): void {
 
 /** The marks as a set of exact positions. */
 function hashMarks(): void {
-  const size = pow2AtLeast(<usize>marks << 1, 64);
-  if (size > exactCap) {
-    exactCap = size;
-    exact = alloc(size << 3);
-  }
-  exactBits = <u64>ctz(size);
-  memory.fill(exact, 0xff, size << 3);
-  const m = <u32>size - 1;
-  for (let i = 0; i < marks; i++) {
-    const key = load<u64>(spots.ptr + (<usize>i << 3));
-    let h = fibonacciHash(key, exactBits);
-    while (load<u64>(exactAt(h)) != EMPTY && load<u64>(exactAt(h)) != key) h = (h + 1) & m;
-    store<u64>(exactAt(h), key);
-  }
+  exact.reset(marks);
+  for (let i = 0; i < marks; i++) exact.add(markKey(i));
 }
 
-function isMarked(key: u64): bool {
-  const m = <u32>(<u64>1 << exactBits) - 1;
-  let h = fibonacciHash(key, exactBits);
-  while (true) {
-    const at = load<u64>(exactAt(h));
-    if (at == key) return true;
-    if (at == EMPTY) return false;
-    h = (h + 1) & m;
-  }
-  return false;
-}
-
-/** Every coarse cell within `reach` cells of a mark, once. */
+/** Every coarse cell within `reach` cells of a mark, once: the marks' own cells, then around them. */
 function findCells(reach: i32): void {
-  markedCells.clear();
+  own.clear();
+  cellSet.reset(marks);
   for (let i = 0; i < marks; i++) {
-    const key = load<u64>(spots.ptr + (<usize>i << 3));
-    const zone = keyZone(key), cx = keyX(key) >> CELL_SHIFT, cy = keyY(key) >> CELL_SHIFT;
+    const key = markKey(i);
+    const cell = cellKey(keyZone(key), keyX(key) >> CELL_SHIFT, keyY(key) >> CELL_SHIFT);
+    if (cellSet.add(cell)) store<u64>(own.append(8), cell);
+  }
+  const owned = <i32>(own.len >> 3);
+  markedCells.clear();
+  cellSet.reset(owned * (2 * reach + 1) * (2 * reach + 1));
+  for (let i = 0; i < owned; i++) {
+    const cell = load<u64>(own.ptr + (<usize>i << 3));
+    const zone = keyZone(cell), cx = keyX(cell), cy = keyY(cell);
     for (let dy = -reach; dy <= reach; dy++) {
       for (let dx = -reach; dx <= reach; dx++) {
         if (cx + dx < 0 || cy + dy < 0) continue;
-        markedCells.push((<u64>zone << 32) | (<u64>(cx + dx) << 16) | <u64>(cy + dy), 0, 0);
+        const near = cellKey(zone, cx + dx, cy + dy);
+        if (cellSet.add(near)) store<u64>(markedCells.append(8), near);
       }
     }
   }
-  sortKeys(markedCells);
-  let kept = 0;
-  for (let i = 0; i < markedCells.len; i++) {
-    if (kept > 0 && markedCells.a(i) == markedCells.a(kept - 1)) continue;
-    store<u64>(markedCells.at(kept++), markedCells.a(i));
-  }
-  markedCells.len = kept;
 }
 
-/** Zone, cell x and cell y of markedCells entry i. */
-@inline export function markedCellZone(i: i32): u32 { return keyZone(markedCells.a(i)); }
-@inline export function markedCellX(i: i32): i32 { return keyX(markedCells.a(i)); }
-@inline export function markedCellY(i: i32): i32 { return keyY(markedCells.a(i)); }
+@inline function cellKey(zone: u32, cx: i32, cy: i32): u64 {
+  return (<u64>zone << 32) | (<u64>cx << 16) | <u64>cy;
+}
+
+/** How many cells are near a mark (buildMarks). */
+@inline export function markedCellCount(): i32 { return <i32>(markedCells.len >> 3); }
+
+/** Zone, cell x and cell y of the i-th cell near a mark. */
+@inline function markedCell(i: i32): u64 { return load<u64>(markedCells.ptr + (<usize>i << 3)); }
+@inline export function markedCellZone(i: i32): u32 { return keyZone(markedCell(i)); }
+@inline export function markedCellX(i: i32): i32 { return keyX(markedCell(i)); }
+@inline export function markedCellY(i: i32): i32 { return keyY(markedCell(i)); }
 
 /**
  * Whether a mark lies in `zone` within distance `r` of (x, y): by going
@@ -242,7 +228,7 @@ export function markNear(zone: u32, x: i32, y: i32, r: i32): bool {
   }
   for (let my = max(y - r, 0); my <= y + r; my++) {
     for (let mx = max(x - r, 0); mx <= x + r; mx++) {
-      if (isMarked(spotKey(zone, mx, my))) return true;
+      if (exact.has(spotKey(zone, mx, my))) return true;
     }
   }
   return false;

@@ -87,7 +87,7 @@ export function growColumn(ptr: usize, oldCap: i32, newCap: i32, fill: i32): usi
   @inline set(i: i32, v: i32): void { store<i32>(this.ptr + (<usize>i << 2), v); }
   @inline clear(): void { this.len = 0; }
 
-  push(v: i32): void {
+  @inline push(v: i32): void {
     if (this.len == this.cap) this.reserve(this.len + 1);
     store<i32>(this.ptr + (<usize>this.len << 2), v);
     this.len++;
@@ -140,7 +140,7 @@ export const KEY_SIZE: usize = 24;
   @inline v(i: i32): u64 { return load<u64>(this.at(i), 16); }
   @inline clear(): void { this.len = 0; }
 
-  push(a: u64, b: u64, v: u64): void {
+  @inline push(a: u64, b: u64, v: u64): void {
     if (this.len == this.cap) this.reserve(this.len + 1);
     const p = this.at(this.len);
     store<u64>(p, a, 0);
@@ -180,5 +180,53 @@ export const KEY_SIZE: usize = 24;
     const cap = pow2AtLeast(n, 1024);
     this.ptr = grow(this.ptr, this.cap, cap);
     this.cap = cap;
+  }
+}
+
+// A U64Set, a set of u64 keys (not ~0) for one pass, reset to the size it needs:
+//
+//   header: +---------+----------+---------+
+//           | ptr     | bits u64 | cap u64 |
+//           +---------+----------+---------+
+//   ptr -> [u64 key or EMPTY] x 2^bits, open addressing, linear probing
+const EMPTY: u64 = 0xffffffffffffffff;
+
+@unmanaged export class U64Set {
+  ptr: usize;
+  bits: u64;
+  cap: usize;
+
+  /** Empties the set, with room for `n` keys at most half full. */
+  reset(n: i32): void {
+    const size = pow2AtLeast(<usize>n << 1, 64);
+    if (size > this.cap) {
+      this.ptr = alloc(size << 3);
+      this.cap = size;
+    }
+    this.bits = <u64>ctz(size);
+    memory.fill(this.ptr, 0xff, size << 3);
+  }
+
+  /** The place of `key`, or the empty place where it would go. */
+  @inline place(key: u64): usize {
+    const m = (<u32>1 << <u32>this.bits) - 1;
+    let h = fibonacciHash(key, this.bits);
+    while (true) {
+      const at = this.ptr + (<usize>h << 3);
+      const k = load<u64>(at);
+      if (k == key || k == EMPTY) return at;
+      h = (h + 1) & m;
+    }
+    return 0;
+  }
+
+  @inline has(key: u64): bool { return load<u64>(this.place(key)) == key; }
+
+  /** Adds `key`; whether it was new. */
+  @inline add(key: u64): bool {
+    const at = this.place(key);
+    if (load<u64>(at) == key) return false;
+    store<u64>(at, key);
+    return true;
   }
 }

@@ -1,6 +1,6 @@
 // The spatial grid: who is near a point, in time proportional to the answer.
 //
-// Cells are 8 x 8 (CELL_SHIFT); a cell (zone, cx, cy) hashes to one of
+// Cells are 16 x 16 (CELL_SHIFT); a cell (zone, cx, cy) hashes to one of
 // 2^bits buckets, and each bucket heads a doubly-linked chain of slots.
 // Walking a chain must not touch the 120-byte records (at 100k entities
 // those are cache misses), so each slot has a compact node holding what a
@@ -38,7 +38,7 @@ export const ONLINE: u8 = 4;        // a player online
 export const LIVING: u8 = 8;        // a player or npc with respawn_tick 0
 export const VISIBLE: u8 = 16;      // anything but an offline player (docs/rules.md "visible")
 
-export const CELL_SHIFT: i32 = 3;
+export const CELL_SHIFT: i32 = 4;
 const NODE: usize = 24;
 
 let heads: usize = 0;

@@ -20,13 +20,13 @@
 
 import { EffectKind, Entity, Kind, Zone } from "../_generated/schema";
 import {
-  addMember, areaCount, areaMember, areaOf, areaRadius, clearInterest, dropArea, edgeNext, edgeObserver,
-  firstWatcher, markSearched, MEMBERS, newArea, newPass, removeMember, replaceMember, searchedIn, setArea,
+  addMember, areaCount, areaMembers, areaOf, areaRadius, clearInterest, dropArea, edgeNext, edgeObserver,
+  firstWatcher, markSearched, memberAt, MEMBERS, newArea, newPass, removeMember, replaceMember, searchedIn, setArea,
   setRadius,
 } from "../interest";
 import { entrySlot, journalIndex, journalLength } from "../journal";
 import {
-  buildMarks, CHANGED, markedCells, markedCellX, markedCellY, markedCellZone, markNear, PLAYER_ENTRY, SAW,
+  buildMarks, CHANGED, markedCellCount, markedCellX, markedCellY, markedCellZone, markNear, PLAYER_ENTRY, SAW,
   sameSpot, SEES, summaryBits,
 } from "../marks";
 import { I32List, KeyList } from "../mem";
@@ -248,7 +248,7 @@ export function areaOfInterest(): void {
     }
   }
   // Observers that stood still with a mark within their radius.
-  for (let i = 0; i < markedCells.len; i++) {
+  for (let i = 0, cells = markedCellCount(); i < cells; i++) {
     const zone = markedCellZone(i), left = markedCellX(i) * CELL, top = markedCellY(i) * CELL;
     found.clear();
     queryBox(zone, left, top, left + CELL - 1, top + CELL - 1, PLAYER | ONLINE, found);
@@ -283,9 +283,9 @@ export function areaOfInterest(): void {
 function keepDiff(slot: i32, radius: i32): void {
   const id = nodeId(slot);
   if (areaOf(slot) < 0) newArea(slot, radius);
-  const had = areaCount(slot);
+  const had = areaCount(slot), old = areaMembers(slot);
   const before = newEpoch();
-  for (let k = 0; k < had; k++) setMark(areaMember(slot, k), before);
+  for (let k = 0; k < had; k++) setMark(memberAt(old, k), before);
   const both = newEpoch();
   newcomers.clear();
   for (let k = 0; k < members.len; k++) {
@@ -301,7 +301,7 @@ function keepDiff(slot: i32, radius: i32): void {
   let next = 0;
   leavers.clear();
   for (let k = 0; k < had; k++) {
-    const m = areaMember(slot, k);
+    const m = memberAt(old, k);
     if (mark(m) == both) continue;
     views.push(id, nodeId(m), EffectKind.leave);
     if (next < newcomers.len) replaceMember(slot, k, newcomers.get(next++));
