@@ -11,8 +11,8 @@ one 21x21 square in the middle of zone 1, where everybody sees everybody.
 Both engines step through the same ticks in lockstep, tick by tick, so
 machine noise hits them alike; the figures are medians over the ticks.
 Timed per tick: encoding the CommandFrame, one project call (an empty
-upsert: the working set is resident), one transform call and reading the
-TickResult back into Python bytes, i.e. the whole boundary.
+upsert: the working set is resident), the transform and sightings calls and
+reading their results back into Python bytes, i.e. the whole boundary.
 """
 
 from __future__ import annotations
@@ -139,6 +139,7 @@ def run_reducer_bench(*, entities: int, commands: int, ticks: int, seed: int, cr
             frame = COMMAND_FRAME.encode({"tick": tick, "commands": packed, "text": text})
             engine.project(empty_upsert)
             result = engine.transform(frame)
+            result = result.with_sightings(engine.sightings())
             times[name].append(time.perf_counter() - started)
         effects += len(result.effects) // EFFECT_SIZE
         most_sightings = max(most_sightings, most_sightings_of(result))

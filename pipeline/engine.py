@@ -22,7 +22,12 @@ class Rules(Protocol):
         """Materialize a WorldFrame: replace the world, or upsert entities."""
 
     def transform(self, frame: bytes) -> TickResult:
-        """Run one tick of a CommandFrame."""
+        """Run one tick of a CommandFrame. Unless the frame skips them, its
+        area-of-interest effects are not in the result: sightings() gives them."""
+
+    def sightings(self) -> bytes:
+        """The area-of-interest effects (packed Effect structs, sorted) of the
+        tick transform just ran; ends that tick. Not called, they are lost."""
 
     def canonical(self) -> bytes | memoryview:
         """The canonical world encoding the world hash is taken over."""

@@ -20,6 +20,7 @@ from .batches import SeqGuard, read_batches
 from .context import TickContext
 from .effects import effects_json
 from .engine import create_engine
+from .enginethread import EngineThread
 from .errors import CheckFailed, DivergenceError
 from .ports import Stage, Store
 from .stages.actuate import Actuate
@@ -54,12 +55,12 @@ class Lane:
     the live server commits it."""
 
     def __init__(self, engine_name: str, view: WorldView, store: Store | None = None, *, sights: bool = True) -> None:
-        self.engine = create_engine(engine_name)
+        self.engine = EngineThread(create_engine(engine_name))
         self.view = view
         self.stages: list[Stage] = [Project(self.engine), Transform(self.engine, sights=sights)]
         if store is not None:
             self.stages += [Plan(), Actuate(store, outbox=None)]
-        self.engine.project(view.frame())
+        self.engine.engine.project(view.frame())
 
     async def step(self, batch: Batch) -> TickContext:
         ctx = TickContext(tick=batch.tick, batch=batch, view=self.view)
@@ -67,6 +68,7 @@ class Lane:
             ctx = await stage(ctx)
         if ctx.world_hash is None and ctx.hashing is not None:   # plan, which waits for it, did not run
             ctx.world_hash = await ctx.hashing
+        await ctx.sighted()
         assert ctx.next_view is not None
         self.view = ctx.next_view
         return ctx

@@ -21,6 +21,7 @@ from typing import Callable
 from .blocks import first
 from .context import TickContext
 from .engine import Rules
+from .enginethread import EngineThread
 from .gcpacer import GcPacer
 from .metrics import TickMetrics
 from .ports import Outbox, Store
@@ -48,11 +49,12 @@ class Pipeline:
         self.outbox = outbox
         self.on_committed = on_committed
         self.metrics = metrics or TickMetrics()
+        self.engine = EngineThread(engine)
         self.compute_stages = (
             ("negotiate", negotiate or Negotiate()),
             ("contextualize", Contextualize(store)),
-            ("project", Project(engine)),
-            ("transform", Transform(engine)),
+            ("project", Project(self.engine)),
+            ("transform", Transform(self.engine)),
             ("plan", Plan()),
         )
         self.actuate = Actuate(store, outbox)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from schema._generated.layout import COMMAND_SIZE
@@ -27,6 +27,11 @@ class TickResult:
     changed: bytes
     removed: bytes
     previous: bytes = b""
+
+    def with_sightings(self, sightings: bytes) -> TickResult:
+        """The result with the tick's area-of-interest effects after the others
+        (Rules.sightings() gives them separately: docs/abi.md)."""
+        return replace(self, effects=self.effects + sightings)
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,8 @@ class Session:
         self.tick += 1
         frame, text = command_frame(self.tick, list(commands), sights=sights)
         result = self.engine.transform(frame)
+        if sights:
+            result = result.with_sightings(self.engine.sightings())
         return result, list(effects_json(result, text))
 
     def entities(self) -> dict[int, dict[str, Any]]:

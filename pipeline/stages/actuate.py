@@ -3,7 +3,8 @@
 One transaction applies the planned writes, moves the world header and
 appends the command log row (persistence/store.py). Effects go out only
 after that commit returns, so no player ever sees a tick that could be lost.
-The runner keeps commits and deliveries in tick order.
+The tick's sightings (computed meanwhile on the engine's thread) join its
+other effects here. The runner keeps commits and deliveries in tick order.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ class Actuate:
         if self.store is not None:
             assert ctx.write is not None, "actuate runs after plan"
             await self.store.commit_tick(ctx.write)
+        await ctx.sighted()
         if self.outbox is not None:
             await self.outbox.deliver(ctx)
         return ctx

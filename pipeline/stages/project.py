@@ -1,20 +1,21 @@
-"""Stage 3, project: materialize the entities contextualize loaded, in one reducer call."""
+"""Stage 3, project: materialize the entities contextualize loaded, in one reducer call
+(on the engine's thread, behind whatever the last tick queued there)."""
 
 from __future__ import annotations
 
 from ..context import TickContext
-from ..engine import Rules
+from ..enginethread import EngineThread
 from ..frames import WORLD_FRAME
 
 
 class Project:
-    def __init__(self, engine: Rules) -> None:
+    def __init__(self, engine: EngineThread) -> None:
         self.engine = engine
 
     async def __call__(self, ctx: TickContext) -> TickContext:
         if ctx.loaded:
             view = ctx.view
-            self.engine.project(WORLD_FRAME.encode({
+            await self.engine.call(self.engine.engine.project, WORLD_FRAME.encode({
                 "seed": view.seed, "tick": view.tick, "next_id": view.next_id, "replace": 0,
                 "entities": ctx.loaded}))
         return ctx

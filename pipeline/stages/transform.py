@@ -1,47 +1,73 @@
 """Stage 4, transform: run the tick's batch through the game rules in one reducer call.
 
+The call runs on the engine's thread (pipeline/enginethread.py), and so do,
+queued behind it, the world hash (O(world): the command log and replay need
+it) and the tick's sightings (its area-of-interest effects): the event loop
+meanwhile updates the view and plans the tick's SQL, and the next tick's
+engine calls line up behind them. Plan waits for the hash, actuate for the
+sightings.
+
 On any engine failure the engine is restored from the committed view, so a
 failed tick leaves the world exactly as it was, and the error names the tick.
+Sightings that fail cost that tick's sightings only: the world after the
+tick is restored into the engine and the tick goes on without them.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
+import logging
 
 from ..context import TickContext
-from ..engine import Rules
+from ..enginethread import EngineThread
 from ..errors import EngineError
 from ..frames import COMMAND_FRAME
+from ..types import TickResult
+from ..view import WorldView
+
+log = logging.getLogger(__name__)
 
 
 class Transform:
     """`sights=False` has the reducers skip the area-of-interest effects: they never
     change the world, so a replay that writes no effects need not compute them."""
 
-    def __init__(self, engine: Rules, *, sights: bool = True) -> None:
+    def __init__(self, engine: EngineThread, *, sights: bool = True) -> None:
         self.engine = engine
         self.sights = sights
 
     async def __call__(self, ctx: TickContext) -> TickContext:
         frame = COMMAND_FRAME.encode({"tick": ctx.tick, "commands": ctx.batch.commands, "text": ctx.batch.text,
                                       "skip_area_of_interest": int(not self.sights)})
-        try:
-            ctx.result = self.engine.transform(frame)
-        except EngineError:
-            self.engine.project(ctx.view.frame())
-            raise
-        except Exception as exc:  # a bug in the Python twin: same contract as a trap
-            self.engine.project(ctx.view.frame())
-            raise EngineError(ctx.tick, f"{self.engine.name} engine failed: {exc!r}") from exc
-        # The world hash (O(world); the command log and replay need it) is taken in a
-        # thread while this stage updates the view and plan diffs fragments: the WASM
-        # call and SHA-256 both release the GIL. Plan waits for it, and nothing calls
-        # the engine before then (the next tick starts after plan).
-        ctx.hashing = asyncio.get_running_loop().run_in_executor(None, _world_hash, self.engine)
+        ctx.result = await self.engine.call(_transform, self.engine, frame, ctx.view, ctx.tick)
+        ctx.hashing = self.engine.submit(_world_hash, self.engine)
+        if self.sights:
+            ctx.sighting = self.engine.submit(_sightings, self.engine, ctx.view, ctx.result)
         ctx.next_view = ctx.view.apply(ctx.result)
         return ctx
 
 
-def _world_hash(engine: Rules) -> bytes:
-    return hashlib.sha256(engine.canonical()).digest()
+def _transform(engine: EngineThread, frame: bytes, view: WorldView, tick: int) -> TickResult:
+    rules = engine.engine
+    try:
+        return rules.transform(frame)
+    except EngineError:
+        rules.project(view.frame())
+        raise
+    except Exception as exc:  # a bug in the Python twin: same contract as a trap
+        rules.project(view.frame())
+        raise EngineError(tick, f"{rules.name} engine failed: {exc!r}") from exc
+
+
+def _world_hash(engine: EngineThread) -> bytes:
+    return hashlib.sha256(engine.engine.canonical()).digest()
+
+
+def _sightings(engine: EngineThread, view: WorldView, result: TickResult) -> bytes:
+    rules = engine.engine
+    try:
+        return rules.sightings()
+    except EngineError as exc:
+        log.error("tick %d goes without its sightings: %s", result.tick, exc)
+        rules.project(view.apply(result).frame())
+        return b""

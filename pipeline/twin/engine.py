@@ -23,10 +23,12 @@ class PythonEngine:
 
     def __init__(self) -> None:
         self._world: World | None = None
+        self._open = False      # a transformed tick waiting for sightings()
 
     def project(self, frame: bytes) -> None:
         """Replace the world with a WorldFrame's, or upsert its entities."""
         f = WORLD_FRAME.decode(frame)
+        self._drop_open_tick()
         if f["replace"]:
             zones = (Zone(*values) for values in ZONE.iter_unpack(f["zones"]))
             self._world = World(f["seed"], f["tick"], f["next_id"], zones)
@@ -50,6 +52,7 @@ class PythonEngine:
             raise EngineError(f["tick"], f"a frame for tick {f['tick']} given to a world at tick {world.tick}")
         text = bytes(f["text"])
         log = EffectLog()
+        self._drop_open_tick()
         sights = not f["skip_area_of_interest"]
         if sights and not world.interest.valid:
             watch_all(world)
@@ -62,18 +65,38 @@ class PythonEngine:
             for cmd in decode_commands(f["commands"]):
                 run_command(world, cmd, text, log)
             world.seal_tick()
-            if sights:
-                area_of_interest(world, log)
-            else:
-                world.interest.valid = False
             changed, removed, previous = world.changes()
         except Exception as exc:
             # As the ABI promises: a failed call leaves the world as it was.
             self._world = world.rolled_back()
             watch_all(self._world)
             raise EngineError(f["tick"], f"the Python twin failed: {exc!r}") from exc
+        if sights:
+            self._open = True
+        else:
+            world.interest.valid = False
         return TickResult(tick=world.tick, next_id=world.next_id, effects=log.effects(),
                           recipients=log.recipients(), changed=changed, removed=removed, previous=previous)
+
+    def sightings(self) -> bytes:
+        """The area-of-interest effects of the tick just transformed (rules/aoi.py)."""
+        world = self._require_world()
+        if not self._open:
+            raise EngineError(world.tick, "sightings: no transformed tick is waiting for them")
+        self._open = False
+        log = EffectLog()
+        try:
+            area_of_interest(world, log)
+        except Exception as exc:
+            world.interest.valid = False
+            raise EngineError(world.tick, f"the Python twin failed: {exc!r}") from exc
+        return log.effects()
+
+    def _drop_open_tick(self) -> None:
+        """A tick whose sightings were never asked for takes the kept areas with it."""
+        if self._open and self._world is not None:
+            self._world.interest.valid = False
+        self._open = False
 
     def canonical(self) -> bytes:
         return self._require_world().canonical()

@@ -21,6 +21,8 @@ from typing import Any, Callable
 
 import wasmtime
 
+from schema._generated.layout import EFFECT_SIZE
+
 from ..errors import EngineError, ReducerTrap
 from ..frames import COMMAND_FRAME, TICK_RESULT, WORLD_FRAME, FrameError, TableCodec
 from ..types import TickResult
@@ -179,7 +181,8 @@ class WasmEngine:
         self.compiled = compiled
         self._instance = _Instance(compiled)
         # Fuel per call, by export; a frame adds FUEL_PER_64_BYTES per 64 bytes.
-        self.fuel = {abi.PROJECT: FUEL_BASE, abi.TRANSFORM: FUEL_BASE, abi.CANONICAL: 4 * FUEL_BASE}
+        self.fuel = {abi.PROJECT: FUEL_BASE, abi.TRANSFORM: FUEL_BASE, abi.SIGHTINGS: FUEL_BASE,
+                     abi.CANONICAL: 4 * FUEL_BASE}
 
     @property
     def version(self) -> str:
@@ -207,6 +210,12 @@ class WasmEngine:
             tick=fields["tick"], next_id=fields["next_id"], effects=bytes(fields["effects"]),
             recipients=bytes(fields["recipients"]), changed=bytes(fields["changed"]),
             removed=bytes(fields["removed"]), previous=bytes(fields["previous"]))
+
+    def sightings(self) -> bytes:
+        address = self._trapping(abi.SIGHTINGS, lambda: -1,
+                                 lambda inst: inst.call(abi.SIGHTINGS, fuel=self.fuel[abi.SIGHTINGS]))
+        count = self._instance.memory.u32(address)
+        return self._instance.memory.read(address + 4, count * EFFECT_SIZE)
 
     def canonical(self) -> memoryview:
         address = self._trapping(abi.CANONICAL, lambda: -1,

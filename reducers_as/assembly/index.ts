@@ -1,4 +1,4 @@
-// The reducer ABI, version 1 (docs/abi.md): the module's only exports.
+// The reducer ABI, version 2 (docs/abi.md): the module's only exports.
 //
 // Python calls each export once per tick stage, never per entity or per
 // command. transform runs the tick phases of docs/rules.md in order; this is
@@ -11,7 +11,7 @@ import { clearInterest, interestValid } from "./interest";
 import { collectChanges, endJournal } from "./journal";
 import { ByteBuf, I32List, KeyList } from "./mem";
 import { orderedSlots } from "./order";
-import { clearEffects, setInputAddress, writeCanonical, writeTickResult } from "./output";
+import { clearEffects, setInputAddress, writeCanonical, writeSightings, writeTickResult } from "./output";
 import { areaOfInterest, watchAll, watchAround } from "./rules/aoi";
 import { runCommand } from "./rules/commands";
 import { npcBehaviour, regenerate, respawn } from "./rules/tick";
@@ -25,6 +25,8 @@ const changed = changetype<KeyList>(memory.data(offsetof<KeyList>(), 8));
 const removed = changetype<KeyList>(memory.data(offsetof<KeyList>(), 8));
 const loadedSpots = changetype<KeyList>(memory.data(offsetof<KeyList>(), 8));
 const loadedPlayers = changetype<I32List>(memory.data(offsetof<I32List>(), 8));
+// A transformed tick waiting for sightings(): its journal and removed slots are kept until then.
+let open = false;
 
 /** Where the entity in `slot` is visible, as a spot key into loadedSpots (nothing if it is an offline player). */
 function noteSpot(slot: i32): void {
@@ -34,7 +36,7 @@ function noteSpot(slot: i32): void {
 }
 
 export function abi_version(): i32 {
-  return 1;
+  return 2;
 }
 
 /** An 8-aligned input area of at least `size` bytes, reused by every later call. */
@@ -48,6 +50,7 @@ export function input(size: i32): usize {
 /** Loads a WorldFrame: the whole world (replace) or upserted entities. */
 export function project(ptr: usize, len: i32): i32 {
   const table = checkedRoot(ptr, <usize>len);
+  dropOpenTick();
   const end = ptr + <usize>len;
   const entities = WorldFrame.entities(table);
   const n = checkedLength(entities, Entity.SIZE, end);
@@ -79,12 +82,12 @@ export function project(ptr: usize, len: i32): i32 {
 export function transform(ptr: usize, len: i32): usize {
   const table = checkedRoot(ptr, <usize>len);
   const end = ptr + <usize>len;
+  dropOpenTick();
   assert(CommandFrame.tick(table) == tick + 1, "transform: frame tick is not the world's tick + 1");
   const commands = CommandFrame.commands(table);
   const count = checkedLength(commands, Command.SIZE, end);
   const text = CommandFrame.text(table);
   const textLen = checkedLength(text, 1, end);
-
   const sights = CommandFrame.skip_area_of_interest(table) == 0;
 
   // Areas kept stale by ticks that skipped them are searched again, in the world as the tick finds it.
@@ -97,14 +100,45 @@ export function transform(ptr: usize, len: i32): usize {
   for (let i: u32 = 0, p = vectorData(commands); i < count; i++, p += Command.SIZE) {
     runCommand(p, vectorData(text), textLen);
   }
-  if (sights) areaOfInterest();
-  else if (interestValid) clearInterest(false);
-
   collectChanges(changed, removed);
   const result = writeTickResult(changed, removed);
+  if (sights) {
+    open = true;        // sightings() ends the tick
+  } else {
+    if (interestValid) clearInterest(false);
+    endTick();
+  }
+  return result;
+}
+
+/**
+ * The area-of-interest effects of the tick transform just ran, sorted by
+ * (observer, entity): a size-prefixed vector of Effect structs. Ends the tick.
+ */
+export function sightings(): usize {
+  assert(open, "sightings: no transformed tick is waiting for them");
+  areaOfInterest();
+  const result = writeSightings();
+  open = false;
+  endTick();
+  return result;
+}
+
+/** Forgets the tick's journal and frees its removed entities' slots. */
+function endTick(): void {
   endJournal();
   releaseRemoved();
-  return result;
+}
+
+/**
+ * A tick whose sightings were never asked for ends here, and with it the
+ * kept areas of interest: they no longer match the world.
+ */
+function dropOpenTick(): void {
+  if (!open) return;
+  open = false;
+  clearInterest(false);
+  endTick();
 }
 
 /** The canonical world encoding after a u32 length (docs/rules.md, "World hash"). */

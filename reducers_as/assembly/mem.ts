@@ -230,3 +230,48 @@ const EMPTY: u64 = 0xffffffffffffffff;
     return true;
   }
 }
+
+// A U64Map, u64 keys (not ~0) to i32 values, for one pass, reset to the size it needs:
+//
+//   ptr -> [key u64, value i32, pad 4] x 2^bits, open addressing, linear probing
+@unmanaged export class U64Map {
+  ptr: usize;
+  bits: u64;
+  cap: usize;
+
+  /** Empties the map, with room for `n` keys at most half full. */
+  reset(n: i32): void {
+    const size = pow2AtLeast(<usize>n << 1, 64);
+    if (size > this.cap) {
+      this.ptr = alloc(size << 4);
+      this.cap = size;
+    }
+    this.bits = <u64>ctz(size);
+    memory.fill(this.ptr, 0xff, size << 4);
+  }
+
+  /** The place of `key`, or the empty place where it would go. */
+  @inline place(key: u64): usize {
+    const m = (<u32>1 << <u32>this.bits) - 1;
+    let h = fibonacciHash(key, this.bits);
+    while (true) {
+      const at = this.ptr + (<usize>h << 4);
+      const k = load<u64>(at);
+      if (k == key || k == EMPTY) return at;
+      h = (h + 1) & m;
+    }
+    return 0;
+  }
+
+  /** The value of `key`, or -1. */
+  @inline get(key: u64): i32 {
+    const at = this.place(key);
+    return load<u64>(at) == key ? load<i32>(at, 8) : -1;
+  }
+
+  @inline set(key: u64, value: i32): void {
+    const at = this.place(key);
+    store<u64>(at, key);
+    store<i32>(at, value, 8);
+  }
+}

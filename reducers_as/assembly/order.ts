@@ -8,10 +8,9 @@
 //
 //   order, pending -> KeyList of (0, id, slot)
 
-import { Entity } from "./_generated/schema";
 import { KeyList } from "./mem";
 import { sortKeys } from "./sort";
-import { rec, slotTop } from "./world";
+import { holds } from "./world";
 
 let order: KeyList = changetype<KeyList>(memory.data(offsetof<KeyList>(), 8));
 let spare: KeyList = changetype<KeyList>(memory.data(offsetof<KeyList>(), 8));
@@ -33,9 +32,9 @@ export function orderAdd(id: u64, slot: i32): void {
   }
 }
 
+/** Whether entry i still names an entity (removed ones keep their record until their slot is freed). */
 @inline function live(list: KeyList, i: i32): bool {
-  const slot = <i32>list.v(i);
-  return slot < slotTop && Entity.id(rec(slot)) == list.b(i);
+  return holds(<i32>list.v(i), list.b(i));
 }
 
 /** Every entity's slot, ascending id, as (0, id, slot). */

@@ -24,6 +24,7 @@ const effects = changetype<ByteBuf>(memory.data(offsetof<ByteBuf>(), 8));
 const recipients = changetype<ByteBuf>(memory.data(offsetof<ByteBuf>(), 8));
 /** Area-of-interest effects as (observer, entity, kind), sorted by rules/aoi.ts. */
 export const views = changetype<KeyList>(memory.data(offsetof<KeyList>(), 8));
+const sights = changetype<ByteBuf>(memory.data(offsetof<ByteBuf>(), 8));
 const out = changetype<ByteBuf>(memory.data(offsetof<ByteBuf>(), 8));
 const canon = changetype<ByteBuf>(memory.data(offsetof<ByteBuf>(), 8));
 let inputAddress: usize = 0;
@@ -84,13 +85,13 @@ export function chat(from: u64, textOffset: u32, textLen: u32, ids: KeyList): vo
 }
 
 /**
- * The size-prefixed TickResult of this tick. `changed` and `removed` are
- * sorted (0, id, slot) keys; `views` must be sorted already. `previous`
- * gives, beside each changed record, its record at the start of the tick
- * (the journal's copy; zeroed for a created entity).
+ * The size-prefixed TickResult of this tick, its sightings aside
+ * (writeSightings). `changed` and `removed` are sorted (0, id, slot) keys.
+ * `previous` gives, beside each changed record, its record at the start of
+ * the tick (the journal's copy; zeroed for a created entity).
  */
 export function writeTickResult(changed: KeyList, removed: KeyList): usize {
-  const nEffects = <u32>(effects.len / Effect.SIZE) + <u32>views.len;
+  const nEffects = <u32>(effects.len / Effect.SIZE);
   const nRecipients = <u32>(recipients.len >> 3);
   const nChanged = <u32>changed.len;
   const effectsAt = vectorStart(HEADER_END);
@@ -122,21 +123,14 @@ export function writeTickResult(changed: KeyList, removed: KeyList): usize {
   store<u64>(body + TABLE_POS + TickResult.NEXT_ID_INLINE, nextId);
 
   vectorHeader(body, TickResult.EFFECTS_INLINE, effectsAt, nEffects);
-  let p = body + effectsAt + 4;
-  memory.copy(p, effects.ptr, effects.len);
-  p += effects.len;
-  for (let i = 0; i < views.len; i++, p += Effect.SIZE) {
-    Effect.set_subject(p, views.a(i));
-    Effect.set_object(p, views.b(i));
-    Effect.set_kind(p, <u8>views.v(i));
-  }
+  memory.copy(body + effectsAt + 4, effects.ptr, effects.len);
 
   vectorHeader(body, TickResult.RECIPIENTS_INLINE, recipientsAt, nRecipients);
   memory.copy(body + recipientsAt + 4, recipients.ptr, recipients.len);
 
   vectorHeader(body, TickResult.CHANGED_INLINE, changedAt, nChanged);
   vectorHeader(body, TickResult.PREVIOUS_INLINE, previousAt, nChanged);
-  p = body + changedAt + 4;
+  let p = body + changedAt + 4;
   let q = body + previousAt + 4;
   for (let i = 0; i < changed.len; i++, p += Entity.SIZE, q += Entity.SIZE) {
     const slot = <i32>changed.v(i);
@@ -149,6 +143,24 @@ export function writeTickResult(changed: KeyList, removed: KeyList): usize {
   p = body + removedAt + 4;
   for (let i = 0; i < removed.len; i++, p += 8) store<u64>(p, removed.b(i));
   return body - 4;
+}
+
+/**
+ * The tick's area-of-interest effects (`views`, sorted) as Effect structs,
+ * after a u32 count.
+ */
+export function writeSightings(): usize {
+  sights.clear();
+  const at = sights.append(4 + <usize>views.len * Effect.SIZE);
+  store<u32>(at, <u32>views.len);
+  let p = at + 4;
+  memory.fill(p, 0, <usize>views.len * Effect.SIZE);
+  for (let i = 0; i < views.len; i++, p += Effect.SIZE) {
+    Effect.set_subject(p, views.a(i));
+    Effect.set_object(p, views.b(i));
+    Effect.set_kind(p, <u8>views.v(i));
+  }
+  return at;
 }
 
 /**

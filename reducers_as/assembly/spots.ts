@@ -47,6 +47,8 @@ let slotCap: i32 = 0;
 @inline function keyOf(s: i32): u64 { return load<u64>(keys + (<usize>s << 3)); }
 @inline function setKey(s: i32, k: u64): void { store<u64>(keys + (<usize>s << 3), k); }
 @inline function idOf(s: i32): u64 { return load<u64>(ids + (<usize>s << 3)); }
+/** The id of the entity listed in slot `s`. */
+@inline export function spotId(s: i32): u64 { return idOf(s); }
 
 /** The table index holding `key`, or the empty index where it would go. */
 function find(key: u64): u32 {

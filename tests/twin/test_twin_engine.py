@@ -54,7 +54,7 @@ def test_a_failing_tick_leaves_the_world_as_it_was(monkeypatch):
         raise RuntimeError("injected")
 
     before = failing.engine.canonical()
-    monkeypatch.setattr(twin_engine, "area_of_interest", boom)
+    monkeypatch.setattr(twin_engine.World, "changes", boom)     # after every rule of the tick
     with pytest.raises(EngineError, match="injected"):
         failing.step(*batches[10], cmd(1, 99, "leave"))
     failing.tick -= 1
@@ -64,6 +64,28 @@ def test_a_failing_tick_leaves_the_world_as_it_was(monkeypatch):
     for batch in batches[10:]:
         assert failing.step(*batch) == reference.step(*batch)
     assert failing.engine.canonical() == reference.engine.canonical()
+
+
+def test_failing_sightings_cost_nothing_but_that_ticks_sightings(monkeypatch):
+    rng = random.Random(8)
+    w = world(*random_world(rng), zones=ZONES, next_id=30)
+    batches = [random_commands(rng, {}, list(range(1, 30))) for _ in range(12)]
+    failing, reference = Session(PythonEngine(), w), Session(PythonEngine(), w)
+    for batch in batches[:6]:
+        failing.step(*batch)
+        reference.step(*batch)
+
+    def boom(*args):
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(twin_engine, "area_of_interest", boom)
+    with pytest.raises(EngineError, match="injected"):
+        failing.step(*batches[6])
+    monkeypatch.undo()
+    reference.step(*batches[6])
+    assert failing.engine.canonical() == reference.engine.canonical()   # the tick itself stands
+    for batch in batches[7:]:
+        assert failing.step(*batch) == reference.step(*batch)           # areas searched afresh
 
 
 def test_a_respawn_popped_by_a_failing_tick_still_happens(monkeypatch):

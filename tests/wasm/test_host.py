@@ -9,6 +9,7 @@ import pytest
 import wasmtime
 
 from pipeline.context import TickContext
+from pipeline.enginethread import EngineThread
 from pipeline.errors import EngineError, ReducerTrap
 from pipeline.frames import COMMAND_FRAME
 from pipeline.records import pack_commands
@@ -50,10 +51,10 @@ def test_exhausted_fuel_names_the_tick_and_leaves_the_world_unchanged():
     frame_share = wasmtime_host.FUEL_PER_64_BYTES * (len(frame) // 64)
     engine.fuel["transform"] = 10 - frame_share      # ten instructions in all: never enough for a tick
     with pytest.raises(ReducerTrap, match=r"tick 1: transform trapped: .*fuel"):
-        asyncio.run(Transform(engine)(ctx))
+        asyncio.run(Transform(EngineThread(engine))(ctx))
     engine.fuel["transform"] = budget
     assert hashlib.sha256(engine.canonical()).hexdigest() == before
-    ctx = asyncio.run(Transform(engine)(ctx))           # the same tick now runs normally
+    ctx = asyncio.run(Transform(EngineThread(engine))(ctx))           # the same tick now runs normally
     assert ctx.result is not None and ctx.result.tick == 1
 
 

@@ -18,7 +18,7 @@
 //   changed entity it watches, found through that entity's watchers.
 // The pairs are then sorted by (observer id, entity id).
 
-import { EffectKind, Entity, Kind, Zone } from "../_generated/schema";
+import { EffectKind, Entity, Kind } from "../_generated/schema";
 import {
   addMember, areaCount, areaMembers, areaOf, areaRadius, clearInterest, dropArea, edgeNext, edgeObserver,
   firstWatcher, markSearched, memberAt, MEMBERS, newArea, newPass, removeMember, replaceMember, searchedIn, setArea,
@@ -29,146 +29,84 @@ import {
   buildMarks, CHANGED, markedCellCount, markedCellX, markedCellY, markedCellZone, markNear, PLAYER_ENTRY, SAW,
   sameSpot, SEES, summaryBits,
 } from "../marks";
-import { I32List, KeyList } from "../mem";
+import { I32List, KeyList, U64Map } from "../mem";
+import { nearestDistances, nearestSlots, nearestTo, SIGHT } from "../nearest";
 import { views } from "../output";
 import { sortKeys } from "../sort";
-import {
-  CELL_SHIFT, nodeId, nodeTags, nodeX, nodeY, nodeZone, ONLINE, PLAYER, population, query, queryBox, queryVisible,
-  VISIBLE,
-} from "../spatial";
-import { spotHead, spotNext } from "../spots";
-import { findZone, mark, newEpoch, rec, setMark, slotTop } from "../world";
+import { CELL_SHIFT, nodeId, nodeTags, nodeX, nodeY, nodeZone, ONLINE, PLAYER, query, queryBox } from "../spatial";
+import { spotKey } from "../spots";
+import { mark, newEpoch, rec, setMark, slotTop } from "../world";
 
-const SIGHT: i32 = 10;
 const OTHERS: i32 = MEMBERS - 1;   // an area: the observer and its 31 nearest
-const CELL: i32 = 1 << CELL_SHIFT;  // spatial.ts's coarse cells
-// Rings win once the entities in the cells around, squared, pass this times the cells' count: walking
-// costs each entity in them, rings about 3x as much per position, and 32 / density positions.
-const RING_FACTOR: u64 = 96 * <u64>(CELL * CELL);
 
 const members = changetype<I32List>(memory.data(offsetof<I32List>(), 8));
 const found = changetype<I32List>(memory.data(offsetof<I32List>(), 8));
 const again = changetype<I32List>(memory.data(offsetof<I32List>(), 8));
 const newcomers = changetype<I32List>(memory.data(offsetof<I32List>(), 8));
 const leavers = changetype<I32List>(memory.data(offsetof<I32List>(), 8));
-const cursors = changetype<I32List>(memory.data(offsetof<I32List>(), 8));
-const nearest = changetype<KeyList>(memory.data(offsetof<KeyList>(), 8));
-const ties = changetype<KeyList>(memory.data(offsetof<KeyList>(), 8));
-const byDistance = memory.data(<i32>(SIGHT + 1) << 2, 4);
 const heard = changetype<KeyList>(memory.data(offsetof<KeyList>(), 8));
+// Within one pass over a world that stands still: the 32 nearest to each position searched from.
+const searchedSpots = changetype<U64Map>(memory.data(offsetof<U64Map>(), 8));
+const nearestThere = changetype<I32List>(memory.data(offsetof<I32List>(), 8));
 
 /**
  * The area of interest of the online player in `slot`, in the world as it
  * stands, into `members` (the player first); returns its radius.
  */
 function areaAround(slot: i32): i32 {
+  const radius = nearestTo(nodeZone(slot), nodeX(slot), nodeY(slot), OTHERS, slot);
+  members.clear();
+  members.push(slot);
+  for (let k = 0; k < nearestSlots.len; k++) members.push(nearestSlots.get(k));
+  return radius;
+}
+
+/**
+ * areaAround within a pass over a world that does not change meanwhile:
+ * observers standing on one position share one search, of the 32 nearest
+ * there (whoever searches is then one of them, or not), remembered in
+ * `searchedSpots` until forgetSearches(). In a crowd many stand together.
+ */
+function areaInPass(slot: i32): i32 {
   const zone = nodeZone(slot), x = nodeX(slot), y = nodeY(slot);
-  const walk = population(zone, x, y, SIGHT, VISIBLE);
-  // Walking the cells costs every entity in them; rings cost a lookup per
-  // position out to the radius, about 32 / density of them.
-  if (<u64>walk * <u64>walk <= RING_FACTOR * <u64>cellsAround(x, y)) return walkCells(slot, zone, x, y);
+  const key = spotKey(zone, x, y);
+  let at = searchedSpots.get(key);
+  if (at < 0) {
+    nearestTo(zone, x, y, MEMBERS, -1);
+    at = nearestThere.len;
+    searchedSpots.set(key, at);
+    nearestThere.push(nearestSlots.len);
+    for (let k = 0; k < nearestSlots.len; k++) {
+      nearestThere.push(nearestSlots.get(k));
+      nearestThere.push(nearestDistances.get(k));
+    }
+  }
+  // The others there, less the farthest (by distance, then id) when all 32 are others.
+  const n = nearestThere.get(at);
+  let drop = -1, dropD = -1, dropId: u64 = 0, others = 0;
+  for (let k = 0; k < n; k++) {
+    const s = nearestThere.get(at + 1 + 2 * k), d = nearestThere.get(at + 2 + 2 * k);
+    if (s == slot) continue;
+    others++;
+    const id = nodeId(s);
+    if (d > dropD || (d == dropD && id > dropId)) { drop = s; dropD = d; dropId = id; }
+  }
   members.clear();
   members.push(slot);
-  return ringByRing(slot, zone, x, y);
-}
-
-/** How many coarse cells a search around (x, y) covers. */
-@inline function cellsAround(x: i32, y: i32): u32 {
-  const w = ((x + SIGHT) >> CELL_SHIFT) - (max(x - SIGHT, 0) >> CELL_SHIFT) + 1;
-  const h = ((y + SIGHT) >> CELL_SHIFT) - (max(y - SIGHT, 0) >> CELL_SHIFT) + 1;
-  return <u32>(w * h);
-}
-
-/**
- * areaAround from the coarse cells: every visible entity within SIGHT,
- * counted by distance; those nearer than the cut distance are in, and at
- * the cut, the lowest ids.
- */
-function walkCells(slot: i32, zone: u32, x: i32, y: i32): i32 {
-  queryVisible(slot, zone, x, y, SIGHT, nearest, byDistance);
-  return nearestOf(slot);
-}
-
-/**
- * `slot` and the 31 nearest of the candidates in `nearest` (counted by
- * distance in `byDistance`) into `members`: those nearer than the cut
- * distance, and at the cut the lowest ids. Returns the radius.
- */
-function nearestOf(slot: i32): i32 {
-  members.clear();
-  members.push(slot);
-  if (nearest.len < OTHERS) {
-    for (let k = 0; k < nearest.len; k++) members.push(<i32>nearest.v(k));
-    return SIGHT;
+  let radius = -1;
+  for (let k = 0; k < n; k++) {
+    const s = nearestThere.get(at + 1 + 2 * k), d = nearestThere.get(at + 2 + 2 * k);
+    if (s == slot || (others > OTHERS && s == drop)) continue;
+    members.push(s);
+    radius = max(radius, d);
   }
-  let cut = 0, nearer = 0;
-  while (nearer + load<i32>(byDistance + (<usize>cut << 2)) < OTHERS) {
-    nearer += load<i32>(byDistance + (<usize>cut << 2));
-    cut++;
-  }
-  ties.clear();
-  for (let k = 0; k < nearest.len; k++) {
-    const d = <i32>nearest.a(k);
-    if (d < cut) members.push(<i32>nearest.v(k));
-    else if (d == cut) ties.push(0, nearest.b(k), nearest.v(k));
-  }
-  sortKeys(ties);
-  for (let k = 0; k < OTHERS - nearer; k++) members.push(<i32>ties.v(k));
-  return cut;
+  return members.len == MEMBERS ? radius : SIGHT;
 }
 
-/**
- * areaAround in a crowd: rings of positions at distance 0, 1, 2..., out to
- * where the area is full. Each position's entities are listed in ascending
- * id, so a ring's lowest ids come from merging its positions' lists, and no
- * list is read further than the ids the area still needs.
- */
-function ringByRing(slot: i32, zone: u32, x: i32, y: i32): i32 {
-  const z = findZone(zone);
-  const width = <i32>Zone.width(z), height = <i32>Zone.height(z);
-  for (let d = 0; d <= SIGHT; d++) {
-    cursors.clear();
-    if (d == 0) {
-      enter(slot, zone, x, y);
-    } else {
-      const left = max(x - d, 0), right = min(x + d, width - 1);
-      for (let c = left; c <= right; c++) {
-        if (y - d >= 0) enter(slot, zone, c, y - d);
-        if (y + d < height) enter(slot, zone, c, y + d);
-      }
-      const top = max(y - d + 1, 0), bottom = min(y + d - 1, height - 1);
-      for (let r = top; r <= bottom; r++) {
-        if (x - d >= 0) enter(slot, zone, x - d, r);
-        if (x + d < width) enter(slot, zone, x + d, r);
-      }
-    }
-    while (cursors.len > 0 && members.len < MEMBERS) {
-      let best = 0, bestId = nodeId(cursors.get(0));
-      for (let i = 1; i < cursors.len; i++) {
-        const id = nodeId(cursors.get(i));
-        if (id < bestId) { best = i; bestId = id; }
-      }
-      const s = cursors.get(best);
-      members.push(s);
-      const next = after(slot, s);
-      if (next >= 0) cursors.set(best, next); else cursors.swapRemove(best);
-    }
-    if (members.len == MEMBERS) return d;
-  }
-  return SIGHT;
-}
-
-/** The first entity listed at (x, y), the searching `slot` aside, becomes a cursor of the merge. */
-@inline function enter(slot: i32, zone: u32, x: i32, y: i32): void {
-  let s = spotHead(zone, x, y);
-  if (s == slot) s = spotNext(s);
-  if (s >= 0) cursors.push(s);
-}
-
-/** The entity listed after `s` at its position, the searching `slot` aside, or -1. */
-@inline function after(slot: i32, s: i32): i32 {
-  const next = spotNext(s);
-  return next == slot ? spotNext(next) : next;
+/** Starts a pass: nothing searched yet, room for `observers` searches. */
+function forgetSearches(observers: i32): void {
+  searchedSpots.reset(observers);
+  nearestThere.clear();
 }
 
 /** Who hears the speaker in `slot` now: the online players of its area of interest, ascending id. */
@@ -191,9 +129,10 @@ export function listeners(slot: i32): KeyList {
 /** Searches every online player's area afresh (a loaded world, or areas gone stale). */
 export function watchAll(): void {
   clearInterest(true);
+  forgetSearches(slotTop);
   for (let s = 0; s < slotTop; s++) {
     const p = rec(s);
-    if (Entity.id(p) != 0 && Entity.kind(p) == Kind.player && Entity.online(p) != 0) keep(s, areaAround(s));
+    if (Entity.id(p) != 0 && Entity.kind(p) == Kind.player && Entity.online(p) != 0) keep(s, areaInPass(s));
   }
 }
 
@@ -234,6 +173,7 @@ export function areaOfInterest(): void {
   const n = journalLength();
   if (n == 0) return;
   // Observers that can see a mark stand in the cells within SIGHT of it.
+  const CELL = 1 << CELL_SHIFT;
   buildMarks((SIGHT + CELL - 1) >> CELL_SHIFT);
   const pass = newPass();
   again.clear();
@@ -259,9 +199,10 @@ export function areaOfInterest(): void {
       again.push(s);
     }
   }
+  forgetSearches(again.len);
   for (let i = 0; i < again.len; i++) {
     const s = again.get(i);
-    keepDiff(s, areaAround(s));
+    keepDiff(s, areaInPass(s));
   }
   // Everyone else sees what it saw: the changed entities it watches are updates.
   for (let j = 0; j < n; j++) {

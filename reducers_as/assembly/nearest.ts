@@ -1,0 +1,150 @@
+// The nearest visible entities to a position, by (distance, id), within
+// SIGHT: what an area of interest is made of (docs/rules.md).
+//
+// Two ways to find them, whichever costs less where the search stands:
+// - walking the coarse cells around (spatial.ts), which costs every entity
+//   in them: cheap where few stand;
+// - rings of exact positions at distance 0, 1, 2... (spots.ts), each
+//   position's entities listed in ascending id, so a ring's lowest ids come
+//   from merging its positions' lists and no list is read further than the
+//   ids still wanted: in a crowd this costs about the entities wanted and the
+//   positions out to the farthest of them, however many stand there.
+//
+// The result is `nearestSlots` with `nearestDistances` beside it, in no
+// particular order.
+
+import { Zone } from "./_generated/schema";
+import { I32List, KeyList } from "./mem";
+import { sortKeys } from "./sort";
+import { CELL_SHIFT, population, queryVisible, VISIBLE } from "./spatial";
+import { spotHead, spotId, spotNext } from "./spots";
+import { findZone } from "./world";
+
+export const SIGHT: i32 = 10;
+const CELL: i32 = 1 << CELL_SHIFT;
+// Rings win once the entities in the cells around, squared, pass this times the cells' count: walking
+// costs each entity in them, rings about 3x as much per position, and 32 / density positions.
+const RING_FACTOR: u64 = 96 * <u64>(CELL * CELL);
+
+export const nearestSlots = changetype<I32List>(memory.data(offsetof<I32List>(), 8));
+export const nearestDistances = changetype<I32List>(memory.data(offsetof<I32List>(), 8));
+const candidates = changetype<KeyList>(memory.data(offsetof<KeyList>(), 8));
+const ties = changetype<KeyList>(memory.data(offsetof<KeyList>(), 8));
+const cursors = changetype<I32List>(memory.data(offsetof<I32List>(), 8));
+const byDistance = memory.data(<i32>(SIGHT + 1) << 2, 4);
+// The id at the head of each cursor's list: a ring has at most 8 * SIGHT positions.
+const heads = memory.data(<i32>(8 * SIGHT) << 3, 8);
+
+/**
+ * The `want` visible entities nearest to (x, y) in `zone` within SIGHT, but
+ * `exclude` (a slot, or -1), into nearestSlots and nearestDistances; fewer
+ * when fewer stand there. Returns the distance of the farthest found when
+ * `want` were found, else SIGHT.
+ */
+export function nearestTo(zone: u32, x: i32, y: i32, want: i32, exclude: i32): i32 {
+  nearestSlots.clear();
+  nearestDistances.clear();
+  const walk = population(zone, x, y, SIGHT, VISIBLE);
+  if (<u64>walk * <u64>walk <= RING_FACTOR * <u64>cellsAround(x, y)) return walkCells(zone, x, y, want, exclude);
+  return ringByRing(zone, x, y, want, exclude);
+}
+
+/** How many coarse cells a search around (x, y) covers. */
+@inline function cellsAround(x: i32, y: i32): u32 {
+  const w = ((x + SIGHT) >> CELL_SHIFT) - (max(x - SIGHT, 0) >> CELL_SHIFT) + 1;
+  const h = ((y + SIGHT) >> CELL_SHIFT) - (max(y - SIGHT, 0) >> CELL_SHIFT) + 1;
+  return <u32>(w * h);
+}
+
+@inline function found(s: i32, d: i32): void {
+  nearestSlots.push(s);
+  nearestDistances.push(d);
+}
+
+/**
+ * From the coarse cells: every visible entity within SIGHT, counted by
+ * distance; those nearer than the cut distance are in, and at the cut, the
+ * lowest ids.
+ */
+function walkCells(zone: u32, x: i32, y: i32, want: i32, exclude: i32): i32 {
+  queryVisible(exclude, zone, x, y, SIGHT, candidates, byDistance);
+  if (candidates.len < want) {
+    for (let k = 0; k < candidates.len; k++) found(<i32>candidates.v(k), <i32>candidates.a(k));
+    return SIGHT;
+  }
+  let cut = 0, nearer = 0;
+  while (nearer + load<i32>(byDistance + (<usize>cut << 2)) < want) {
+    nearer += load<i32>(byDistance + (<usize>cut << 2));
+    cut++;
+  }
+  ties.clear();
+  for (let k = 0; k < candidates.len; k++) {
+    const d = <i32>candidates.a(k);
+    if (d < cut) found(<i32>candidates.v(k), d);
+    else if (d == cut) ties.push(0, candidates.b(k), candidates.v(k));
+  }
+  sortKeys(ties);
+  for (let k = 0; k < want - nearer; k++) found(<i32>ties.v(k), cut);
+  return cut;
+}
+
+/** From rings of positions outward, merging each ring's id-ordered lists. */
+function ringByRing(zone: u32, x: i32, y: i32, want: i32, exclude: i32): i32 {
+  const z = findZone(zone);
+  const width = <i32>Zone.width(z), height = <i32>Zone.height(z);
+  for (let d = 0; d <= SIGHT; d++) {
+    cursors.clear();
+    if (d == 0) {
+      enter(exclude, zone, x, y);
+    } else {
+      const left = max(x - d, 0), right = min(x + d, width - 1);
+      for (let c = left; c <= right; c++) {
+        if (y - d >= 0) enter(exclude, zone, c, y - d);
+        if (y + d < height) enter(exclude, zone, c, y + d);
+      }
+      const top = max(y - d + 1, 0), bottom = min(y + d - 1, height - 1);
+      for (let r = top; r <= bottom; r++) {
+        if (x - d >= 0) enter(exclude, zone, x - d, r);
+        if (x + d < width) enter(exclude, zone, x + d, r);
+      }
+    }
+    // Merge the ring's lists: each step takes the lowest id at the head of a list.
+    let open = cursors.len;
+    while (open > 1 && nearestSlots.len < want) {
+      let best = 0, bestId = load<u64>(heads);
+      for (let i = 1; i < open; i++) {
+        const id = load<u64>(heads + (<usize>i << 3));
+        if (id < bestId) { best = i; bestId = id; }
+      }
+      found(cursors.get(best), d);
+      const next = after(exclude, cursors.get(best));
+      if (next >= 0) {
+        cursors.set(best, next);
+        store<u64>(heads + (<usize>best << 3), spotId(next));
+      } else {
+        open--;
+        cursors.set(best, cursors.get(open));
+        store<u64>(heads + (<usize>best << 3), load<u64>(heads + (<usize>open << 3)));
+      }
+    }
+    // One list left: the rest of it in order.
+    for (let s = open == 1 ? cursors.get(0) : -1; s >= 0 && nearestSlots.len < want; s = after(exclude, s)) found(s, d);
+    if (nearestSlots.len == want) return d;
+  }
+  return SIGHT;
+}
+
+/** The first entity listed at (x, y), `exclude` aside, becomes a cursor of the merge. */
+@inline function enter(exclude: i32, zone: u32, x: i32, y: i32): void {
+  let s = spotHead(zone, x, y);
+  if (s == exclude) s = spotNext(s);
+  if (s < 0) return;
+  store<u64>(heads + (<usize>cursors.len << 3), spotId(s));
+  cursors.push(s);
+}
+
+/** The entity listed after `s` at its position, `exclude` aside, or -1. */
+@inline function after(exclude: i32, s: i32): i32 {
+  const next = spotNext(s);
+  return next == exclude ? spotNext(next) : next;
+}
