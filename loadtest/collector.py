@@ -20,7 +20,7 @@ import psutil
 
 from pipeline.context import TickContext
 from pipeline.effects import most_sightings
-from pipeline.runner import COMPUTE_STAGES, STAGES
+from pipeline.runner import BESIDE, COMPUTE_STAGES, STAGES
 from schema._generated.layout import EFFECT_DTYPE, EffectKind
 
 SHORTEST_INTERVAL = 0.5     # seconds: a shorter last interval joins the one before it
@@ -132,7 +132,7 @@ class Collector:
         effects = np.frombuffer(ctx.result.effects, dtype=EFFECT_DTYPE)
         t.rule_rejected += int(np.count_nonzero(effects["kind"] == EffectKind.rejected))
         compute = sum(ctx.timings.get(s, 0.0) for s in COMPUTE_STAGES)
-        self.ticks.append(_Tick(compute, {s: ctx.timings.get(s, 0.0) for s in STAGES}, len(effects),
+        self.ticks.append(_Tick(compute, {s: ctx.timings.get(s, 0.0) for s in (*STAGES, *BESIDE)}, len(effects),
                                 most_sightings(ctx.result)))
 
     def sample(self, *, last: bool = False) -> dict[str, Any]:
@@ -182,7 +182,7 @@ class Collector:
             "tick_ms": percentiles([x.compute for x in self.ticks]),
             "commit_ms": percentiles([x.stages["actuate"] for x in self.ticks]),
             "stage_ms": {s: {k: v for k, v in percentiles([x.stages[s] for x in self.ticks]).items()
-                             if k in ("mean", "p50", "p99")} for s in STAGES},
+                             if k in ("mean", "p50", "p99")} for s in (*STAGES, *BESIDE)},
             "effects": {"per_tick": percentiles([x.effects for x in self.ticks], scale=1.0),
                         "most_sightings_per_observer": max((x.most_sightings for x in self.ticks), default=0)},
             "cpu": {"server_percent": round(100 * server_cpu / seconds, 1), "server_cpu_s": round(server_cpu, 2),

@@ -19,7 +19,8 @@ of ONE core (100 = one core busy); null marks a section that was not measured.
                    "answered_per_s"},                # xmpp only: answers the bots got, on their clock
          "tick_ms": {"mean", "p50", "p90", "p99", "max"},    # compute: negotiate..plan
          "commit_ms": {"mean", "p50", "p90", "p99", "max"},  # actuate; overlaps the next tick's compute
-         "stage_ms": {STAGE: {"mean", "p50", "p99"}},        # STAGE: each of pipeline.runner.STAGES
+         "stage_ms": {STAGE: {"mean", "p50", "p99"}},        # STAGE: pipeline.runner.STAGES, then BESIDE
+                                                             # (sightings: on the engine's thread, off the path)
          "effects": {"per_tick": {"mean", "p50", "p90", "p99", "max"},   # effects a tick (counts)
                      "most_sightings_per_observer": int},  # the most enter/update/leave one observer got in a tick
          "cpu": {"server_percent": float, "server_cpu_s": float, "other_percent": {process: float}},
@@ -58,7 +59,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import StrMethodFormatter
 from tabulate import tabulate
 
-from pipeline.runner import STAGES
+from pipeline.runner import BESIDE, STAGES
 
 DPI = 100
 PERCENTILES = ("p50", "p90", "p99", "max")
@@ -88,6 +89,8 @@ def summary_table(results: dict[str, Any]) -> str:
     row("commit p99 ms", "commit_ms", "p99", fmt=_ms)
     for stage in STAGES:
         row(f"{stage} mean ms", "stage_ms", stage, "mean", fmt=_ms)
+    for stage in BESIDE:
+        row(f"{stage} mean ms (beside)", "stage_ms", stage, "mean", fmt=_ms)
     row("server CPU %", "cpu", "server_percent", fmt=_percent)
     for process in sorted({name for r in runs for name in _dig(r, "cpu", "other_percent") or {}}):
         row(f"{process} CPU %", "cpu", "other_percent", process, fmt=_percent)

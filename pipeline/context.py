@@ -21,13 +21,15 @@ class TickContext:
     next_view: WorldView | None = None # the world after this tick
     world_hash: bytes | None = None    # SHA-256 of the world after this tick
     hashing: asyncio.Future[bytes] | None = None   # that hash, on the engine's thread (transform queues it)
-    sighting: asyncio.Future[bytes] | None = None  # the tick's area-of-interest effects, queued likewise
+    sighting: asyncio.Future[tuple[bytes, float]] | None = None  # its sightings and their seconds, queued likewise
     write: TickWrite | None = None     # what plan made for actuate to commit
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
 
     async def sighted(self) -> None:
-        """Fold the tick's sightings into `result` once they are ready (after them, nothing is pending)."""
+        """Fold the tick's sightings into `result` once they are ready (after them, nothing is pending);
+        their time, spent beside the tick's path, is `timings["sightings"]`."""
         if self.sighting is not None:
             assert self.result is not None, "sightings come after transform"
-            self.result = self.result.with_sightings(await self.sighting)
+            sightings, self.timings["sightings"] = await self.sighting
+            self.result = self.result.with_sightings(sightings)
             self.sighting = None

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 COMPUTE_STAGES = ("negotiate", "contextualize", "project", "transform", "plan")
 STAGES = (*COMPUTE_STAGES, "actuate")
+BESIDE = ("sightings",)      # work on the engine's thread beside the path (transform queues it)
 
 
 class Pipeline:
@@ -85,6 +86,9 @@ class Pipeline:
         ctx = await until_available(f"tick {ctx.tick} commit", lambda: self.actuate(ctx))
         ctx.timings["actuate"] = time.perf_counter() - t
         self.metrics.observe_stage("actuate", ctx.timings["actuate"])
+        for name in BESIDE:
+            if name in ctx.timings:
+                self.metrics.observe_stage(name, ctx.timings[name])
         if self.on_committed is not None:
             self.on_committed(ctx)
         return ctx
@@ -191,7 +195,7 @@ class TickLoop:
                 await asyncio.sleep(0)      # the commit sends its statement before anything else runs
                 gc_pacer.between_ticks()
                 if loop.time() >= next_summary:
-                    log.info("%s", metrics.summary(list(STAGES)))
+                    log.info("%s", metrics.summary([*STAGES, *BESIDE]))
                     next_summary += self.summary_every
         finally:
             if pending is not None:

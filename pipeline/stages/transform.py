@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 
 from ..context import TickContext
 from ..enginethread import EngineThread
@@ -63,11 +64,13 @@ def _world_hash(engine: EngineThread) -> bytes:
     return hashlib.sha256(engine.engine.canonical()).digest()
 
 
-def _sightings(engine: EngineThread, view: WorldView, result: TickResult) -> bytes:
+def _sightings(engine: EngineThread, view: WorldView, result: TickResult) -> tuple[bytes, float]:
+    """The tick's sightings, and the seconds they took."""
     rules = engine.engine
+    started = time.perf_counter()
     try:
-        return rules.sightings()
+        return rules.sightings(), time.perf_counter() - started
     except EngineError as exc:
         log.error("tick %d goes without its sightings: %s", result.tick, exc)
         rules.project(view.apply(result).frame())
-        return b""
+        return b"", time.perf_counter() - started
