@@ -193,6 +193,7 @@ class TickLoop:
                 slot += 1
                 ran += 1
                 await asyncio.sleep(0)      # the commit sends its statement before anything else runs
+                self.view = self.view.settle()
                 gc_pacer.between_ticks()
                 if loop.time() >= next_summary:
                     log.info("%s", metrics.summary([*STAGES, *BESIDE]))

@@ -96,7 +96,7 @@ async def _serve(options: ServeOptions, endpoint: Endpoint | None) -> int:
         view = WorldView.from_world(await recover(store))
         engine = create_engine(options.engine)
         engine.project(view.frame())
-        log.info("world at tick %d, %d entities, engine %s, %g Hz", view.tick, len(view.entities),
+        log.info("world at tick %d, %d entities, engine %s, %g Hz", view.tick, len(view),
                  engine.name, options.hz)
 
         inbox = Inbox()

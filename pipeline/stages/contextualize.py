@@ -37,8 +37,8 @@ class Contextualize:
             return ctx
         commands = np.frombuffer(ctx.batch.commands, dtype=COMMAND_DTYPE)
         wanted = np.unique(np.concatenate([commands["player"], commands["target"]]))
-        known = ctx.view.entities
-        missing = [i for i in wanted[wanted >= ctx.view.next_id].tolist() if i not in known]
+        view = ctx.view
+        missing = [i for i in wanted[wanted >= view.next_id].tolist() if i not in view]
         if missing:
             store = self.store
             ctx.loaded = await until_available(f"tick {ctx.tick} load", lambda: store.load_entities(missing))

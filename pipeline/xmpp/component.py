@@ -176,7 +176,7 @@ class XmppGateway:
         if entity in self._jid:
             return entity
         self._jid[entity] = jid
-        record = self.view.entities.get(entity)
+        record = self.view.get(entity)
         if zone is None:
             zone = unpack_entity(record)["zone"] if record else unpack_zone(self.view.zones[:12])["id"]
         name = jid.split("@")[0].encode()[:NAME_BYTES].decode(errors="ignore") or "player"
@@ -185,7 +185,7 @@ class XmppGateway:
 
     async def _lookup(self, jid: str) -> int:
         entity = self._entity.get(jid) or await self.accounts.account(jid)
-        record = self.view.entities.get(entity) if entity else None
+        record = self.view.get(entity) if entity else None
         if entity is None or (record is not None and record[80] != Kind.player):
             # No account, or its id was taken by something the world made before
             # the player ever joined: a fresh id, above anything the world has used.
@@ -211,11 +211,11 @@ class XmppGateway:
 
     def _look(self, jid: str) -> str:
         entity = self._entity.get(jid)
-        record = self.view.entities.get(entity) if entity in self._jid else None
+        record = self.view.get(entity) if entity in self._jid else None
         if record is None:
             return look_text(None, [])
         me = unpack_entity(record)
-        near = [e for e in map(unpack_entity, self.view.entities.values())    # O(world): a rare query
+        near = [e for e in map(unpack_entity, self.view.records())    # O(world): a rare query
                 if e["zone"] == me["zone"] and max(abs(e["x"] - me["x"]), abs(e["y"] - me["y"])) <= NEAR
                 and (e["kind"] != Kind.player or e["online"])]
         return look_text(me, sorted(near, key=lambda e: e["id"]))
@@ -253,12 +253,12 @@ class XmppGateway:
                     continue    # presence said what the world already knew
                 report(e["player"]).rejected.append((e["seq"], op, e["reason"]))
             elif kind == "chat":
-                speaker = view.entities.get(e["from"])
+                speaker = view.get(e["from"])
                 name = unpack_entity(speaker)["name"] if speaker else ""
                 for player in e["recipients"]:
                     report(player).chat.append((e["from"], name, e["text"]))
             elif kind in ("enter", "update"):
-                record = view.entities.get(e["entity"])
+                record = view.get(e["entity"])
                 if record is not None:
                     report(e["observer"]).seen.append(unpack_entity(record))
                     if kind == "enter":

@@ -25,6 +25,7 @@ const CELL: i32 = 1 << CELL_SHIFT;
 // Rings win once the entities in the cells around, squared, pass this times the cells' count: walking
 // costs each entity in them, rings about 3x as much per position, and 32 / density positions.
 const RING_FACTOR: u64 = 96 * <u64>(CELL * CELL);
+const RING_COST: i32 = 2;      // a position of a ring costs about two entities walked
 
 export const nearestSlots = changetype<I32List>(memory.data(offsetof<I32List>(), 8));
 export const nearestDistances = changetype<I32List>(memory.data(offsetof<I32List>(), 8));
@@ -39,13 +40,19 @@ const heads = memory.data(<i32>(8 * SIGHT) << 3, 8);
  * The `want` visible entities nearest to (x, y) in `zone` within SIGHT, but
  * `exclude` (a slot, or -1), into nearestSlots and nearestDistances; fewer
  * when fewer stand there. Returns the distance of the farthest found when
- * `want` were found, else SIGHT.
+ * `want` were found, else SIGHT. `reach`, when known (0..SIGHT; -1 when
+ * not), is about how far they will be found: the radius an area had a tick
+ * ago says where its neighbours stand now.
  */
-export function nearestTo(zone: u32, x: i32, y: i32, want: i32, exclude: i32): i32 {
+export function nearestTo(zone: u32, x: i32, y: i32, want: i32, exclude: i32, reach: i32): i32 {
   nearestSlots.clear();
   nearestDistances.clear();
-  const walk = population(zone, x, y, SIGHT, VISIBLE);
-  if (<u64>walk * <u64>walk <= RING_FACTOR * <u64>cellsAround(x, y)) return walkCells(zone, x, y, want, exclude);
+  const walk = <u64>population(zone, x, y, SIGHT, VISIBLE);
+  // Walking costs each entity in the cells around; rings cost about twice as much a position, out to
+  // the reach, or where the cells' density would put it.
+  const rings = reach >= 0 ? <u64>RING_COST * <u64>((2 * reach + 3) * (2 * reach + 3)) * walk
+    : RING_FACTOR * <u64>cellsAround(x, y);
+  if (walk * walk <= rings) return walkCells(zone, x, y, want, exclude);
   return ringByRing(zone, x, y, want, exclude);
 }
 

@@ -71,7 +71,8 @@ async def test_a_swarm_plays_in_the_world_and_its_commands_are_acked(echo_prosod
 
 
 def online(view, entity: int) -> bool:
-    return bool(unpack_entity(view.entities[entity])["online"])
+    record = view.get(entity)
+    return record is not None and bool(unpack_entity(record)["online"])
 
 
 async def test_bounces_from_a_component_that_is_not_there_are_not_answers(echo_prosody):

@@ -54,7 +54,7 @@ const nearestThere = changetype<I32List>(memory.data(offsetof<I32List>(), 8));
  * stands, into `members` (the player first); returns its radius.
  */
 function areaAround(slot: i32): i32 {
-  const radius = nearestTo(nodeZone(slot), nodeX(slot), nodeY(slot), OTHERS, slot);
+  const radius = nearestTo(nodeZone(slot), nodeX(slot), nodeY(slot), OTHERS, slot, -1);
   members.clear();
   members.push(slot);
   for (let k = 0; k < nearestSlots.len; k++) members.push(nearestSlots.get(k));
@@ -72,35 +72,60 @@ function areaInPass(slot: i32): i32 {
   const key = spotKey(zone, x, y);
   let at = searchedSpots.get(key);
   if (at < 0) {
-    nearestTo(zone, x, y, MEMBERS, -1);
+    // The observer's last radius, one step farther (it may have moved): where to look.
+    nearestTo(zone, x, y, MEMBERS, -1, areaOf(slot) >= 0 ? min(areaRadius(slot) + 1, SIGHT) : -1);
     at = nearestThere.len;
     searchedSpots.set(key, at);
-    nearestThere.push(nearestSlots.len);
-    for (let k = 0; k < nearestSlots.len; k++) {
+    remember();
+  }
+  // Whoever stands here is at distance 0: if it is not among the 32, its area is
+  // the 31 nearest of them (all but the farthest); if it is, the other 31.
+  const n = nearestThere.get(at), farthest = nearestThere.get(at + 1);
+  const listed = at + SPOT_HEAD;
+  let self = -1;
+  for (let k = 0; k < n && nearestThere.get(listed + 2 * k + 1) == 0; k++) {
+    if (nearestThere.get(listed + 2 * k) == slot) self = k;
+  }
+  members.clear();
+  members.push(slot);
+  const skip = self >= 0 ? self : n == MEMBERS ? farthest : -1;
+  for (let k = 0; k < n; k++) {
+    if (k != skip) members.push(nearestThere.get(listed + 2 * k));
+  }
+  if (members.len < MEMBERS) return SIGHT;
+  // The farthest left in: the list's farthest, or when that one is skipped, the next.
+  return skip == farthest ? nearestThere.get(at + 3) : nearestThere.get(at + 2);
+}
+
+// A remembered search in `nearestThere`: its count, the index of its farthest entity (by
+// distance, then id), that one's distance, the farthest distance of the others, then the
+// (slot, distance) pairs, those at distance 0 first.
+const SPOT_HEAD: i32 = 4;
+
+/** Keeps the search just made (nearestSlots) in `nearestThere`, those at distance 0 first. */
+function remember(): void {
+  const n = nearestSlots.len;
+  let farthest = -1, farthestD = -1, farthestId: u64 = 0;
+  for (let k = 0; k < n; k++) {
+    const d = nearestDistances.get(k), id = nodeId(nearestSlots.get(k));
+    if (d > farthestD || (d == farthestD && id > farthestId)) { farthest = k; farthestD = d; farthestId = id; }
+  }
+  let second = -1;
+  for (let k = 0; k < n; k++) if (k != farthest) second = max(second, nearestDistances.get(k));
+  const at = nearestThere.len;
+  nearestThere.push(n);
+  nearestThere.push(-1);
+  nearestThere.push(farthestD);
+  nearestThere.push(second);
+  // Distance 0 first, so an observer finds itself among few.
+  for (let pass = 0; pass < 2; pass++) {
+    for (let k = 0; k < n; k++) {
+      if ((nearestDistances.get(k) == 0) != (pass == 0)) continue;
+      if (k == farthest) nearestThere.set(at + 1, (nearestThere.len - at - SPOT_HEAD) >> 1);
       nearestThere.push(nearestSlots.get(k));
       nearestThere.push(nearestDistances.get(k));
     }
   }
-  // The others there, less the farthest (by distance, then id) when all 32 are others.
-  const n = nearestThere.get(at);
-  let drop = -1, dropD = -1, dropId: u64 = 0, others = 0;
-  for (let k = 0; k < n; k++) {
-    const s = nearestThere.get(at + 1 + 2 * k), d = nearestThere.get(at + 2 + 2 * k);
-    if (s == slot) continue;
-    others++;
-    const id = nodeId(s);
-    if (d > dropD || (d == dropD && id > dropId)) { drop = s; dropD = d; dropId = id; }
-  }
-  members.clear();
-  members.push(slot);
-  let radius = -1;
-  for (let k = 0; k < n; k++) {
-    const s = nearestThere.get(at + 1 + 2 * k), d = nearestThere.get(at + 2 + 2 * k);
-    if (s == slot || (others > OTHERS && s == drop)) continue;
-    members.push(s);
-    radius = max(radius, d);
-  }
-  return members.len == MEMBERS ? radius : SIGHT;
 }
 
 /** Starts a pass: nothing searched yet, room for `observers` searches. */

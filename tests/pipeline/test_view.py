@@ -1,0 +1,34 @@
+"""The view: apply keeps what changed beside the Map; settle folds it in; both read the same world."""
+
+from __future__ import annotations
+
+from pipeline.records import pack_entity
+from pipeline.types import TickResult
+from pipeline.view import WorldView
+from tests.support import item, player, world
+
+
+def result(tick: int, changed: list[dict], removed: list[int] = ()) -> TickResult:
+    return TickResult(tick=tick, next_id=50, effects=b"", recipients=b"",
+                      changed=b"".join(pack_entity(**e) for e in changed),
+                      removed=b"".join(i.to_bytes(8, "little") for i in removed))
+
+
+def test_applied_and_settled_views_read_the_same_world():
+    before = WorldView.from_world(world(player(1, 5, 5), item(2, 5, 6), player(3, 8, 8), next_id=50))
+    after = before.apply(result(1, [player(1, 6, 5, last_seq=4), player(9, 1, 1)], removed=[2]))
+    after = after.apply(result(2, [player(3, 9, 9, last_seq=2)]))
+    settled = after.settle()
+    assert settled.recent == {} and after.recent        # apply left the Map alone
+    for view in (after, settled):
+        assert view.tick == 2 and view.last_seq(1) == 4 and view.last_seq(3) == 2
+        assert 9 in view and 2 not in view and view.get(2) is None and len(view) == 3
+        assert view.to_world() == settled.to_world()
+    assert before.get(2) is not None and before.last_seq(1) == 0     # the view before is untouched
+    assert settled.settle() is settled
+
+
+def test_an_id_removed_then_created_again_is_the_new_record():
+    view = WorldView.from_world(world(item(2, 5, 6), next_id=50))
+    view = view.apply(result(1, [], removed=[2])).apply(result(2, [player(2, 1, 1, last_seq=7)]))
+    assert view.last_seq(2) == 7 and view.settle().last_seq(2) == 7
