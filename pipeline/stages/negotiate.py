@@ -18,7 +18,9 @@ Accepted commands form the batch in arrival order.
 
 A CommandBlock (many packed commands from an in-process source) gets the
 same checks: the first two vectorised (pipeline/blocks.py), the last two
-command by command, since a refusal must not advance a player's seq.
+player by player: a player whose commands in the block rise in seq takes as
+many at once as its tokens allow; any other goes command by command, since a
+refusal must not advance a player's seq.
 """
 
 from __future__ import annotations
@@ -103,33 +105,69 @@ class Negotiate:
 
     def _negotiate_block(self, ctx: TickContext, block: CommandBlock, last_seq: dict[int, int],
                          accepted: _Accepted) -> None:
+        """Seq and rate, per player: a player whose commands in the block carry rising seqs above
+        its last, all from senders (rate-limited) or all trusted, takes its first `tokens`
+        commands at once; any other player's commands go one by one, as single commands do."""
         problems = block_problems(block)
-        records = block_records(block)
+        records, senders = block_records(block), block_senders(block)
         keep = np.ones(len(records), dtype=bool)
-        limited = self.rate is not None
+        keep[list(problems)] = False
+        index = np.flatnonzero(keep)
+        order = index[np.argsort(records["player"][index], kind="stable")]    # by player, arrival order within
+        players, seqs = records["player"][order], records["seq"][order]
+        limited = senders[order] != 0
+        starts = np.flatnonzero(np.r_[True, players[1:] != players[:-1]]) if len(order) else np.zeros(0, np.int64)
+        group = np.cumsum(np.r_[False, players[1:] != players[:-1]]) if len(order) else np.zeros(0, np.int64)
+        rank = np.arange(len(order)) - starts[group]
+        rising = np.r_[True, seqs[1:] > seqs[:-1]] if len(order) else np.zeros(0, bool)
+        mixed = np.zeros(len(starts), dtype=bool)
+        if len(order):
+            rising[starts] = True
+            mixed = ~np.logical_and.reduceat(rising, starts) | (np.logical_or.reduceat(limited, starts)
+                                                              != np.logical_and.reduceat(limited, starts))
+        counts = np.diff(np.r_[starts, len(order)])
+        allowed = counts.copy()
+        slow = mixed.copy()
         view_last_seq = ctx.view.last_seq
-        senders = block_senders(block).tolist()
-        for i, (player, seq) in enumerate(zip(records["player"].tolist(), records["seq"].tolist())):
-            if i in problems:
-                keep[i] = False
-                continue
+        for g, player in enumerate(players[starts].tolist()):
             previous = last_seq.get(player)
             if previous is None:
                 previous = view_last_seq(player) or 0
-            if seq <= previous:
-                problems[i] = f"out of order: seq {seq} is not above your last seq {previous}"
-            elif limited and senders[i] and not self._take_token(player, block.received):
-                problems[i] = self._limited()
-            else:
-                last_seq[player] = seq
+            first = int(starts[g])
+            if mixed[g] or int(seqs[first]) <= previous:
+                slow[g] = True
+                allowed[g] = self._one_by_one(order[first:first + counts[g]], records, senders, previous, player,
+                                              block.received, last_seq, problems)
                 continue
-            keep[i] = False
+            if self.rate is not None and limited[first]:
+                allowed[g] = self._take_tokens(player, int(counts[g]), block.received)
+            if allowed[g]:
+                last_seq[player] = int(seqs[first + allowed[g] - 1])
+        over = rank >= allowed[group]
+        for i in order[over & ~slow[group]].tolist():
+            problems[i] = self._limited()
+        keep[list(problems)] = False
         for i, reason in sorted(problems.items()):
-            sender = senders[i] or None
-            command = block_command(block, i)
-            ctx.refusals.append(Refusal(Incoming(command, sender, block.received), reason))
+            ctx.refusals.append(Refusal(Incoming(block_command(block, i), int(senders[i]) or None, block.received),
+                                        reason))
         if keep.any():
             accepted.add_packed(*select(block, keep))
+
+    def _one_by_one(self, indexes: np.ndarray[Any, Any], records: np.ndarray[Any, Any], senders: np.ndarray[Any, Any],
+                    previous: int, player: int, received: float, last_seq: dict[int, int],
+                    problems: dict[int, str]) -> int:
+        """One player's commands of a block, in arrival order, as single commands go; how many pass."""
+        passed = 0
+        for i in indexes.tolist():
+            seq = int(records["seq"][i])
+            if seq <= previous:
+                problems[i] = f"out of order: seq {seq} is not above your last seq {previous}"
+            elif self.rate is not None and senders[i] and not self._take_token(player, received):
+                problems[i] = self._limited()
+            else:
+                previous = last_seq[player] = seq
+                passed += 1
+        return passed
 
     def _check(self, ctx: TickContext, incoming: Incoming, last_seq: dict[int, int]) -> str | None:
         command = incoming.command
@@ -160,13 +198,17 @@ class Negotiate:
         return f"rate limited: at most {self.burst} commands at once, {self.rate:g} a second"
 
     def _take_token(self, player: int, now: float) -> bool:
+        return self._take_tokens(player, 1, now) == 1
+
+    def _take_tokens(self, player: int, wanted: int, now: float) -> int:
+        """Up to `wanted` of the player's tokens at `now`: how many it had (whole ones).
+        Integers come off a float exactly, so taking k at once is taking one k times."""
         assert self.rate is not None
         bucket = self._buckets.get(player)
         if bucket is None:
             bucket = self._buckets[player] = _Bucket(float(self.burst), now)
         bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.stamp) * self.rate)
         bucket.stamp = now
-        if bucket.tokens < 1.0:
-            return False
-        bucket.tokens -= 1.0
-        return True
+        taken = min(wanted, max(0, int(bucket.tokens)))
+        bucket.tokens -= taken
+        return taken

@@ -109,3 +109,27 @@ def test_a_bounded_inbox_drops_what_does_not_fit_and_counts_it():
     items = inbox.drain()
     assert len(inbox) == 0 and isinstance(items[1], CommandBlock) and len(items[1]) == 2
     assert items[1].text == b"t1t2"   # the dropped command's text went with it
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_blocks_negotiate_like_their_commands_one_at_a_time(seed):
+    """Stale, repeated and rising seqs, bursts over the rate, trusted and sent commands, two blocks a
+    tick apart: the block path (player by player) refuses and accepts exactly what the single path does."""
+    rng = np.random.default_rng(seed)
+    view = WorldView.from_world(world(*(player(p, last_seq=int(rng.integers(0, 4))) for p in range(1, 7))))
+    singles, blocks = Negotiate(rate=20.0, burst=3), Negotiate(rate=20.0, burst=3)
+    seq = {p: int(rng.integers(0, 5)) for p in range(1, 8)}
+    for at in (0.0, 0.05, 0.3):
+        commands, senders = [], []
+        for _ in range(int(rng.integers(1, 25))):
+            p = int(rng.integers(1, 8))
+            seq[p] += int(rng.choice([-2, 0, 1, 1, 1, 2]))
+            commands.append({"player": p, "seq": max(1, seq[p]), "op": "move", "dx": 1, "dy": 0})
+            senders.append(int(rng.choice([0, p, p, p])) if seed % 2 else p)
+        one = TickContext(tick=1, batch=Batch(1, b"", b""), view=view,
+                          incoming=[Incoming(c, s or None, at) for c, s in zip(commands, senders)])
+        many = TickContext(tick=1, batch=Batch(1, b"", b""), view=view, incoming=[block(commands, senders, at)])
+        one, many = asyncio.run(singles(one)), asyncio.run(blocks(many))
+        assert many.batch.commands == one.batch.commands
+        assert [(r.incoming.command, r.incoming.sender, r.reason) for r in many.refusals] == \
+            [(r.incoming.command, r.incoming.sender, r.reason) for r in one.refusals]
