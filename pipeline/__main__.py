@@ -199,6 +199,40 @@ def bench_pipeline(db: str, commands: tuple[int, ...], ticks: int, seed: int, en
         click.echo(json.dumps(figures))
 
 
+@bench.command("replay")
+@click.option("--players", type=click.IntRange(min=1), default=2_000, show_default=True,
+              help="Online players in the world (all in one 256x256 zone).")
+@click.option("--ticks", type=click.IntRange(min=1), default=500, show_default=True)
+@click.option("--commands", type=click.IntRange(min=1), default=1_000, show_default=True, help="Commands a tick.")
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--engine", type=click.Choice(ENGINES), default=None)
+@click.option("--dir", "directory", type=click.Path(path_type=Path, file_okay=False),
+              help="Where to write the world and batches files (default: a temporary directory).")
+def bench_replay(players: int, ticks: int, commands: int, seed: int, engine: str | None,
+                 directory: Path | None) -> None:
+    """Replay without effects, end to end from the files: commands a second.
+
+    Writes a world and a batches file (the crowd forms at the spawn point as
+    the dead respawn there), then replays them as `fluxworld replay` does,
+    timing the whole run and, apart, reading and checking the batches file.
+    """
+    import tempfile
+
+    from .bench import run_replay_bench, write_replay_files
+
+    with tempfile.TemporaryDirectory() as scratch:
+        target = directory or Path(scratch)
+        target.mkdir(parents=True, exist_ok=True)
+        click.echo(f"writing {ticks} ticks of {commands} commands for {players} players to {target}", err=True)
+        world_path, batches_path = write_replay_files(target, players=players, ticks=ticks, commands=commands,
+                                                      seed=seed)
+        try:
+            figures = asyncio.run(run_replay_bench(world_path, batches_path, engine or default_engine()))
+        except FluxworldError as exc:
+            _fail(exc)
+    click.echo(json.dumps(figures))
+
+
 def _register_commands() -> None:
     """The command groups that live with their packages."""
     from loadtest.cli import loadtest

@@ -20,11 +20,12 @@ from __future__ import annotations
 import random
 import statistics
 import time
+from pathlib import Path
 from typing import Any, Callable
 
-from schema._generated.layout import EFFECT_SIZE, ItemType, Kind
+from schema._generated.layout import COMMAND_SIZE, EFFECT_SIZE, ItemType, Kind
 
-from .batches import batch_commands_json
+from .batches import batch_commands_json, read_batches, write_batches
 from .context import TickContext
 from .effects import most_sightings as most_sightings_of
 from .engine import create_engine
@@ -33,6 +34,7 @@ from .records import pack_commands, pack_entity, pack_zone
 from .runner import STAGES, Pipeline
 from .types import Batch, Incoming, WorldData
 from .view import WorldView
+from .worldfile import dump_world
 
 ZONE_SIDE = 256
 PER_ZONE = 10_000
@@ -157,6 +159,34 @@ def run_reducer_bench(*, entities: int, commands: int, ticks: int, seed: int, cr
         "max_sightings_per_observer": most_sightings,
     }
 
+
+
+def write_replay_files(directory: Path, *, players: int, ticks: int, commands: int,
+                       seed: int) -> tuple[Path, Path]:
+    """The world and batches `bench replay` reads: `players` online in zone 1 (256x256, 10,000
+    entities), `commands` a tick of the usual mix. The dead respawn at the spawn, where a crowd forms."""
+    world_path, batches_path = directory / "bench.world.json", directory / "bench.batches.jsonl"
+    world, online, npcs, items = bench_world(max(PER_ZONE, 4 * players), seed, online_players=players)
+    dump_world(world, world_path)
+    write_batches(batches_path, (Batch(tick, packed, text) for tick, (packed, text)
+                                 in enumerate(bench_batches(online, npcs, items, commands, ticks, seed), start=1)))
+    return world_path, batches_path
+
+
+async def run_replay_bench(world_path: Path, batches_path: Path, engine: str) -> dict[str, Any]:
+    """`replay` with no effects written, timed: commands a second, and what reading the file alone costs."""
+    from .replay import replay
+
+    started = time.perf_counter()
+    commands = sum(len(b.commands) // COMMAND_SIZE for b in read_batches(batches_path, after_tick=0))
+    reading = time.perf_counter() - started
+    started = time.perf_counter()
+    report, _ = await replay(world_path, batches_path, engine)
+    elapsed = time.perf_counter() - started
+    return {"engine": engine, "ticks": report.ticks, "commands": report.commands,
+            "seconds": round(elapsed, 3), "commands_per_s": round(report.commands / elapsed),
+            "reading_seconds": round(reading, 3), "reading_us_per_command": round(1e6 * reading / commands, 2),
+            "final_hash": report.final_hash}
 
 
 async def run_pipeline_bench(*, db: str, commands: int, ticks: int, seed: int, engine: str = "wasm",

@@ -6,23 +6,37 @@ tick (the view update, plan). Calls run in the order they were submitted and
 never two at once (a wasmtime store is not thread-safe), so a stage can queue
 work (the world hash, the sightings) and the next tick's calls simply line up
 behind it.
+
+The world hash is split in two: the canonical encoding (O(world), a copy out
+of the engine) on the engine's thread, SHA-256 over it (hashlib releases the
+GIL) on a thread of its own, so the engine moves on to the next call at once.
+The next encoding waits until the last one has been read.
 """
 
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
+import hashlib
+import sys
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, TypeVar
 
 from .engine import Rules
 
 T = TypeVar("T")
 
+# With the default 5 ms switch interval, a thread coming back from WASM (or
+# from hashlib) waits for the GIL until a busy Python thread next drops it.
+SWITCH_INTERVAL = 0.0002
+
 
 class EngineThread:
     def __init__(self, engine: Rules) -> None:
         self.engine = engine
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"engine-{engine.name}")
+        self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"hash-{engine.name}")
+        self._hashed: Future[bytes] | None = None
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
 
     @property
     def name(self) -> str:
@@ -35,5 +49,22 @@ class EngineThread:
     async def call(self, fn: Callable[..., T], *args: object) -> T:
         return await self.submit(fn, *args)
 
+    def world_hash(self) -> asyncio.Future[bytes]:
+        """SHA-256 of the world as it stands once everything submitted before has run."""
+        encoded = asyncio.get_running_loop().run_in_executor(self._executor, self._encode)
+        return asyncio.ensure_future(self._digest(encoded))
+
+    def _encode(self) -> Future[bytes]:
+        if self._hashed is not None:
+            self._hashed.result()        # the last encoding is read before the engine writes the next
+        encoding = self.engine.canonical()
+        self._hashed = self._hasher.submit(lambda: hashlib.sha256(encoding).digest())
+        return self._hashed
+
+    @staticmethod
+    async def _digest(encoded: asyncio.Future[Future[bytes]]) -> bytes:
+        return await asyncio.wrap_future(await encoded)
+
     def close(self) -> None:
         self._executor.shutdown(wait=True)
+        self._hasher.shutdown(wait=True)

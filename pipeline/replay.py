@@ -7,6 +7,7 @@ hashes differ stops the replay with a DivergenceError naming it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,7 @@ class ReplayReport:
     hashes: list[str] = field(default_factory=list)
     commands: int = 0
     rejected: int = 0
+    hashing: list[asyncio.Future[bytes]] = field(default_factory=list, repr=False)   # while the replay runs
 
     def as_json(self) -> dict[str, object]:
         return {"ticks": self.ticks, "final_tick": self.final_tick, "final_hash": self.final_hash,
@@ -66,8 +68,6 @@ class Lane:
         ctx = TickContext(tick=batch.tick, batch=batch, view=self.view)
         for stage in self.stages:
             ctx = await stage(ctx)
-        if ctx.world_hash is None and ctx.hashing is not None:   # plan, which waits for it, did not run
-            ctx.world_hash = await ctx.hashing
         await ctx.sighted()
         assert ctx.next_view is not None
         self.view = ctx.next_view
@@ -125,36 +125,53 @@ async def replay(world_path: Path, batches_path: Path, engine: str, *,
     report = ReplayReport(engine=engine, final_tick=world.tick)
     guard = SeqGuard(lanes[0].view.last_seq)
     tick = world.tick
+    running: asyncio.Task[None] | None = None
+    # The next line is read and checked while the engines run this one (their thread).
     for batch in read_batches(batches_path, after_tick=world.tick):
         guard.check(batch)
+        if running is not None:
+            await running
+            if on_batch:
+                on_batch()
         while tick + 1 < batch.tick:          # a gap: the ticks between run empty
             tick += 1
             await _tick(lanes, _empty(tick), report, effects_out)
         tick = batch.tick
-        await _tick(lanes, batch, report, effects_out)
         report.commands += len(batch.commands) // 64
+        running = asyncio.create_task(_tick(lanes, batch, report, effects_out))
+        await asyncio.sleep(0)                # the tick hands its batch to the engine, then reading goes on
+    if running is not None:
+        await running
         if on_batch:
             on_batch()
+    report.hashes = [digest.hex() for digest in await asyncio.gather(*report.hashing)]
+    report.final_hash = report.hashes[-1] if report.hashes else report.final_hash
     return report, lanes[0].view
 
 
 async def _tick(lanes: list[Lane], batch: Batch, report: ReplayReport, effects_out: TextIO | None) -> None:
     ctx, *others = [await lane.step(batch) for lane in lanes]
-    assert ctx.result is not None and ctx.world_hash is not None
+    assert ctx.result is not None
     for other in others:
-        assert other.result is not None and other.world_hash is not None
-        _compare(batch.tick, lanes[0].engine.name, ctx.result, ctx.world_hash,
-                 lanes[1].engine.name, other.result, other.world_hash)
-    digest = ctx.world_hash.hex()
+        assert other.result is not None
+        _compare(batch.tick, lanes[0].engine.name, ctx.result, await _hash(ctx),
+                 lanes[1].engine.name, other.result, await _hash(other))
+    # The hash is still being taken on the engine's thread: the report waits for it later.
+    report.hashing.append(asyncio.ensure_future(_hash(ctx)))
     report.ticks += 1
     report.final_tick = batch.tick
-    report.final_hash = digest
-    report.hashes.append(digest)
     kinds = np.frombuffer(ctx.result.effects, dtype=EFFECT_DTYPE)["kind"]
     report.rejected += int(np.count_nonzero(kinds == EffectKind.rejected))
     if effects_out is not None:
         for effect in effects_json(ctx.result, batch.text):
             effects_out.write(json.dumps(effect, separators=(",", ":")) + "\n")
+
+
+async def _hash(ctx: TickContext) -> bytes:
+    if ctx.world_hash is None:           # plan, which waits for it, did not run
+        assert ctx.hashing is not None, "transform takes the hash"
+        ctx.world_hash = await ctx.hashing
+    return ctx.world_hash
 
 
 def _compare(tick: int, a_name: str, a: TickResult, a_hash: bytes,

@@ -2,7 +2,8 @@
 
 The call runs on the engine's thread (pipeline/enginethread.py), and so do,
 queued behind it, the world hash (O(world): the command log and replay need
-it) and the tick's sightings (its area-of-interest effects): the event loop
+it; its SHA-256 on a thread of its own) and the tick's sightings (its
+area-of-interest effects): the event loop
 meanwhile updates the view and plans the tick's SQL, and the next tick's
 engine calls line up behind them. Plan waits for the hash, actuate for the
 sightings.
@@ -15,7 +16,6 @@ tick is restored into the engine and the tick goes on without them.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 
@@ -41,7 +41,7 @@ class Transform:
         frame = COMMAND_FRAME.encode({"tick": ctx.tick, "commands": ctx.batch.commands, "text": ctx.batch.text,
                                       "skip_area_of_interest": int(not self.sights)})
         ctx.result = await self.engine.call(_transform, self.engine, frame, ctx.view, ctx.tick)
-        ctx.hashing = self.engine.submit(_world_hash, self.engine)
+        ctx.hashing = self.engine.world_hash()
         if self.sights:
             ctx.sighting = self.engine.submit(_sightings, self.engine, ctx.view, ctx.result)
         ctx.next_view = ctx.view.apply(ctx.result)
@@ -58,10 +58,6 @@ def _transform(engine: EngineThread, frame: bytes, view: WorldView, tick: int) -
     except Exception as exc:  # a bug in the Python twin: same contract as a trap
         rules.project(view.frame())
         raise EngineError(tick, f"{rules.name} engine failed: {exc!r}") from exc
-
-
-def _world_hash(engine: EngineThread) -> bytes:
-    return hashlib.sha256(engine.engine.canonical()).digest()
 
 
 def _sightings(engine: EngineThread, view: WorldView, result: TickResult) -> tuple[bytes, float]:

@@ -6,9 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from pipeline.batches import SeqGuard, batch_commands_json, read_batches, write_batches
+from pipeline import batches
+from pipeline.batches import OP_FIELDS, SeqGuard, batch_commands_json, read_batches, write_batches
 from pipeline.errors import InputError
+from pipeline.jsoninput import Bad
 from pipeline.records import pack_commands
 from pipeline.types import Batch
 from pipeline.worldfile import load_world
@@ -232,3 +236,42 @@ def test_player_ids_and_seqs_keep_to_the_world_files_range(tmp_path):
     path.write_text(f'{{"tick": 1, "commands": [{{"player": {2**62}, "seq": 1, "op": "leave"}}]}}\n')
     with pytest.raises(InputError, match=r"commands\[0\].player"):
         list(read_batches(path, after_tick=0))
+
+
+_VALUES = st.one_of(st.integers(-(2**64), 2**64 + 5), st.sampled_from([0, 1, 2**62, 2**62 - 1, 2**63 - 1, -(2**63),
+                                                                       2**64 - 1, 2**32, 1.0, True, None, "7"]))
+
+
+@st.composite
+def _lines(draw: st.DrawFn) -> bytes:
+    """A batch line as a program might write it: mostly right, sometimes a field wrong, missing,
+    extra or repeated, a text with quotes, colons or a lone surrogate, or odd spacing."""
+    commands = []
+    for _ in range(draw(st.integers(0, 4))):
+        op = draw(st.sampled_from(sorted(OP_FIELDS)))
+        c: dict = {"player": draw(st.integers(1, 9)), "seq": draw(st.integers(1, 9)), "op": op}
+        for field in OP_FIELDS[op]:
+            c[field] = draw(st.sampled_from(['say ":" "hi"', "zoë", "\ud800", "", "x"])) \
+                if field in ("name", "text") else draw(st.integers(-3, 3))
+        if draw(st.integers(0, 3)) == 0:
+            c[draw(st.sampled_from(["player", "seq", "dx", "to", "zone", "target"]))] = draw(_VALUES)
+        if draw(st.integers(0, 9)) == 0:
+            del c[draw(st.sampled_from(sorted(c)))]
+        commands.append(c)
+    text = json.dumps({"tick": draw(st.sampled_from([1, 2, 2**62, 2**62 + 1, 0])), "commands": commands},
+                      separators=draw(st.sampled_from([(",", ":"), (", ", ": "), (",", " : ")])))
+    if draw(st.integers(0, 7)) == 0 and '"seq":' in text:
+        text = text.replace('"seq":', '"seq": 3, "seq":', 1)        # a repeated key
+    return text.encode("utf-8", "surrogatepass")
+
+
+@settings(max_examples=400, deadline=None)
+@given(raw=_lines())
+def test_the_fast_path_reads_a_line_exactly_as_the_checked_path_or_leaves_it_to_it(raw):
+    fast = batches._fast_line(raw)
+    try:
+        tick, commands = batches.parse_batch_line(raw, (-1, 0))     # tick order is read_batches' to check
+    except Bad:
+        assert fast is None
+        return
+    assert fast is None or fast == (tick, *pack_commands(commands))
