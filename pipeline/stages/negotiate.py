@@ -41,6 +41,7 @@ from ..types import Batch, CommandBlock, Incoming, Refusal, Unreadable
 
 DEFAULT_RATE = 20.0   # commands a second: one a tick at 20 Hz
 DEFAULT_BURST = 10
+_TEXT_FIELD = {"join": "name", "say": "text"}
 
 
 @dataclass
@@ -178,8 +179,9 @@ class Negotiate:
         except Bad as bad:
             where = path_str(bad.path)
             return f"malformed: {where + ': ' if where else ''}{bad.message}"
-        for key in ("text", "name"):
-            size = len(command.get(key, "").encode())
+        key = _TEXT_FIELD.get(command["op"])
+        if key is not None and len(command[key]) * 4 > MAX_TEXT_BYTES:    # a character is 1..4 bytes
+            size = len(command[key].encode())
             if size > MAX_TEXT_BYTES:
                 return f"too large: {key} is {size} bytes, at most {MAX_TEXT_BYTES}"
         player, seq = command["player"], command["seq"]
@@ -207,8 +209,11 @@ class Negotiate:
         bucket = self._buckets.get(player)
         if bucket is None:
             bucket = self._buckets[player] = _Bucket(float(self.burst), now)
-        bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.stamp) * self.rate)
-        bucket.stamp = now
-        taken = min(wanted, max(0, int(bucket.tokens)))
-        bucket.tokens -= taken
+        tokens = bucket.tokens + (now - bucket.stamp) * self.rate
+        if tokens > self.burst:
+            tokens = float(self.burst)
+        taken = int(tokens)                # tokens never go below 0
+        if taken > wanted:
+            taken = wanted
+        bucket.tokens, bucket.stamp = tokens - taken, now
         return taken
