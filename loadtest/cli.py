@@ -27,8 +27,9 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 @click.option("--scenario", type=click.Choice(SCENARIOS), default="mmo", show_default=True,
               help="mmo: players moving, fighting, chatting; crowd: all of them in one 21x21 square; "
                    "transfer: the keynote bank benchmark.")
-@click.option("--players", type=click.IntRange(1), default=None,
-              help="Online players (transfer: accounts). Default: mmo 10,000, crowd 2,000, transfer 100,000.")
+@click.option("--players", type=click.IntRange(1), multiple=True,
+              help="Online players (transfer: accounts). Default: mmo 10,000, crowd 2,000, transfer 100,000. "
+                   "Repeat for a run at each count and a plot of how the tick scales (scaling.png).")
 @click.option("--hz", type=click.FloatRange(min=0.1, max=1000), default=20.0, show_default=True,
               help="Ticks a second.")
 @click.option("--duration", type=click.FloatRange(min=0.5), default=30.0, show_default=True,
@@ -56,7 +57,7 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 @click.option("--open-loop", is_flag=True,
               help="xmpp: each bot offers --rate commands a second (latency under a set load) instead of keeping "
                    "a window of commands outstanding (the rate the server sustains).")
-def loadtest(scenario: str, players: int | None, hz: float, duration: float, transport: str, engine: str, db: str,
+def loadtest(scenario: str, players: tuple[int, ...], hz: float, duration: float, transport: str, engine: str, db: str,
              report_dir: Path, rate: float | None, alpha: float, queue_seconds: float, seed: int, no_baseline: bool,
              baseline_connections: str, no_echo: bool, open_loop: bool) -> None:
     """Drive the server with simulated players and report throughput and latency."""
@@ -66,7 +67,8 @@ def loadtest(scenario: str, players: int | None, hz: float, duration: float, tra
     try:
         if db != "none":
             check_db_option(db)
-        options = LoadOptions(scenario=scenario, players=players or DEFAULT_PLAYERS[scenario], hz=hz,
+        counts = players or (DEFAULT_PLAYERS[scenario],)
+        options = LoadOptions(scenario=scenario, players=counts[0], more_players=counts[1:], hz=hz,
                               duration=duration, transport=transport, engine=engine, db=db, report=report_dir,
                               rate=rate or DEFAULT_RATE[scenario], alpha=alpha, seed=seed, queue_seconds=queue_seconds,
                               baseline=not no_baseline, baseline_connections=_counts(baseline_connections),

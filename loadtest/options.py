@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline.errors import InputError
@@ -21,6 +21,7 @@ DEFAULT_PLAYERS = {"mmo": 10_000, "crowd": 2_000, "transfer": 100_000}
 class LoadOptions:
     scenario: str = "mmo"
     players: int = 10_000
+    more_players: tuple[int, ...] = ()      # further player counts, a run each (the scaling plot)
     hz: float = 20.0
     duration: float = 30.0
     transport: str = "inproc"
@@ -46,6 +47,11 @@ class LoadOptions:
     @property
     def engines(self) -> tuple[str, ...]:
         return ("wasm", "python") if self.engine == "both" else (self.engine,)
+
+    def runs(self) -> list[LoadOptions]:
+        """One set of options per run: each player count, each engine."""
+        return [replace(self, players=n, more_players=(), engine=engine)
+                for n in (self.players, *self.more_players) for engine in self.engines]
 
     @property
     def offered_per_second(self) -> float:

@@ -6,12 +6,13 @@ contract of the report, schema 1. Times are milliseconds; CPU percentages are
 of ONE core (100 = one core busy); null marks a section that was not measured.
 
     {"schema": 1, "started_at": ISO 8601 str, "command_line": str,
-     "options": {"scenario": "mmo"|"crowd"|"transfer", "players": int, "hz": float, "duration": float,
+     "options": {"scenario": "mmo"|"crowd"|"transfer", "players": int, "more_players": [int], "hz": float,
+                 "duration": float,
                  "transport": "inproc"|"xmpp", "engine": "wasm"|"python"|"both", "db": str,
                  "rate": float, "alpha": float, "seed": int},
      "machine": {"cpus": int, "python": str, "platform": str, "postgres": str|null},
-     "runs": [{                                    # one per engine
-         "engine": str, "scenario": str, "transport": str,
+     "runs": [{                                    # one per player count and engine
+         "engine": str, "scenario": str, "transport": str, "players": int,
          "seconds": float,                         # the measured window
          "totals": {"offered", "committed", "refused", "dropped", "rule_rejected",
                     "ticks", "missed_ticks", "rows_written"},                  # ints
@@ -42,7 +43,8 @@ of ONE core (100 = one core busy); null marks a section that was not measured.
               "timeline": [{"t", "sent", "answered"}]} | null}
 
 Plots: throughput.png, tick_latency.png and stages.png always; engines.png
-when there are two runs or more; latency.png when some run measured latency.
+when there are two runs or more; latency.png when some run measured latency;
+scaling.png when the runs have different player counts.
 """
 
 from __future__ import annotations
@@ -137,6 +139,8 @@ def write_report(results: dict[str, Any], directory: Path) -> list[Path]:
         figures["engines.png"] = _engines(results, runs)
     if any(run.get("latency_ms") for run in runs):
         figures["latency.png"] = _latency(results, runs)
+    if len({run.get("players") for run in runs}) > 1:
+        figures["scaling.png"] = _scaling(results, runs)
     for name, figure in figures.items():
         figure.savefig(directory / name, dpi=DPI)
         written.append(directory / name)
@@ -231,9 +235,10 @@ def _figure(results: Mapping[str, Any], title: str, rows: int = 1, cols: int = 1
     figure = Figure(figsize=size or (10, 2 + 3.5 * rows), dpi=DPI, layout="constrained")
     axes = list(figure.subplots(rows, cols, squeeze=False, sharey=sharey).flat)
     options = results.get("options") or {}
-    players, hz = options.get("players"), options.get("hz")
+    counts = [options.get("players"), *(options.get("more_players") or ())]
+    hz = options.get("hz")
     figure.suptitle(f"{title} - {options.get('scenario', '?')} scenario, {options.get('transport', '?')}, "
-                    f"{_int(players)} players, {'-' if hz is None else f'{hz:g}'} Hz")
+                    f"{', '.join(_int(n) for n in counts)} players, {'-' if hz is None else f'{hz:g}'} Hz")
     return figure, axes
 
 
@@ -294,8 +299,37 @@ def _num(value: Any, missing: float = math.nan) -> float:
     return missing if value is None else float(value)
 
 
+def _scaling(results: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> Figure:
+    """Tick time and sightings against players, per engine, beside a line through the origin
+    from the fewest players: what linear cost would be."""
+    figure, (ticks, sights) = _figure(results, "Scaling", cols=2, size=(14, 5))
+    for i, engine in enumerate(dict.fromkeys(str(run.get("engine")) for run in runs)):
+        mine = sorted((run for run in runs if str(run.get("engine")) == engine), key=lambda r: r.get("players") or 0)
+        players = [_num(run.get("players")) for run in mine]
+        for key, style in (("mean", "-o"), ("p99", "--o")):
+            ticks.plot(players, [_num(_dig(run, "tick_ms", key)) for run in mine], style, color=f"C{i}",
+                       label=f"{engine} tick {key}")
+        beside = [_num(_dig(run, "stage_ms", "sightings", "mean")) for run in mine]
+        if any(not math.isnan(b) for b in beside):
+            ticks.plot(players, beside, ":o", color=f"C{i}", label=f"{engine} sightings mean (beside)")
+        base = _num(_dig(mine[0], "tick_ms", "mean")) / max(players[0], 1)
+        ticks.plot([0, players[-1]], [0, base * players[-1]], color="grey", linewidth=0.8,
+                   label=f"{engine}: linear from {_int(players[0])}" if i == 0 else None)
+        sights.plot(players, [_num(_dig(run, "effects", "per_tick", "mean")) for run in mine], "-o", color=f"C{i}",
+                    label=f"{engine} effects/tick")
+        sights.plot(players, [_num(_dig(run, "effects", "most_sightings_per_observer")) for run in mine], "--o",
+                    color=f"C{i}", label=f"{engine} most sightings, one observer, one tick")
+    sights.axhline(64, color="red", linestyle="--", linewidth=0.8, label="64: an area's old and new members")
+    _finish(ticks, "tick time against players", "ms", xlabel="players")
+    _finish(sights, "effects against players", "count", xlabel="players")
+    sights.set_yscale("log")
+    return figure
+
+
 def _labels(runs: Sequence[Mapping[str, Any]]) -> list[str]:
     labels = [str(run.get("engine") or f"run {i + 1}") for i, run in enumerate(runs)]
+    if len({run.get("players") for run in runs}) > 1:
+        labels = [f"{label} {_int(run.get('players'))}" for label, run in zip(labels, runs)]
     if len(set(labels)) < len(labels):  # the same engine twice: tell the runs apart
         labels = [f"{label} #{i + 1}" for i, label in enumerate(labels)]
     return labels

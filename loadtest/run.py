@@ -45,16 +45,16 @@ async def run_loadtest(options: LoadOptions, *, progress: Callable[[str], Progre
             database = await stack.enter_async_context(open_database(options.db, embedded_database=BENCH_DATABASE))
             await migrate(database.dsn)
             results["machine"]["postgres"] = await _server_version(database.dsn)
-        for engine in options.engines:
-            title = f"{options.scenario} {options.transport} {engine}"
-            if options.transport == "xmpp":
+        for one in options.runs():
+            title = f"{one.scenario} {one.transport} {one.engine} {one.players:,} players"
+            if one.transport == "xmpp":
                 from .xmpp import run_xmpp
 
-                run = await run_xmpp(options, engine, database, progress(title), note)
+                run = await run_xmpp(one, one.engine, database, progress(title), note)
                 results["echo"] = results["echo"] or run.pop("echo", None)
             else:
-                run = await run_inproc(options, engine, database, progress(title))
-            results["runs"].append(run)
+                run = await run_inproc(one, one.engine, database, progress(title))
+            results["runs"].append({**run, "players": one.players})
         if options.scenario == "transfer" and options.baseline and database is not None:
             results["baseline"] = await _baseline(options, database, note)
     _ratios(results)

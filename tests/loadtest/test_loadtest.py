@@ -60,6 +60,15 @@ def test_crowd_keeps_everyone_in_sight_and_no_observer_over_64_sightings(pg_serv
     assert 0 < effects["most_sightings_per_observer"] <= 64
 
 
+def test_several_player_counts_run_one_after_another_and_plot_how_the_tick_scales(tmp_path):
+    results = run(scenario="crowd", players=150, more_players=(300,), db="none", duration=1.0)
+    assert [r["players"] for r in results["runs"]] == [150, 300]
+    for r in results["runs"]:
+        assert_accounted(r)
+        assert r["stage_ms"]["sightings"]["mean"] > 0          # measured beside the tick's path
+    assert "scaling.png" in {p.name for p in write_report(results, tmp_path)}
+
+
 def test_transfer_is_durable_conserves_gold_and_is_compared_to_the_baseline(pg_server, run_sql):
     results = run(scenario="transfer", players=2_000, rate=2.0, alpha=1.5, baseline_connections=(2, 4))
     (only,) = results["runs"]
