@@ -32,7 +32,7 @@ export const nearestDistances = changetype<I32List>(memory.data(offsetof<I32List
 const candidates = changetype<KeyList>(memory.data(offsetof<KeyList>(), 8));
 const ties = changetype<KeyList>(memory.data(offsetof<KeyList>(), 8));
 const cursors = changetype<I32List>(memory.data(offsetof<I32List>(), 8));
-const byDistance = memory.data(<i32>(SIGHT + 1) << 2, 4);
+const byDistance = memory.data(<i32>(SIGHT + 2) << 2, 4);
 // The id at the head of each cursor's list: a ring has at most 8 * SIGHT positions.
 const heads = memory.data(<i32>(8 * SIGHT) << 3, 8);
 

@@ -213,28 +213,29 @@ export function population(zone: u32, x: i32, y: i32, r: i32, want: u8): u32 {
 export function queryVisible(self: i32, zone: u32, x: i32, y: i32, r: i32, out: KeyList, byDistance: usize): void {
   const x0 = max(x - r, 0) >> CELL_SHIFT, x1 = (x + r) >> CELL_SHIFT;
   const y0 = max(y - r, 0) >> CELL_SHIFT, y1 = (y + r) >> CELL_SHIFT;
-  memory.fill(byDistance, 0, <usize>(r + 1) << 2);
+  memory.fill(byDistance, 0, <usize>(r + 2) << 2);     // one more: where the far ones are counted
   out.clear();
-  out.reserve(<i32>population(zone, x, y, r, VISIBLE));
+  out.reserve(<i32>population(zone, x, y, r, VISIBLE) + 1);
   let p = out.ptr;
   for (let cat: u32 = 0; cat < CATS; cat++) {
     if (cat == CAT_OFFLINE) continue;
     for (let cy = y0; cy <= y1; cy++) {
       for (let cx = x0; cx <= x1; cx++) {
         let s = head(cellBucket(zone, cx, cy, cat, bits));
+        // Branch-free: each node is written out, and kept (the pointer moves on) only when it counts.
         while (s >= 0) {
           const n = node(s);
           const ex = <i32>load<u16>(n, 8), ey = <i32>load<u16>(n, 10);
-          const d = max(abs(ex - x), abs(ey - y));
+          const d = min(max(abs(ex - x), abs(ey - y)), r + 1);
           // Chains mix cells: each slot counts in its own cell only.
-          if (d <= r && s != self && load<u32>(n, 4) == zone && ex >> CELL_SHIFT == cx && ey >> CELL_SHIFT == cy) {
-            store<u64>(p, <u64>d, 0);
-            store<u64>(p, load<u64>(n, 16), 8);
-            store<u64>(p, <u64>s, 16);
-            p += KEY_SIZE;
-            const at = byDistance + (<usize>d << 2);
-            store<i32>(at, load<i32>(at) + 1);
-          }
+          const keep = <i32>(d <= r) & <i32>(s != self) & <i32>(load<u32>(n, 4) == zone)
+            & <i32>(ex >> CELL_SHIFT == cx) & <i32>(ey >> CELL_SHIFT == cy);
+          store<u64>(p, <u64>d, 0);
+          store<u64>(p, load<u64>(n, 16), 8);
+          store<u64>(p, <u64>s, 16);
+          p += <usize>keep * KEY_SIZE;
+          const at = byDistance + (<usize>d << 2);
+          store<i32>(at, load<i32>(at) + keep);
           s = load<i32>(n, 0);
         }
       }
