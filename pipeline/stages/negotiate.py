@@ -25,7 +25,7 @@ refusal must not advance a player's seq.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -42,12 +42,6 @@ from ..types import Batch, CommandBlock, Incoming, Refusal, Unreadable
 DEFAULT_RATE = 20.0   # commands a second: one a tick at 20 Hz
 DEFAULT_BURST = 10
 _TEXT_FIELD = {"join": "name", "say": "text"}
-
-
-@dataclass
-class _Bucket:
-    tokens: float
-    stamp: float
 
 
 class _Accepted:
@@ -84,7 +78,9 @@ class _Accepted:
 class Negotiate:
     rate: float | None = DEFAULT_RATE
     burst: int = DEFAULT_BURST
-    _buckets: dict[int, _Bucket] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._buckets = Buckets(self.rate or 0.0, self.burst)
 
     async def __call__(self, ctx: TickContext) -> TickContext:
         accepted = _Accepted()
@@ -108,45 +104,45 @@ class Negotiate:
                          accepted: _Accepted) -> None:
         """Seq and rate, per player: a player whose commands in the block carry rising seqs above
         its last, all from senders (rate-limited) or all trusted, takes its first `tokens`
-        commands at once; any other player's commands go one by one, as single commands do."""
+        commands at once (numpy, over all such players); any other player's commands go one
+        by one, as single commands do."""
         problems = block_problems(block)
         records, senders = block_records(block), block_senders(block)
         keep = np.ones(len(records), dtype=bool)
         keep[list(problems)] = False
         index = np.flatnonzero(keep)
-        order = index[np.argsort(records["player"][index], kind="stable")]    # by player, arrival order within
-        players, seqs = records["player"][order], records["seq"][order]
-        limited = senders[order] != 0
-        starts = np.flatnonzero(np.r_[True, players[1:] != players[:-1]]) if len(order) else np.zeros(0, np.int64)
-        group = np.cumsum(np.r_[False, players[1:] != players[:-1]]) if len(order) else np.zeros(0, np.int64)
-        rank = np.arange(len(order)) - starts[group]
-        rising = np.r_[True, seqs[1:] > seqs[:-1]] if len(order) else np.zeros(0, bool)
-        mixed = np.zeros(len(starts), dtype=bool)
-        if len(order):
-            rising[starts] = True
-            mixed = ~np.logical_and.reduceat(rising, starts) | (np.logical_or.reduceat(limited, starts)
-                                                              != np.logical_and.reduceat(limited, starts))
-        counts = np.diff(np.r_[starts, len(order)])
-        allowed = counts.copy()
-        slow = mixed.copy()
-        view_last_seq = ctx.view.last_seq
-        for g, player in enumerate(players[starts].tolist()):
-            previous = last_seq.get(player)
-            if previous is None:
-                previous = view_last_seq(player) or 0
-            first = int(starts[g])
-            if mixed[g] or int(seqs[first]) <= previous:
-                slow[g] = True
-                allowed[g] = self._one_by_one(order[first:first + counts[g]], records, senders, previous, player,
-                                              block.received, last_seq, problems)
-                continue
-            if self.rate is not None and limited[first]:
-                allowed[g] = self._take_tokens(player, int(counts[g]), block.received)
-            if allowed[g]:
-                last_seq[player] = int(seqs[first + allowed[g] - 1])
-        over = rank >= allowed[group]
-        for i in order[over & ~slow[group]].tolist():
-            problems[i] = self._limited()
+        if len(index):
+            order = index[np.argsort(records["player"][index], kind="stable")]    # by player, arrival order within
+            players, seqs = records["player"][order], records["seq"][order]
+            limited = senders[order] != 0
+            new_player = np.r_[True, players[1:] != players[:-1]]
+            starts = np.flatnonzero(new_player)
+            group = np.cumsum(new_player) - 1
+            rising = np.r_[True, seqs[1:] > seqs[:-1]] | new_player
+            counts = np.diff(np.r_[starts, len(order)])
+            firsts = players[starts].tolist()
+            view_last_seq = ctx.view.last_seq
+            seen = [last_seq.get(p) for p in firsts]
+            previous: list[int] = [(view_last_seq(p) or 0) if s is None else s for p, s in zip(firsts, seen)]
+            # One by one: seqs that fall back within the block or start at or below the last, senders mixed with
+            # trusted input (only senders are rate-limited).
+            slow = ~np.logical_and.reduceat(rising, starts) \
+                | (np.logical_or.reduceat(limited, starts) != np.logical_and.reduceat(limited, starts)) \
+                | (seqs[starts] <= np.array(previous, dtype=np.uint64))
+            allowed = counts.copy()
+            if self.rate is not None:
+                metered = np.flatnonzero(~slow & limited[starts])
+                allowed[metered] = self._buckets.take([firsts[g] for g in metered.tolist()], counts[metered],
+                                                      block.received)
+            for g in np.flatnonzero(slow).tolist():
+                first = int(starts[g])
+                allowed[g] = self._one_by_one(order[first:first + counts[g]], records, senders, previous[g],
+                                              firsts[g], block.received, last_seq, problems)
+            took = np.flatnonzero(~slow & (allowed > 0))
+            last_seq.update(zip([firsts[g] for g in took.tolist()], seqs[starts[took] + allowed[took] - 1].tolist()))
+            over = (np.arange(len(order)) - starts[group] >= allowed[group]) & ~slow[group]
+            if over.any():
+                problems.update(dict.fromkeys(order[over].tolist(), self._limited()))
         keep[list(problems)] = False
         for i, reason in sorted(problems.items()):
             ctx.refusals.append(Refusal(Incoming(block_command(block, i), int(senders[i]) or None, block.received),
@@ -200,20 +196,46 @@ class Negotiate:
         return f"rate limited: at most {self.burst} commands at once, {self.rate:g} a second"
 
     def _take_token(self, player: int, now: float) -> bool:
-        return self._take_tokens(player, 1, now) == 1
+        return self._buckets.take_one(player, now)
 
-    def _take_tokens(self, player: int, wanted: int, now: float) -> int:
-        """Up to `wanted` of the player's tokens at `now`: how many it had (whole ones).
+
+class Buckets:
+    """Every player's token bucket: `burst` tokens, refilled at `rate` a second, kept in
+    numpy columns by a player's place so a block's players take theirs at once."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self._place: dict[int, int] = {}
+        self._tokens = np.zeros(1024)
+        self._stamps = np.zeros(1024)
+
+    def take(self, players: list[int], wanted: np.ndarray[Any, Any], now: float) -> np.ndarray[Any, Any]:
+        """How many of `wanted` tokens each player takes at `now`: the whole ones it has.
         Integers come off a float exactly, so taking k at once is taking one k times."""
-        assert self.rate is not None
-        bucket = self._buckets.get(player)
-        if bucket is None:
-            bucket = self._buckets[player] = _Bucket(float(self.burst), now)
-        tokens = bucket.tokens + (now - bucket.stamp) * self.rate
-        if tokens > self.burst:
-            tokens = float(self.burst)
-        taken = int(tokens)                # tokens never go below 0
-        if taken > wanted:
-            taken = wanted
-        bucket.tokens, bucket.stamp = tokens - taken, now
+        places = [self._place.get(p, -1) for p in players]
+        for i in [i for i, place in enumerate(places) if place < 0]:
+            places[i] = self._add(players[i], now)
+        at = np.array(places, dtype=np.int64)
+        tokens = np.minimum(float(self.burst), self._tokens[at] + (now - self._stamps[at]) * self.rate)
+        taken: np.ndarray[Any, Any] = np.minimum(wanted, tokens.astype(np.int64))    # tokens never go below 0
+        self._tokens[at] = tokens - taken
+        self._stamps[at] = now
         return taken
+
+    def take_one(self, player: int, now: float) -> bool:
+        """take() for one player and one token, without numpy's per-call cost."""
+        place = self._place.get(player)
+        if place is None:
+            place = self._add(player, now)
+        tokens = min(float(self.burst), self._tokens.item(place) + (now - self._stamps.item(place)) * self.rate)
+        taken = tokens >= 1.0
+        self._tokens[place], self._stamps[place] = tokens - taken, now
+        return taken
+
+    def _add(self, player: int, now: float) -> int:
+        place = self._place[player] = len(self._place)
+        if place == len(self._tokens):
+            self._tokens = np.concatenate([self._tokens, np.zeros(place)])
+            self._stamps = np.concatenate([self._stamps, np.zeros(place)])
+        self._tokens[place], self._stamps[place] = float(self.burst), now
+        return place
