@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import struct
+from typing import Any
 
 import numpy as np
 
@@ -37,6 +38,19 @@ from ..types import SqlCopy, SqlStatement, TickWrite
 
 UNNEST_MAX = 20_000
 _KIND_OFFSET = field_bytes("kind")[0]
+
+
+def _fragment_bytes() -> np.ndarray[Any, Any]:
+    """Which bytes of a record each fragment's fields are (bytes x fragments)."""
+    mine = np.zeros((ENTITY_SIZE, len(FRAGMENTS)), dtype=bool)
+    for f, fragment in enumerate(FRAGMENTS):
+        for start, end in fragment.byte_ranges():
+            mine[start:end, f] = True
+    return mine
+
+
+_FRAGMENT_BYTES = _fragment_bytes()
+_KIND_HAS = np.array([[kind in fragment.kinds for fragment in FRAGMENTS] for kind in range(256)], dtype=bool)
 
 
 def _upsert_tail(fragment: Fragment) -> str:
@@ -90,16 +104,15 @@ def fragment_changes(new: bytes, previous: bytes) -> dict[str, Columns]:
     kind = new_bytes[:, _KIND_OFFSET]
     # A new entity, or an id reclaimed by another kind, writes every fragment it has.
     whole = created | (kind != old_bytes[:, _KIND_OFFSET])
+    # Which fragments differ, one row per record: the bytes that differ, through each fragment's bytes.
+    differ = ((new_bytes != old_bytes) @ _FRAGMENT_BYTES) | whole[:, None]
+    differ &= _KIND_HAS[kind]
     records = np.frombuffer(new, dtype=ENTITY_DTYPE)
     out: dict[str, Columns] = {}
-    for fragment in FRAGMENTS:
-        differs = whole.copy()
-        for start, end in fragment.byte_ranges():
-            differs |= (new_bytes[:, start:end] != old_bytes[:, start:end]).any(axis=1)
-        differs &= np.isin(kind, list(fragment.kinds))
-        if not differs.any():
+    for f, fragment in enumerate(FRAGMENTS):
+        if not differ[:, f].any():
             continue
-        chosen = records[differs]
+        chosen = records[differ[:, f]]
         out[fragment.table] = [column_values(chosen, c) for c in fragment.columns]
     return out
 
