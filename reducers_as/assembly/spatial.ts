@@ -29,7 +29,7 @@
 import { Entity, Kind } from "./_generated/schema";
 import { I32List, KEY_SIZE, KeyList, alloc, fibonacciHash, grow, growColumn } from "./mem";
 import { clearSpots, growSpots, spotForget, spotKey, spotPlace, spotRemove } from "./spots";
-import { rec } from "./world";
+import { mark, rec, setMark } from "./world";
 
 // Tags: a query keeps the slots having all the wanted tags.
 export const PLAYER: u8 = 1;
@@ -242,6 +242,58 @@ export function queryVisible(self: i32, zone: u32, x: i32, y: i32, r: i32, out: 
     }
   }
   out.len = <i32>((p - out.ptr) / KEY_SIZE);
+}
+
+/**
+ * Appends to `out`, as (0, id, slot), every living npc in `zone` within
+ * distance `r` of (x, y) whose mark is not `epoch`, and marks it so (world.ts).
+ */
+export function livingNpcsNear(zone: u32, x: i32, y: i32, r: i32, epoch: u32, out: KeyList): void {
+  const x0 = max(x - r, 0) >> CELL_SHIFT, x1 = (x + r) >> CELL_SHIFT;
+  const y0 = max(y - r, 0) >> CELL_SHIFT, y1 = (y + r) >> CELL_SHIFT;
+  for (let cy = y0; cy <= y1; cy++) {
+    for (let cx = x0; cx <= x1; cx++) {
+      for (let s = head(cellBucket(zone, cx, cy, CAT_NPC, bits)); s >= 0; s = nextOf(s)) {
+        const n = node(s);
+        const ex = <i32>load<u16>(n, 8), ey = <i32>load<u16>(n, 10);
+        if ((load<u8>(n, 12) & LIVING) != 0 && abs(ex - x) <= r && abs(ey - y) <= r && load<u32>(n, 4) == zone
+          && ex >> CELL_SHIFT == cx && ey >> CELL_SHIFT == cy && mark(s) != epoch) {
+          setMark(s, epoch);
+          out.push(0, load<u64>(n, 16), <u64>s);
+        }
+      }
+    }
+  }
+}
+
+/** The distance of what nearestLiving() last found. */
+export let nearestDistance: i32 = 0;
+
+/**
+ * The living online player nearest to (x, y) in `zone` within distance `r`
+ * (ties: the lowest id), or -1; its distance is then `nearestDistance`.
+ */
+export function nearestLiving(zone: u32, x: i32, y: i32, r: i32): i32 {
+  const x0 = max(x - r, 0) >> CELL_SHIFT, x1 = (x + r) >> CELL_SHIFT;
+  const y0 = max(y - r, 0) >> CELL_SHIFT, y1 = (y + r) >> CELL_SHIFT;
+  let best = -1, bestD = r + 1, bestId: u64 = 0;
+  for (let cy = y0; cy <= y1; cy++) {
+    for (let cx = x0; cx <= x1; cx++) {
+      for (let s = head(cellBucket(zone, cx, cy, CAT_ONLINE, bits)); s >= 0; s = nextOf(s)) {
+        const n = node(s);
+        const ex = <i32>load<u16>(n, 8), ey = <i32>load<u16>(n, 10);
+        const d = max(abs(ex - x), abs(ey - y));
+        const id = load<u64>(n, 16);
+        // A chain may hold another cell's slots: those are met in their own cell (or not at all).
+        if ((load<u8>(n, 12) & LIVING) != 0 && load<u32>(n, 4) == zone && ex >> CELL_SHIFT == cx
+          && ey >> CELL_SHIFT == cy && (d < bestD || (d == bestD && id < bestId))) {
+          best = s; bestD = d; bestId = id;
+        }
+      }
+    }
+  }
+  nearestDistance = bestD;
+  return best;
 }
 
 /**

@@ -7,14 +7,14 @@
 // no such player within 5 has no target and stays).
 
 import { Entity, Kind, Zone } from "../_generated/schema";
-import { I32List, KeyList } from "../mem";
+import { KeyList } from "../mem";
 import { touch } from "../journal";
 import { respawned } from "../output";
 import { popDue } from "../schedule";
 import { sortKeys } from "../sort";
-import { LIVING, nodeId, nodeX, nodeY, NPC, ONLINE, PLAYER, query } from "../spatial";
+import { livingNpcsNear, nearestDistance, nearestLiving, nodeX, nodeY, nodeZone } from "../spatial";
 import {
-  holds, livingOnline, mark, newEpoch, rec, setMark, sync, tick, wounded, zoneOf,
+  holds, livingOnline, newEpoch, rec, sync, tick, wounded, zoneOf,
 } from "../world";
 import { strike } from "./commands";
 
@@ -23,7 +23,6 @@ const SIGHT: i32 = 5;
 
 const due = changetype<KeyList>(memory.data(offsetof<KeyList>(), 8));
 const npcs = changetype<KeyList>(memory.data(offsetof<KeyList>(), 8));
-const nearby = changetype<I32List>(memory.data(offsetof<I32List>(), 8));
 
 @inline function sign(v: i32): i32 { return (v > 0 ? 1 : 0) - (v < 0 ? 1 : 0); }
 
@@ -85,15 +84,8 @@ export function npcBehaviour(): void {
   npcs.clear();
   const epoch = newEpoch();
   for (let i = 0; i < livingOnline.len; i++) {
-    const p = rec(livingOnline.get(i));
-    nearby.clear();
-    query(Entity.zone(p), <i32>Entity.x(p), <i32>Entity.y(p), SIGHT, NPC | LIVING, nearby);
-    for (let k = 0; k < nearby.len; k++) {
-      const s = nearby.get(k);
-      if (mark(s) == epoch) continue;
-      setMark(s, epoch);
-      npcs.push(0, nodeId(s), <u64>s);
-    }
+    const player = livingOnline.get(i);
+    livingNpcsNear(nodeZone(player), nodeX(player), nodeY(player), SIGHT, epoch, npcs);
   }
   sortKeys(npcs);
   for (let i = 0; i < npcs.len; i++) act(<i32>npcs.v(i));
@@ -104,21 +96,9 @@ function act(slot: i32): void {
   const p = rec(slot);
   if (Entity.respawn_tick(p) != 0) return;
   const x = <i32>Entity.x(p), y = <i32>Entity.y(p);
-  nearby.clear();
-  query(Entity.zone(p), x, y, SIGHT, PLAYER | ONLINE | LIVING, nearby);
-  let target = -1;
-  let best = SIGHT + 1;
-  let bestId: u64 = 0;
-  for (let k = 0; k < nearby.len; k++) {
-    const s = nearby.get(k);
-    const d = max(abs(nodeX(s) - x), abs(nodeY(s) - y));
-    const id = nodeId(s);
-    if (d < best || (d == best && id < bestId)) {
-      target = s; best = d; bestId = id;
-    }
-  }
+  const target = nearestLiving(Entity.zone(p), x, y, SIGHT);
   if (target < 0) return;
-  if (best <= 1) {
+  if (nearestDistance <= 1) {
     if (Entity.next_action_tick(p) <= tick) strike(slot, target);
     return;
   }
