@@ -68,7 +68,7 @@ def replay(world: Path, batches: Path, engine: str | None, dump_state: Path | No
     engine = engine or default_engine()
     effects_out = effects_path.open("w") if effects_path else None
     try:
-        total = count_batches(batches)
+        total = count_batches(batches) if sys.stderr.isatty() else None    # for the bar, only where one shows
         with tqdm(total=total, unit="tick", desc="replay", disable=None, file=sys.stderr) as bar:
             if db is None:
                 report, view = asyncio.run(run_replay(world, batches, engine, effects_out=effects_out,

@@ -152,18 +152,19 @@ class _Line(msgspec.Struct, forbid_unknown_fields=True):
 
 
 _LINE = msgspec.json.Decoder(_Line)
-# A struct's row of Command fields but player and seq: (target, dx, dy, amount, zone, text or None, op).
-_ROWS: dict[type, Callable[[Any], tuple[int, int, int, int, int, str | None, int]]] = {
-    _Join: lambda c: (0, 0, 0, 0, c.zone, c.name, Op.join),
-    _Leave: lambda c: (0, 0, 0, 0, 0, None, Op.leave),
-    _Move: lambda c: (0, c.dx, c.dy, 0, 0, None, Op.move),
-    _Attack: lambda c: (c.target, 0, 0, 0, 0, None, Op.attack),
-    _Pickup: lambda c: (c.item, 0, 0, 0, 0, None, Op.pickup),
-    _Use: lambda c: (0, 0, 0, 0, 0, None, Op.use),
-    _Transfer: lambda c: (c.to, 0, 0, c.amount, 0, None, Op.transfer),
-    _Say: lambda c: (0, 0, 0, 0, 0, c.text, Op.say),
+_PACK = COMMAND.pack_into
+_MOVE, _ATTACK, _PICKUP, _TRANSFER = int(Op.move), int(Op.attack), int(Op.pickup), int(Op.transfer)
+_LEAVE, _USE, _JOIN, _SAY = int(Op.leave), int(Op.use), int(Op.join), int(Op.say)
+# Each op without a text packs itself at (buffer, offset, text offset): fields as pack_commands places them.
+_PACKERS: dict[type, Callable[[bytearray, int, int, Any], None]] = {
+    _Move: lambda b, at, t, c: _PACK(b, at, c.player, c.seq, 0, c.dx, c.dy, 0, 0, t, 0, _MOVE),
+    _Attack: lambda b, at, t, c: _PACK(b, at, c.player, c.seq, c.target, 0, 0, 0, 0, t, 0, _ATTACK),
+    _Pickup: lambda b, at, t, c: _PACK(b, at, c.player, c.seq, c.item, 0, 0, 0, 0, t, 0, _PICKUP),
+    _Transfer: lambda b, at, t, c: _PACK(b, at, c.player, c.seq, c.to, 0, 0, c.amount, 0, t, 0, _TRANSFER),
+    _Leave: lambda b, at, t, c: _PACK(b, at, c.player, c.seq, 0, 0, 0, 0, 0, t, 0, _LEAVE),
+    _Use: lambda b, at, t, c: _PACK(b, at, c.player, c.seq, 0, 0, 0, 0, 0, t, 0, _USE),
 }
-_KEYS = {cls: len(msgspec.structs.fields(cls)) + 1 for cls in _ROWS}   # its fields and the op
+_KEYS = {cls: len(msgspec.structs.fields(cls)) + 1 for cls in (*_PACKERS, _Join, _Say)}   # its fields and the op
 _SPACED_COLON = re.compile(rb'"[ \t\n\r]+:')
 
 
@@ -174,17 +175,26 @@ def _fast_line(raw: bytes) -> tuple[int, bytes, bytes] | None:
     except msgspec.MsgspecError:
         return None
     commands = doc.commands
+    kinds = list(map(type, commands))
     # Every key is a string and a colon: as many as the structs hold means none was repeated.
-    if raw.count(b'":') + len(_SPACED_COLON.findall(raw)) != 2 + sum(_KEYS[type(c)] for c in commands):
+    if raw.count(b'":') + len(_SPACED_COLON.findall(raw)) != 2 + sum(map(_KEYS.__getitem__, kinds)):
         return None
-    packed = bytearray(COMMAND.size * len(commands))
+    size = COMMAND.size
+    packed = bytearray(size * len(commands))
     text = bytearray()
-    pack_into, size = COMMAND.pack_into, COMMAND.size
+    packers = _PACKERS
     try:
-        for i, c in enumerate(commands):
-            target, dx, dy, amount, zone, words, op = _ROWS[type(c)](c)
-            blob = words.encode() if words else b""
-            pack_into(packed, i * size, c.player, c.seq, target, dx, dy, amount, zone, len(text), len(blob), op)
+        for i, (c, kind) in enumerate(zip(commands, kinds)):
+            packer = packers.get(kind)
+            if packer is not None:
+                packer(packed, i * size, len(text), c)
+                continue
+            if isinstance(c, _Join):
+                blob, zone, op = c.name.encode(), c.zone, _JOIN
+            else:
+                assert isinstance(c, _Say)
+                blob, zone, op = c.text.encode(), 0, _SAY
+            _PACK(packed, i * size, c.player, c.seq, 0, 0, 0, 0, zone, len(text), len(blob), op)
             text += blob
     except (struct.error, UnicodeEncodeError):
         return None

@@ -23,6 +23,7 @@ from .effects import effects_json
 from .engine import create_engine
 from .enginethread import EngineThread
 from .errors import CheckFailed, DivergenceError
+from .gcpacer import GcPacer
 from .ports import Stage, Store
 from .stages.actuate import Actuate
 from .stages.plan import Plan
@@ -31,6 +32,10 @@ from .stages.transform import Transform
 from .types import Batch, TickResult
 from .view import WorldView
 from .worldfile import load_world, world_hash
+
+
+GC_EVERY = 25          # ticks between young collections (the tick loop: every tick)
+SETTLE_EVERY = 32      # ticks between folding the view's recent changes into its Map
 
 
 @dataclass
@@ -71,6 +76,8 @@ class Lane:
         await ctx.sighted()
         assert ctx.next_view is not None
         self.view = ctx.next_view
+        if ctx.tick % SETTLE_EVERY == 0:      # what the ticks changed, into the Map (the view copies the rest)
+            self.view = self.view.settle()
         return ctx
 
 
@@ -126,24 +133,26 @@ async def replay(world_path: Path, batches_path: Path, engine: str, *,
     guard = SeqGuard(lanes[0].view.last_seq)
     tick = world.tick
     running: asyncio.Task[None] | None = None
-    # The next line is read and checked while the engines run this one (their thread).
-    for batch in read_batches(batches_path, after_tick=world.tick):
-        guard.check(batch)
+    with GcPacer(young_every=GC_EVERY) as gc_pacer:
+        # The next line is read and checked while the engines run this one (their thread).
+        for batch in read_batches(batches_path, after_tick=world.tick):
+            guard.check(batch)
+            if running is not None:
+                await running
+                gc_pacer.between_ticks()
+                if on_batch:
+                    on_batch()
+            while tick + 1 < batch.tick:          # a gap: the ticks between run empty
+                tick += 1
+                await _tick(lanes, _empty(tick), report, effects_out)
+            tick = batch.tick
+            report.commands += len(batch.commands) // 64
+            running = asyncio.create_task(_tick(lanes, batch, report, effects_out))
+            await asyncio.sleep(0)                # the tick hands its batch to the engine, then reading goes on
         if running is not None:
             await running
             if on_batch:
                 on_batch()
-        while tick + 1 < batch.tick:          # a gap: the ticks between run empty
-            tick += 1
-            await _tick(lanes, _empty(tick), report, effects_out)
-        tick = batch.tick
-        report.commands += len(batch.commands) // 64
-        running = asyncio.create_task(_tick(lanes, batch, report, effects_out))
-        await asyncio.sleep(0)                # the tick hands its batch to the engine, then reading goes on
-    if running is not None:
-        await running
-        if on_batch:
-            on_batch()
     report.hashes = [digest.hex() for digest in await asyncio.gather(*report.hashing)]
     report.final_hash = report.hashes[-1] if report.hashes else report.final_hash
     return report, lanes[0].view
