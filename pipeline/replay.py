@@ -33,7 +33,6 @@ from .types import Batch, TickResult
 from .view import WorldView
 from .worldfile import load_world, world_hash
 
-
 GC_EVERY = 25          # ticks between young collections (the tick loop: every tick)
 SETTLE_EVERY = 32      # ticks between folding the view's recent changes into its Map
 
