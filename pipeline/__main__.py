@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import logging
 import sys
@@ -22,7 +23,26 @@ def _fail(exc: FluxworldError) -> None:
     sys.exit(EXIT_BAD_INPUT if isinstance(exc, InputError) else EXIT_FAILED)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The commands that live with their packages load only when used (`replay` never pays
+    for PostgreSQL's or the load test's imports)."""
+
+    ELSEWHERE = {"db": "persistence.cli:db_group", "world": "persistence.cli:world_group",
+                 "log": "persistence.cli:log_group", "player": "pipeline.xmpp.cli:player_group",
+                 "loadtest": "loadtest.cli:loadtest"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.ELSEWHERE])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.ELSEWHERE:
+            return super().get_command(ctx, name)
+        module, _, attr = self.ELSEWHERE[name].partition(":")
+        command: click.Command = getattr(importlib.import_module(module), attr)
+        return command
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log what the engine and stages do.")
 def cli(verbose: bool) -> None:
     """fluxworld: an MMO world server whose game rules are pure reducers."""
@@ -231,20 +251,6 @@ def bench_replay(players: int, ticks: int, commands: int, seed: int, engine: str
         except FluxworldError as exc:
             _fail(exc)
     click.echo(json.dumps(figures))
-
-
-def _register_commands() -> None:
-    """The command groups that live with their packages."""
-    from loadtest.cli import loadtest
-    from persistence.cli import COMMANDS
-
-    from .xmpp.cli import COMMANDS as XMPP_COMMANDS
-
-    for command in (*COMMANDS, *XMPP_COMMANDS, loadtest):
-        cli.add_command(command)
-
-
-_register_commands()
 
 
 def main() -> None:
