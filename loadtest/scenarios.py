@@ -81,6 +81,31 @@ class Seqs:
         return seqs
 
 
+class Mix:
+    """A mix of ops, (op, share) pairs: each command's op drawn by its share."""
+
+    def __init__(self, shares: tuple[tuple[Op, float], ...]) -> None:
+        self.ops = np.array([op for op, _ in shares], dtype=np.uint8)
+        self.shares = np.array([share for _, share in shares])
+
+    def draw(self, rng: np.random.Generator, players: np.ndarray[Any, Any], seqs: Seqs) -> np.ndarray[Any, Any]:
+        """Command records for `players`, with their next seqs and an op drawn from the mix."""
+        records = np.zeros(len(players), dtype=COMMAND_DTYPE)
+        records["player"] = players
+        records["seq"] = seqs.assign(players.astype(np.int64))
+        records["op"] = self.ops[rng.choice(len(self.ops), len(players), p=self.shares)]
+        return records
+
+
+def chatting_block(records: np.ndarray[Any, Any], players: np.ndarray[Any, Any], received: float) -> CommandBlock:
+    """The block of these records, every `say` saying CHAT."""
+    chats = records["op"] == Op.say
+    records["text_len"][chats] = len(CHAT)
+    # Offsets as pack_commands makes them: the text length before each command.
+    records["text_offset"] = np.concatenate(([0], np.cumsum(records["text_len"])[:-1])).astype(np.uint32)
+    return make_block(records, CHAT * int(chats.sum()), players, received)
+
+
 class MmoScenario:
     name = "mmo"
 
@@ -90,17 +115,13 @@ class MmoScenario:
         self._sight = Sight(self.world)
         self._seqs = Seqs(self.world.next_id)
         self._rng = np.random.default_rng(seed + 1)
-        self._ops = np.array([op for op, _ in MMO_MIX], dtype=np.uint8)
-        self._shares = np.array([share for _, share in MMO_MIX])
+        self._mix = Mix(MMO_MIX)
 
     def block(self, count: int, received: float) -> CommandBlock:
         rng = self._rng
-        records = np.zeros(count, dtype=COMMAND_DTYPE)
         players = rng.choice(self.players, count)
-        records["player"] = players
-        records["seq"] = self._seqs.assign(players.astype(np.int64))
-        op = self._ops[rng.choice(len(self._ops), count, p=self._shares)]
-        records["op"] = op
+        records = self._mix.draw(rng, players, self._seqs)
+        op = records["op"].copy()
         self._sight.act(players, op, records, rng)
         zone = ((players - 1) // ZONE_STRIDE).astype(np.int64)     # a player's zone follows from its id
         for z in np.flatnonzero(np.bincount(zone[op == Op.transfer], minlength=len(self._zone_members))).tolist():
@@ -108,11 +129,7 @@ class MmoScenario:
             records["target"][chosen] = rng.choice(self._zone_members[z]["players"], chosen.sum())
         gifts = op == Op.transfer
         records["amount"][gifts] = rng.integers(1, 11, gifts.sum())
-        chats = op == Op.say
-        records["text_len"][chats] = len(CHAT)
-        # Offsets as pack_commands makes them: the text length before each command.
-        records["text_offset"] = np.concatenate(([0], np.cumsum(records["text_len"])[:-1])).astype(np.uint32)
-        return make_block(records, CHAT * int(chats.sum()), players, received)
+        return chatting_block(records, players, received)
 
     def see(self, result: TickResult) -> None:
         self._sight.see(result)
@@ -133,24 +150,17 @@ class CrowdScenario:
         self._sight = Sight(self.world)
         self._seqs = Seqs(self.world.next_id)
         self._rng = np.random.default_rng(seed + 1)
-        self._ops = np.array([op for op, _ in CROWD_MIX], dtype=np.uint8)
-        self._shares = np.array([share for _, share in CROWD_MIX])
+        self._mix = Mix(CROWD_MIX)
         self._low = CROWD_ZONE // 2 - CROWD_SIDE // 2
         self._high = self._low + CROWD_SIDE - 1
 
     def block(self, count: int, received: float) -> CommandBlock:
         rng = self._rng
-        records = np.zeros(count, dtype=COMMAND_DTYPE)
         players = rng.choice(self.players, count)
-        records["player"] = players
-        records["seq"] = self._seqs.assign(players.astype(np.int64))
-        records["op"] = self._ops[rng.choice(len(self._ops), count, p=self._shares)]
+        records = self._mix.draw(rng, players, self._seqs)
         self._sight.act(players, records["op"].copy(), records, rng, prey=(Kind.npc, Kind.player))
         self._keep_inside(players.astype(np.int64), records)
-        chats = records["op"] == Op.say
-        records["text_len"][chats] = len(CHAT)
-        records["text_offset"] = np.concatenate(([0], np.cumsum(records["text_len"])[:-1])).astype(np.uint32)
-        return make_block(records, CHAT * int(chats.sum()), players, received)
+        return chatting_block(records, players, received)
 
     def _keep_inside(self, me: np.ndarray[Any, Any], records: np.ndarray[Any, Any]) -> None:
         """A step that would leave the square turns back in (positions as last seen)."""

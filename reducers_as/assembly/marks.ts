@@ -25,7 +25,7 @@ import { Entity, Kind } from "./_generated/schema";
 import {
   CREATED, entryFlags, entryOld, entrySlot, journalLength, REMOVED, sameExceptSeq,
 } from "./journal";
-import { alloc, ByteBuf, pow2AtLeast, U64Set } from "./mem";
+import { alloc, ByteBuf, pow2AtLeast, U64Map } from "./mem";
 import { CELL_SHIFT, cellBucket } from "./spatial";
 import { spotKey } from "./spots";
 import { rec } from "./world";
@@ -44,8 +44,8 @@ const items = changetype<ByteBuf>(memory.data(offsetof<ByteBuf>(), 8));    // th
 // The coarse cells near a mark (buildMarks), each once: (zone, cx, cy) packed as u64.
 const markedCells = changetype<ByteBuf>(memory.data(offsetof<ByteBuf>(), 8));
 const own = changetype<ByteBuf>(memory.data(offsetof<ByteBuf>(), 8));
-const cellSet = changetype<U64Set>(memory.data(offsetof<U64Set>(), 8));
-const exact = changetype<U64Set>(memory.data(offsetof<U64Set>(), 8));
+const cellSet = changetype<U64Map>(memory.data(offsetof<U64Map>(), 8));
+const exact = changetype<U64Map>(memory.data(offsetof<U64Map>(), 8));
 let starts: usize = 0;
 let startCap: usize = 0;
 let bits: u64 = 0;

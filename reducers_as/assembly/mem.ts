@@ -183,55 +183,10 @@ export const KEY_SIZE: usize = 24;
   }
 }
 
-// A U64Set, a set of u64 keys (not ~0) for one pass, reset to the size it needs:
-//
-//   header: +---------+----------+---------+
-//           | ptr     | bits u64 | cap u64 |
-//           +---------+----------+---------+
-//   ptr -> [u64 key or EMPTY] x 2^bits, open addressing, linear probing
 const EMPTY: u64 = 0xffffffffffffffff;
 
-@unmanaged export class U64Set {
-  ptr: usize;
-  bits: u64;
-  cap: usize;
-
-  /** Empties the set, with room for `n` keys at most half full. */
-  reset(n: i32): void {
-    const size = pow2AtLeast(<usize>n << 1, 64);
-    if (size > this.cap) {
-      this.ptr = alloc(size << 3);
-      this.cap = size;
-    }
-    this.bits = <u64>ctz(size);
-    memory.fill(this.ptr, 0xff, size << 3);
-  }
-
-  /** The place of `key`, or the empty place where it would go. */
-  @inline place(key: u64): usize {
-    const m = (<u32>1 << <u32>this.bits) - 1;
-    let h = fibonacciHash(key, this.bits);
-    while (true) {
-      const at = this.ptr + (<usize>h << 3);
-      const k = load<u64>(at);
-      if (k == key || k == EMPTY) return at;
-      h = (h + 1) & m;
-    }
-    return 0;
-  }
-
-  @inline has(key: u64): bool { return load<u64>(this.place(key)) == key; }
-
-  /** Adds `key`; whether it was new. */
-  @inline add(key: u64): bool {
-    const at = this.place(key);
-    if (load<u64>(at) == key) return false;
-    store<u64>(at, key);
-    return true;
-  }
-}
-
-// A U64Map, u64 keys (not ~0) to i32 values, for one pass, reset to the size it needs:
+// A U64Map, u64 keys (not ~0) to i32 values, for one pass, reset to the size it needs (also a
+// set of keys: add/has):
 //
 //   ptr -> [key u64, value i32, pad 4] x 2^bits, open addressing, linear probing
 @unmanaged export class U64Map {
@@ -273,5 +228,16 @@ const EMPTY: u64 = 0xffffffffffffffff;
     const at = this.place(key);
     store<u64>(at, key);
     store<i32>(at, value, 8);
+  }
+
+  @inline has(key: u64): bool { return load<u64>(this.place(key)) == key; }
+
+  /** As a set: adds `key` (value 0); whether it was new. */
+  @inline add(key: u64): bool {
+    const at = this.place(key);
+    if (load<u64>(at) == key) return false;
+    store<u64>(at, key);
+    store<i32>(at, 0, 8);
+    return true;
   }
 }
