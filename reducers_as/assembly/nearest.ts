@@ -14,7 +14,7 @@
 // particular order.
 
 import { Zone } from "./_generated/schema";
-import { I32List, KeyList } from "./mem";
+import { I32List, KEY_SIZE, KeyList } from "./mem";
 import { sortKeys } from "./sort";
 import { CELL_SHIFT, population, queryVisible, VISIBLE } from "./spatial";
 import { spotHead, spotId, spotNext } from "./spots";
@@ -47,13 +47,19 @@ const heads = memory.data(<i32>(8 * SIGHT) << 3, 8);
 export function nearestTo(zone: u32, x: i32, y: i32, want: i32, exclude: i32, reach: i32): i32 {
   nearestSlots.clear();
   nearestDistances.clear();
-  const walk = <u64>population(zone, x, y, SIGHT, VISIBLE);
-  // Walking costs each entity in the cells around; rings cost about twice as much a position, out to
-  // the reach, or where the cells' density would put it.
+  // Walking costs each entity in the cells around, out to the reach: most often they are found
+  // there, else the walk goes on out to SIGHT. Rings cost about twice as much a position, out
+  // to the reach, or where the cells' density would put it.
+  const r = reach >= 0 ? reach : SIGHT;
+  const walk = <u64>population(zone, x, y, r, VISIBLE);
   const rings = reach >= 0 ? <u64>RING_COST * <u64>((2 * reach + 3) * (2 * reach + 3)) * walk
     : RING_FACTOR * <u64>cellsAround(x, y);
-  if (walk * walk <= rings) return walkCells(zone, x, y, want, exclude);
-  return ringByRing(zone, x, y, want, exclude);
+  if (walk * walk > rings) return ringByRing(zone, x, y, want, exclude);
+  const radius = walkCells(zone, x, y, r, <u32>walk, want, exclude);
+  if (nearestSlots.len == want || r == SIGHT) return radius;
+  nearestSlots.clear();
+  nearestDistances.clear();
+  return walkCells(zone, x, y, SIGHT, population(zone, x, y, SIGHT, VISIBLE), want, exclude);
 }
 
 /** How many coarse cells a search around (x, y) covers. */
@@ -69,14 +75,21 @@ export function nearestTo(zone: u32, x: i32, y: i32, want: i32, exclude: i32, re
 }
 
 /**
- * From the coarse cells: every visible entity within SIGHT, counted by
+ * From the coarse cells: every visible entity within r, counted by
  * distance; those nearer than the cut distance are in, and at the cut, the
  * lowest ids.
  */
-function walkCells(zone: u32, x: i32, y: i32, want: i32, exclude: i32): i32 {
-  queryVisible(exclude, zone, x, y, SIGHT, candidates, byDistance);
-  if (candidates.len < want) {
-    for (let k = 0; k < candidates.len; k++) found(<i32>candidates.v(k), <i32>candidates.a(k));
+function walkCells(zone: u32, x: i32, y: i32, r: i32, walk: u32, want: i32, exclude: i32): i32 {
+  queryVisible(exclude, zone, x, y, r, walk, candidates, byDistance);
+  const n = candidates.len;
+  nearestSlots.reserve(min(n, want));
+  nearestDistances.reserve(min(n, want));
+  if (n < want) {
+    for (let k = 0; k < n; k++) {
+      store<i32>(nearestSlots.ptr + (<usize>k << 2), <i32>candidates.v(k));
+      store<i32>(nearestDistances.ptr + (<usize>k << 2), <i32>candidates.a(k));
+    }
+    nearestSlots.len = nearestDistances.len = n;
     return SIGHT;
   }
   let cut = 0, nearer = 0;
@@ -84,14 +97,29 @@ function walkCells(zone: u32, x: i32, y: i32, want: i32, exclude: i32): i32 {
     nearer += load<i32>(byDistance + (<usize>cut << 2));
     cut++;
   }
+  // Those nearer than the cut, branch-free; at the cut, the lowest ids.
   ties.clear();
-  for (let k = 0; k < candidates.len; k++) {
+  ties.reserve(load<i32>(byDistance + (<usize>cut << 2)));
+  let to = 0, tie = ties.ptr;
+  for (let k = 0; k < n; k++) {
     const d = <i32>candidates.a(k);
-    if (d < cut) found(<i32>candidates.v(k), d);
-    else if (d == cut) ties.push(0, candidates.b(k), candidates.v(k));
+    store<i32>(nearestSlots.ptr + (<usize>to << 2), <i32>candidates.v(k));
+    store<i32>(nearestDistances.ptr + (<usize>to << 2), d);
+    to += <i32>(d < cut);
+    if (d == cut) {
+      store<u64>(tie, 0, 0);
+      store<u64>(tie, candidates.b(k), 8);
+      store<u64>(tie, candidates.v(k), 16);
+      tie += KEY_SIZE;
+    }
   }
+  ties.len = <i32>((tie - ties.ptr) / KEY_SIZE);
   sortKeys(ties);
-  for (let k = 0; k < want - nearer; k++) found(<i32>ties.v(k), cut);
+  for (let k = 0; k < want - nearer; k++) {
+    store<i32>(nearestSlots.ptr + (<usize>(to + k) << 2), <i32>ties.v(k));
+    store<i32>(nearestDistances.ptr + (<usize>(to + k) << 2), cut);
+  }
+  nearestSlots.len = nearestDistances.len = want;
   return cut;
 }
 

@@ -1,27 +1,22 @@
 // In-place sort of a KeyList by (a, b) ascending, unsigned.
 //
-// Ids are u64 but small in practice, so an LSD radix sort that skips every
-// byte position whose digit is the same for all keys does a handful of
-// linear passes; AOI effects can be tens of thousands per tick. Short lists
-// (chat recipients, one tick's respawns) take an insertion sort instead.
+// An LSD radix sort: b first, then a, each stable. A key whose values span
+// less than 2^16 (ids usually do) is sorted in one counting pass on its
+// offset from the smallest; a wider one byte by byte, skipping every byte
+// that is the same in all keys. AOI effects can be tens of thousands a
+// tick, so that is two linear passes where bytes would take four. Short
+// lists (chat recipients, one tick's respawns) take an insertion sort.
 //
-// Digit d (0..15) is key byte d counted from the least significant end of
-// (a, b): d < 8 is byte d of b (element offset 8 + d), d >= 8 byte d - 8 of a.
-//
-//   hist -> [ 256 x u32 counts of the digit being sorted on ]
+//   hist -> [ u32 counts ] x up to 2^16
 
 import { KEY_SIZE, KeyList, ByteBuf, alloc } from "./mem";
 
 const SMALL: i32 = 48;
-const DIGITS: i32 = 16;
-const HIST_BYTES: usize = 256 * 4;
+const WIDE: u64 = 1 << 16;   // a key spanning fewer values is sorted in one pass
 
 let hist: usize = 0;
+let histCap: usize = 0;
 const spare = changetype<ByteBuf>(memory.data(offsetof<ByteBuf>(), 8));
-
-@inline function digitOffset(d: i32): usize {
-  return d < 8 ? <usize>(8 + d) : <usize>(d - 8);
-}
 
 @inline function less(p: usize, q: usize): bool {
   const pa = load<u64>(p, 0), qa = load<u64>(q, 0);
@@ -49,6 +44,61 @@ function insertionSort(base: usize, n: i32): void {
   }
 }
 
+/** Room for `buckets` counts, zeroed. */
+function clearHist(buckets: usize): void {
+  if (buckets > histCap) {
+    histCap = buckets;
+    hist = alloc(buckets << 2);
+  }
+  memory.fill(hist, 0, buckets << 2);
+}
+
+/**
+ * One stable counting pass of the n keys at `src` into `dst`, on the digit
+ * ((key at `field`) - low) >> shift & mask, of `buckets` values.
+ */
+function countingPass(src: usize, dst: usize, n: i32, field: usize, low: u64, shift: u64, mask: u64,
+                      buckets: usize): void {
+  clearHist(buckets);
+  const end = src + <usize>n * KEY_SIZE;
+  for (let p = src; p < end; p += KEY_SIZE) {
+    const at = hist + (<usize>(((load<u64>(p + field) - low) >> shift) & mask) << 2);
+    store<u32>(at, load<u32>(at) + 1);
+  }
+  let sum: u32 = 0;
+  for (let b: usize = 0; b < buckets; b++) {
+    const at = hist + (b << 2);
+    const c = load<u32>(at);
+    store<u32>(at, sum);
+    sum += c;
+  }
+  for (let p = src; p < end; p += KEY_SIZE) {
+    const at = hist + (<usize>(((load<u64>(p + field) - low) >> shift) & mask) << 2);
+    const pos = load<u32>(at);
+    store<u32>(at, pos + 1);
+    copyKey(dst + <usize>pos * KEY_SIZE, p);
+  }
+}
+
+// The two buffers the passes alternate between: the list's and the spare.
+let from: usize = 0;
+let into: usize = 0;
+
+/** Sorts the n keys in `from` stably by the key at `field` (a pass or more), leaving them in `from`. */
+function sortField(n: i32, field: usize, low: u64, high: u64, vary: u64): void {
+  if (high - low < WIDE) {
+    if (high == low) return;
+    countingPass(from, into, n, field, low, 0, WIDE - 1, <usize>(high - low + 1));
+    const t = from; from = into; into = t;
+    return;
+  }
+  for (let shift: u64 = 0; shift < 64; shift += 8) {
+    if (!((vary >> shift) & 0xff)) continue;
+    countingPass(from, into, n, field, 0, shift, 0xff, 256);
+    const t = from; from = into; into = t;
+  }
+}
+
 export function sortKeys(list: KeyList): void {
   const n = list.len;
   if (n < 2) return;
@@ -57,44 +107,18 @@ export function sortKeys(list: KeyList): void {
     insertionSort(list.ptr, n);
     return;
   }
-  if (hist == 0) hist = alloc(HIST_BYTES);
-
-  // Which key bytes differ at all: a digit every key shares orders nothing.
+  // Each key's smallest and largest value, and which of its bits differ at all.
   const end = list.ptr + <usize>n * KEY_SIZE;
-  let andA = load<u64>(list.ptr, 0), orA = andA, andB = load<u64>(list.ptr, 8), orB = andB;
+  let lowA = load<u64>(list.ptr, 0), highA = lowA, andA = lowA, orA = lowA;
+  let lowB = load<u64>(list.ptr, 8), highB = lowB, andB = lowB, orB = lowB;
   for (let p = list.ptr; p < end; p += KEY_SIZE) {
     const a = load<u64>(p, 0), b = load<u64>(p, 8);
-    andA &= a; orA |= a; andB &= b; orB |= b;
+    lowA = min(lowA, a); highA = max(highA, a); andA &= a; orA |= a;
+    lowB = min(lowB, b); highB = max(highB, b); andB &= b; orB |= b;
   }
-  const varyA = andA ^ orA, varyB = andB ^ orB;
-
-  // One counting pass and one stable scatter per varying digit.
-  let src = list.ptr;
-  let dst = spare.ptr;
-  for (let d = 0; d < DIGITS; d++) {
-    const vary = d < 8 ? varyB >> (<u64>d << 3) : varyA >> (<u64>(d - 8) << 3);
-    if (!(vary & 0xff)) continue;
-    const off = digitOffset(d);
-    const srcEnd = src + <usize>n * KEY_SIZE;
-    memory.fill(hist, 0, 256 << 2);
-    for (let p = src; p < srcEnd; p += KEY_SIZE) {
-      const at = hist + (<usize>load<u8>(p + off) << 2);
-      store<u32>(at, load<u32>(at) + 1);
-    }
-    let sum: u32 = 0;
-    for (let b: usize = 0; b < 256; b++) {
-      const at = hist + (b << 2);
-      const c = load<u32>(at);
-      store<u32>(at, sum);
-      sum += c;
-    }
-    for (let p = src; p < srcEnd; p += KEY_SIZE) {
-      const at = hist + (<usize>load<u8>(p + off) << 2);
-      const pos = load<u32>(at);
-      store<u32>(at, pos + 1);
-      copyKey(dst + <usize>pos * KEY_SIZE, p);
-    }
-    const t = src; src = dst; dst = t;
-  }
-  if (src != list.ptr) memory.copy(list.ptr, src, <usize>n * KEY_SIZE);
+  from = list.ptr;
+  into = spare.ptr;
+  sortField(n, 8, lowB, highB, andB ^ orB);
+  sortField(n, 0, lowA, highA, andA ^ orA);
+  if (from != list.ptr) memory.copy(list.ptr, from, <usize>n * KEY_SIZE);
 }

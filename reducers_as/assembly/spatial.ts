@@ -207,34 +207,37 @@ export function population(zone: u32, x: i32, y: i32, r: i32, want: u8): u32 {
 
 /**
  * Appends to `out`, as (distance, id, slot), every visible slot but `self`
- * in `zone` within Chebyshev distance `r` of (x, y). Returns how many there
- * are at each distance in `byDistance` (r + 1 i32 counts).
+ * in `zone` within Chebyshev distance `r` of (x, y), of the `walk` slots
+ * (population()) in the cells around. Returns how many there are at each
+ * distance in `byDistance` (r + 1 i32 counts).
  */
-export function queryVisible(self: i32, zone: u32, x: i32, y: i32, r: i32, out: KeyList, byDistance: usize): void {
+export function queryVisible(self: i32, zone: u32, x: i32, y: i32, r: i32, walk: u32, out: KeyList,
+                             byDistance: usize): void {
   const x0 = max(x - r, 0) >> CELL_SHIFT, x1 = (x + r) >> CELL_SHIFT;
   const y0 = max(y - r, 0) >> CELL_SHIFT, y1 = (y + r) >> CELL_SHIFT;
-  memory.fill(byDistance, 0, <usize>(r + 2) << 2);     // one more: where the far ones are counted
+  memory.fill(byDistance, 0, <usize>(r + 1) << 2);
   out.clear();
-  out.reserve(<i32>population(zone, x, y, r, VISIBLE) + 1);
+  out.reserve(<i32>walk + 1);
+  const base = nodes;
   let p = out.ptr;
   for (let cat: u32 = 0; cat < CATS; cat++) {
     if (cat == CAT_OFFLINE) continue;
     for (let cy = y0; cy <= y1; cy++) {
       for (let cx = x0; cx <= x1; cx++) {
+        // Zone, x and y side by side in the node: one masked compare says the slot is in this cell.
+        const cell = <u64>zone | (<u64>cx << (32 + CELL_SHIFT)) | (<u64>cy << (48 + CELL_SHIFT));
         let s = head(cellBucket(zone, cx, cy, cat, bits));
         // Branch-free: each node is written out, and kept (the pointer moves on) only when it counts.
         while (s >= 0) {
-          const n = node(s);
-          const ex = <i32>load<u16>(n, 8), ey = <i32>load<u16>(n, 10);
-          const d = min(max(abs(ex - x), abs(ey - y)), r + 1);
-          // Chains mix cells: each slot counts in its own cell only.
-          const keep = <i32>(d <= r) & <i32>(s != self) & <i32>(load<u32>(n, 4) == zone)
-            & <i32>(ex >> CELL_SHIFT == cx) & <i32>(ey >> CELL_SHIFT == cy);
+          const n = base + <usize>s * NODE;
+          const place = load<u64>(n, 4);
+          const d = max(abs((<i32>(place >> 32) & 0xffff) - x), abs(<i32>(place >> 48) - y));
+          const keep = <i32>(d <= r) & <i32>((place & IN_CELL) == cell);
           store<u64>(p, <u64>d, 0);
           store<u64>(p, load<u64>(n, 16), 8);
           store<u64>(p, <u64>s, 16);
           p += <usize>keep * KEY_SIZE;
-          const at = byDistance + (<usize>d << 2);
+          const at = byDistance + (<usize>(d * keep) << 2);
           store<i32>(at, load<i32>(at) + keep);
           s = load<i32>(n, 0);
         }
@@ -242,7 +245,24 @@ export function queryVisible(self: i32, zone: u32, x: i32, y: i32, r: i32, out: 
     }
   }
   out.len = <i32>((p - out.ptr) / KEY_SIZE);
+  if (self >= 0) leaveOut(self, out, byDistance);
 }
+
+/** Takes `self` out of what queryVisible found, if it is there. */
+function leaveOut(self: i32, out: KeyList, byDistance: usize): void {
+  for (let k = 0; k < out.len; k++) {
+    if (<i32>out.v(k) != self) continue;
+    const at = byDistance + (<usize>out.a(k) << 2);
+    store<i32>(at, load<i32>(at) - 1);
+    out.len--;
+    memory.copy(out.at(k), out.at(out.len), KEY_SIZE);
+    return;
+  }
+}
+
+// Of a node's (zone u32, x u16, y u16) read as one u64: the zone and the cell's bits.
+const IN_CELL: u64 = 0xffffffff | (<u64>(0xffff >> CELL_SHIFT << CELL_SHIFT) << 32)
+  | (<u64>(0xffff >> CELL_SHIFT << CELL_SHIFT) << 48);
 
 /**
  * Appends to `out`, as (0, id, slot), every living npc in `zone` within

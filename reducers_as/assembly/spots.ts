@@ -58,6 +58,9 @@ function find(key: u64): u32 {
   return i;
 }
 
+/** Whether slot `s` is listed at its position with no other. */
+@inline export function standsAlone(s: i32): bool { return (prevOf(s) & spotNext(s)) < 0; }
+
 /** The first (lowest-id) slot at (zone, x, y), or -1. */
 export function spotHead(zone: u32, x: i32, y: i32): i32 {
   return entryHead(find(spotKey(zone, x, y)));

@@ -7,7 +7,9 @@ npcs, so rejections are as common as successes.
 
 `worlds(crowd=True)` packs up to 160 entities onto a few cells, so that
 areas of interest are full (31 others), ties at equal distance abound, and
-every move pushes someone in or out of someone's nearest 32.
+every move pushes someone in or out of someone's nearest 32. Their ids are
+spread thin at times (one every 2^16 + 1, or 2^33 + 1), so orders by id
+span more than 16 bits.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from pipeline.records import ItemType, Kind, pack_entity, pack_zone
+from pipeline.records import ItemType, Kind, entity_ids, pack_entity, pack_zone
 from pipeline.types import WorldData
 from schema._generated.layout import ENTITY_SIZE
 
@@ -33,11 +35,13 @@ def worlds(draw: st.DrawFn, crowd: bool = False) -> WorldData:
         w, h = draw(st.sampled_from([1, 2, 3, 5, 8, 24])), draw(st.sampled_from([1, 2, 3, 5, 8, 24]))
         zones.append((zid, w, h, draw(st.integers(0, w - 1)), draw(st.integers(0, h - 1))))
     count = draw(st.integers(40, 160) if crowd else st.integers(0, 30))
+    stride = draw(st.sampled_from([1, 1, (1 << 16) + 1, (1 << 33) + 1])) if crowd else 1
     # A crowd stands in a square of side 1..4 (clipped to its zone) somewhere in each zone.
     side = draw(st.integers(1, 4)) if crowd else 24
     corner = {zid: (draw(st.integers(0, w - 1)), draw(st.integers(0, h - 1))) for zid, w, h, _, _ in zones}
     records, total_gold = [], 0
-    for eid in range(1, count + 1):
+    for number in range(count):
+        eid = 1 + number * stride
         zid, w, h, _, _ = draw(st.sampled_from(zones))
         if crowd:
             cx, cy = corner[zid]
@@ -66,16 +70,18 @@ def worlds(draw: st.DrawFn, crowd: bool = False) -> WorldData:
         else:
             fields.update(home_x=draw(st.integers(0, w - 1)), home_y=draw(st.integers(0, h - 1)))
         records.append(pack_entity(**fields))
-    return WorldData(seed=draw(st.integers(0, 2**32)), tick=0, next_id=count + 1,
+    return WorldData(seed=draw(st.integers(0, 2**32)), tick=0, next_id=1 + count * stride,
                      zones=b"".join(pack_zone(*z) for z in zones), entities=b"".join(records))
 
 
 @st.composite
 def batches(draw: st.DrawFn, world: WorldData, ticks: int, most: int = 8) -> list[list[dict[str, Any]]]:
     """Per tick a list of commands. Seqs rise per player, as negotiate guarantees."""
-    known = world.next_id - 1
-    pool = st.integers(1, known + 3)          # existing ids, and a few that do not exist yet
-    players = [i + 1 for i in range(known) if world.entities[i * ENTITY_SIZE + KIND_OFFSET] == Kind.player]
+    ids = entity_ids(world.entities)
+    # Existing ids mostly, and a few that do not exist yet.
+    existing = st.sampled_from(ids) if ids else st.nothing()
+    pool = st.one_of(existing, existing, existing, st.integers(world.next_id, world.next_id + 2))
+    players = [eid for i, eid in enumerate(ids) if world.entities[i * ENTITY_SIZE + KIND_OFFSET] == Kind.player]
     issuers = st.one_of(st.sampled_from(players), pool) if players else pool
     seq: dict[int, int] = {}
     out = []

@@ -34,7 +34,7 @@ import { nearestDistances, nearestSlots, nearestTo, SIGHT } from "../nearest";
 import { views } from "../output";
 import { sortKeys } from "../sort";
 import { CELL_SHIFT, nodeId, nodeTags, nodeX, nodeY, nodeZone, ONLINE, PLAYER, query, queryBox } from "../spatial";
-import { spotKey } from "../spots";
+import { spotKey, standsAlone } from "../spots";
 import { mark, newEpoch, rec, setMark, slotTop } from "../world";
 
 const OTHERS: i32 = MEMBERS - 1;   // an area: the observer and its 31 nearest
@@ -69,11 +69,27 @@ function areaAround(slot: i32): i32 {
  */
 function areaInPass(slot: i32): i32 {
   const zone = nodeZone(slot), x = nodeX(slot), y = nodeY(slot);
+  // The observer's last radius, one step farther (it may have moved): where to look.
+  const reach = areaOf(slot) >= 0 ? min(areaRadius(slot) + 1, SIGHT) : -1;
+  if (standsAlone(slot)) {
+    // No one else searches from here: the 32 nearest are the observer and its area.
+    const radius = nearestTo(zone, x, y, MEMBERS, -1, reach);
+    const n = nearestSlots.len;
+    members.reserve(n + 1);
+    store<i32>(members.ptr, slot);
+    let to = members.ptr + 4;
+    for (let k = 0; k < n; k++) {
+      const s = nearestSlots.get(k);
+      store<i32>(to, s);
+      to += <usize>(s != slot) << 2;
+    }
+    members.len = <i32>((to - members.ptr) >> 2);
+    return radius;
+  }
   const key = spotKey(zone, x, y);
   let at = searchedSpots.get(key);
   if (at < 0) {
-    // The observer's last radius, one step farther (it may have moved): where to look.
-    nearestTo(zone, x, y, MEMBERS, -1, areaOf(slot) >= 0 ? min(areaRadius(slot) + 1, SIGHT) : -1);
+    nearestTo(zone, x, y, MEMBERS, -1, reach);
     at = nearestThere.len;
     searchedSpots.set(key, at);
     remember();
@@ -86,12 +102,16 @@ function areaInPass(slot: i32): i32 {
   for (let k = 0; k < n && nearestThere.get(listed + 2 * k + 1) == 0; k++) {
     if (nearestThere.get(listed + 2 * k) == slot) self = k;
   }
-  members.clear();
-  members.push(slot);
   const skip = self >= 0 ? self : n == MEMBERS ? farthest : -1;
+  members.reserve(n + 1);
+  store<i32>(members.ptr, slot);
+  let to = members.ptr + 4;
+  const pairs = nearestThere.ptr + (<usize>listed << 2);
   for (let k = 0; k < n; k++) {
-    if (k != skip) members.push(nearestThere.get(listed + 2 * k));
+    store<i32>(to, load<i32>(pairs + (<usize>k << 3)));
+    to += <usize>(k != skip) << 2;
   }
+  members.len = <i32>((to - members.ptr) >> 2);
   if (members.len < MEMBERS) return SIGHT;
   // The farthest left in: the list's farthest, or when that one is skipped, the next.
   return skip == farthest ? nearestThere.get(at + 3) : nearestThere.get(at + 2);
@@ -104,28 +124,35 @@ const SPOT_HEAD: i32 = 4;
 
 /** Keeps the search just made (nearestSlots) in `nearestThere`, those at distance 0 first. */
 function remember(): void {
-  const n = nearestSlots.len;
-  let farthest = -1, farthestD = -1, farthestId: u64 = 0;
+  const n = nearestSlots.len, slots = nearestSlots.ptr, distances = nearestDistances.ptr;
+  let farthest = -1, farthestD = -1, farthestId: u64 = 0, second = -1, zeros = 0;
   for (let k = 0; k < n; k++) {
-    const d = nearestDistances.get(k), id = nodeId(nearestSlots.get(k));
-    if (d > farthestD || (d == farthestD && id > farthestId)) { farthest = k; farthestD = d; farthestId = id; }
-  }
-  let second = -1;
-  for (let k = 0; k < n; k++) if (k != farthest) second = max(second, nearestDistances.get(k));
-  const at = nearestThere.len;
-  nearestThere.push(n);
-  nearestThere.push(-1);
-  nearestThere.push(farthestD);
-  nearestThere.push(second);
-  // Distance 0 first, so an observer finds itself among few.
-  for (let pass = 0; pass < 2; pass++) {
-    for (let k = 0; k < n; k++) {
-      if ((nearestDistances.get(k) == 0) != (pass == 0)) continue;
-      if (k == farthest) nearestThere.set(at + 1, (nearestThere.len - at - SPOT_HEAD) >> 1);
-      nearestThere.push(nearestSlots.get(k));
-      nearestThere.push(nearestDistances.get(k));
+    const d = load<i32>(distances + (<usize>k << 2)), id = nodeId(load<i32>(slots + (<usize>k << 2)));
+    if (d > farthestD || (d == farthestD && id > farthestId)) {
+      second = farthestD; farthest = k; farthestD = d; farthestId = id;
+    } else {
+      second = max(second, d);
     }
+    zeros += <i32>(d == 0);
   }
+  const at = nearestThere.len;
+  nearestThere.reserve(at + SPOT_HEAD + 2 * n);
+  const head = nearestThere.ptr + (<usize>at << 2);
+  // Distance 0 first, so an observer finds itself among few.
+  store<i32>(head, -1, 4);
+  let near = head + (<usize>SPOT_HEAD << 2), far = near + (<usize>zeros << 3);
+  for (let k = 0; k < n; k++) {
+    const d = load<i32>(distances + (<usize>k << 2));
+    const to = d == 0 ? near : far;
+    if (k == farthest) store<i32>(head, <i32>((to - head) >> 3) - (SPOT_HEAD >> 1), 4);
+    store<i32>(to, load<i32>(slots + (<usize>k << 2)));
+    store<i32>(to, d, 4);
+    if (d == 0) near += 8; else far += 8;
+  }
+  store<i32>(head, n);
+  store<i32>(head, farthestD, 8);
+  store<i32>(head, second, 12);
+  nearestThere.len = at + SPOT_HEAD + 2 * n;
 }
 
 /** Starts a pass: nothing searched yet, room for `observers` searches. */
