@@ -1,9 +1,12 @@
 """The xmpp transport: real slixmpp bots through Prosody to the world server, then to a bare echo.
 
-This process runs the world server exactly as `serve` does (the XMPP
-gateway as inbox and outbox of the tick loop); the bots run in worker
-processes (loadtest/bots.py) and a private Prosody in its own state
-directory carries both, so a running `fluxworld serve` is never touched.
+This process runs the world server exactly as `serve` does: the tick loop
+with its link socket, and the XMPP gateway in a process of its own on that
+link; the bots run in worker processes (loadtest/bots.py) and a private
+Prosody in its own state directory carries both, so a running `fluxworld
+serve` is never touched. The report gives the stanzas a second the gateway
+took in and sent out, and the CPU of each process: world server, gateway,
+Prosody, bots.
 
 The world's players are the scenario's, offline until their bot's presence
 joins them; each bot owns one through `player_account`. By default bots run
@@ -24,17 +27,20 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import tempfile
 import time
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any, Callable
 
 import psutil
 
 from persistence.database import Database
 from persistence.embedded import state_dir
+from pipeline.link.world import WorldLink
 from pipeline.runner import Inbox
 from pipeline.view import WorldView
-from pipeline.xmpp.component import XmppGateway
+from pipeline.xmpp.gateway import GatewayProcess
 from pipeline.xmpp.prosody import ProsodyServer
 
 from .bots import SwarmSpec, run_swarm
@@ -70,20 +76,25 @@ async def run_xmpp(options: LoadOptions, engine_name: str, database: Database | 
         assert store is not None
         await store.assign_accounts({f"{name}@{prosody.domain}": int(entity)
                                      for (name, _), entity in zip(names, scenario.players.tolist())})
-        gateways: list[XmppGateway] = []
+        directory = Path(tempfile.mkdtemp(prefix="fw-link-"))
+        stack.callback(shutil.rmtree, directory, True)
+        links: list[WorldLink] = []
 
-        def gateway_for(inbox: Inbox) -> XmppGateway:
-            # The gateway follows the world from each delivered tick; it starts where the world does.
-            gateways.append(XmppGateway(prosody.endpoint(), inbox, store, WorldView.from_world(scenario.world)))
-            return gateways[0]
+        def link_for(inbox: Inbox) -> WorldLink:
+            links.append(WorldLink(directory / "world.sock", inbox, WorldView.from_world(scenario.world), options.hz))
+            return links[0]
 
         # Closed loop: at most every bot's window waits at once, so the inbox holds them all.
         world = LiveWorld(options, engine_name, scenario, store, rate_limit=WINDOW * options.hz,
-                          outbox_for=gateway_for, inbox_limit=2 * WINDOW * len(names))
-        gateway = gateways[0]
-        gateway.start()
+                          outbox_for=link_for, inbox_limit=2 * WINDOW * len(names))
+        link = links[0]
+        await link.start()
+        stack.push_async_callback(link.stop)
+        gateway = GatewayProcess(prosody.endpoint(), link.path, database.dsn)
+        await gateway.start()
         stack.push_async_callback(gateway.stop)
-        await asyncio.wait_for(gateway.connected.wait(), CONNECT_TIMEOUT)
+        await asyncio.wait_for(link.serving.wait(), CONNECT_TIMEOUT)
+        gateway_cpu = CpuMeter(lambda: [psutil.Process(gateway.pid)] if gateway.pid else [])
         world.start()
         spec = SwarmSpec("127.0.0.1", prosody.c2s_port, prosody.domain, prosody.component, tuple(names),
                          seconds=options.duration, rate=options.rate if options.open_loop else None, window=WINDOW,
@@ -92,6 +103,7 @@ async def run_xmpp(options: LoadOptions, engine_name: str, database: Database | 
             f"closed loop, {WINDOW} commands outstanding each"
         note(f"xmpp: {options.players} bots log in and join, then {options.duration:g} s {loop}")
         started = time.monotonic()
+        stanzas_before = link.stanzas()
         t = world.collector.totals
 
         def interval(entry: dict[str, Any]) -> None:
@@ -102,9 +114,12 @@ async def run_xmpp(options: LoadOptions, engine_name: str, database: Database | 
         t.offered = swarm["sent"] + 2 * len(names)          # + each bot's join and leave
         await world.drain(lambda: t.committed + t.refused + world.inbox.dropped >= t.offered, SETTLE_TIMEOUT)
         seconds = time.monotonic() - started
+        stanzas_after = link.stanzas()
         run = await world.report("xmpp", seconds)
-        run["cpu"]["other_percent"].update(prosody=round(prosody_cpu.read(), 1),
+        run["cpu"]["other_percent"].update(prosody=round(prosody_cpu.read(), 1), gateway=round(gateway_cpu.read(), 1),
                                            bots=round(100 * swarm["cpu_s"] / seconds, 1))
+        run["stanzas_per_s"] = {"in": round((stanzas_after[0] - stanzas_before[0]) / seconds, 1),
+                                "out": round((stanzas_after[1] - stanzas_before[1]) / seconds, 1)}
         run["latency_ms"] = swarm["latency_ms"]
         # The bots' own count, over their clock: the rate the echo is compared with.
         run["rates"]["answered_per_s"] = round(swarm["round_trips_per_s"], 1)

@@ -29,6 +29,7 @@ class _Commands(click.Group):
 
     ELSEWHERE = {"db": "persistence.cli:db_group", "world": "persistence.cli:world_group",
                  "log": "persistence.cli:log_group", "player": "pipeline.xmpp.cli:player_group",
+                 "gateway": "pipeline.xmpp.cli:gateway",
                  "loadtest": "loadtest.cli:loadtest"}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -132,9 +133,11 @@ def replay(world: Path, batches: Path, engine: str | None, dump_state: Path | No
 @click.option("--component", default="world.fluxworld.localhost", show_default=True, help="The component's JID.")
 @click.option("--secret-file", type=click.Path(path_type=Path, dir_okay=False),
               help="File holding the component's secret (with --xmpp-server).")
+@click.option("--link", type=click.Path(path_type=Path, dir_okay=False),
+              help="The socket XMPP gateways connect to (default: one in a fresh private directory).")
 def serve(db: str, engine: str | None, hz: float, world: Path | None, drive: Path | None, ticks: int | None,
           rate: float, burst: int, xmpp: bool | None, xmpp_server: str | None, component: str,
-          secret_file: Path | None) -> None:
+          secret_file: Path | None, link: Path | None) -> None:
     """Run the world server: the tick loop against PostgreSQL, players over XMPP."""
     from .serve import ServeOptions, XmppOptions
     from .serve import serve as run_serve
@@ -143,15 +146,12 @@ def serve(db: str, engine: str | None, hz: float, world: Path | None, drive: Pat
         logging.getLogger("pipeline").setLevel(logging.INFO)
     xmpp_options = None
     if xmpp or (xmpp is None and (drive is None or xmpp_server is not None)):
-        server = None
-        if xmpp_server is not None:
-            host, _, port = xmpp_server.rpartition(":")
-            if not host or not port.isdigit():
-                raise click.BadParameter(f"expected HOST:PORT, got {xmpp_server!r}", param_hint="--xmpp-server")
-            server = (host, int(port))
+        from .xmpp.cli import host_port
+
+        server = host_port(xmpp_server, "--xmpp-server") if xmpp_server is not None else None
         xmpp_options = XmppOptions(server=server, component=component, secret_file=secret_file)
     options = ServeOptions(db=db, engine=engine or default_engine(), hz=hz, world=world, drive=drive,
-                           ticks=ticks, rate=rate, burst=burst, xmpp=xmpp_options)
+                           ticks=ticks, rate=rate, burst=burst, xmpp=xmpp_options, link=link)
     try:
         tick = asyncio.run(run_serve(options))
     except FluxworldError as exc:

@@ -98,6 +98,23 @@ def block_command(block: CommandBlock, index: int) -> dict[str, Any] | None:
         return None
 
 
+def merge(blocks: list[CommandBlock]) -> CommandBlock:
+    """One block holding the commands of `blocks` in order: a tick's many small blocks
+    (a gateway sends one per burst of stanzas) are checked at once, not block by block."""
+    if len(blocks) == 1:
+        return blocks[0]
+    records = np.frombuffer(bytearray(b"".join(b.commands for b in blocks)), dtype=COMMAND_DTYPE)   # padding kept
+    shift, at = np.zeros(len(records), dtype=np.uint32), 0
+    text_before = 0
+    for b in blocks:
+        shift[at:at + len(b)] = text_before
+        at += len(b)
+        text_before += len(b.text)
+    records["text_offset"] += shift
+    return CommandBlock(records.tobytes(), b"".join(b.text for b in blocks), b"".join(b.senders for b in blocks),
+                        blocks[-1].received)
+
+
 def first(block: CommandBlock, count: int) -> CommandBlock:
     """The block's first `count` commands (and only their texts)."""
     commands, text = select(block, np.arange(len(block)) < count)

@@ -2,16 +2,20 @@
 
 Start: migrate the schema, seed a world if the database has none, recover
 (load the world and prove it matches its command log), load the engine.
-Run: the tick loop until SIGINT/SIGTERM, `--ticks` ticks, or the end of a
-`--drive` file. Stop: finish the tick in flight and its commit, then close
-the database (and the embedded PostgreSQL, if this process started it).
+With XMPP, open the link socket (pipeline/link) and start the gateway
+process on it (pipeline/xmpp/gateway.py). Run: the tick loop until
+SIGINT/SIGTERM, `--ticks` ticks, or the end of a `--drive` file. Stop:
+finish the tick in flight and its commit, stop the gateway, then close the
+database (and the embedded PostgreSQL, if this process started it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import signal
+import tempfile
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +26,7 @@ from persistence.migrator import migrate
 from .engine import create_engine
 from .errors import InputError
 from .feed import Driver, InprocFeed
+from .link.world import WorldLink
 from .ports import Outbox
 from .recovery import recover
 from .replay import count_batches
@@ -33,6 +38,8 @@ from .worldfile import load_world
 from .xmpp import DEFAULT_COMPONENT, Endpoint
 
 log = logging.getLogger(__name__)
+
+GATEWAY_GRACE = 15.0    # seconds the first tick waits for the gateway to reach the XMPP server
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,7 @@ class ServeOptions:
     rate: float = 20.0
     burst: int = 10
     xmpp: XmppOptions | None = None  # None: no XMPP, commands only from the in-process feed
+    link: Path | None = None         # where gateways connect (default: a fresh private directory)
 
 
 @dataclass(frozen=True)
@@ -101,12 +109,20 @@ async def _serve(options: ServeOptions, endpoint: Endpoint | None) -> int:
 
         inbox = Inbox()
         outbox: Outbox = InprocFeed(inbox)
-        gateway = None
+        link = gateway = None
         if endpoint is not None:
-            from .xmpp.component import XmppGateway
+            from .xmpp.gateway import GatewayProcess
 
-            outbox = gateway = XmppGateway(endpoint, inbox, store, view)
-            gateway.start()
+            path = options.link or _private_socket()
+            outbox = link = WorldLink(path, inbox, view, options.hz)
+            await link.start()
+            log.info("link: gateways connect to %s", path)
+            gateway = GatewayProcess(endpoint, path, database.dsn, verbose=log.isEnabledFor(logging.DEBUG))
+            await gateway.start()
+            try:    # players who log in at once are not refused; but the world never waits long for XMPP
+                await asyncio.wait_for(link.serving.wait(), GATEWAY_GRACE)
+            except asyncio.TimeoutError:
+                log.warning("link: no gateway serves players after %g s; ticking without", GATEWAY_GRACE)
         pipeline = Pipeline(engine, store, outbox, negotiate=Negotiate(rate=options.rate, burst=options.burst))
         ticks = options.ticks
         before_tick = None
@@ -128,8 +144,17 @@ async def _serve(options: ServeOptions, endpoint: Endpoint | None) -> int:
                 running.remove_signal_handler(sig)
             if gateway is not None:
                 await gateway.stop()
+            if link is not None:
+                await link.stop()
+                if options.link is None:
+                    shutil.rmtree(link.path.parent, ignore_errors=True)
         log.info("stopped at tick %d: %s", loop.committed_tick, pipeline.metrics.summary(list(STAGES)))
         return loop.committed_tick
+
+
+def _private_socket() -> Path:
+    """A socket path in a fresh 0700 directory: short enough for AF_UNIX (108 bytes), and ours alone."""
+    return Path(tempfile.mkdtemp(prefix="fluxworld-link-")) / "world.sock"
 
 
 def _last_tick(path: Path) -> int:

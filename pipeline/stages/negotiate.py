@@ -33,7 +33,7 @@ import numpy as np
 from schema._generated.layout import COMMAND_DTYPE
 
 from ..batches import check_command
-from ..blocks import MAX_TEXT_BYTES, block_command, block_problems, block_records, block_senders, select
+from ..blocks import MAX_TEXT_BYTES, block_command, block_problems, block_records, block_senders, merge, select
 from ..context import TickContext
 from ..jsoninput import Bad, path_str
 from ..records import pack_commands
@@ -85,7 +85,7 @@ class Negotiate:
     async def __call__(self, ctx: TickContext) -> TickContext:
         accepted = _Accepted()
         last_seq: dict[int, int] = {}
-        for incoming in ctx.incoming:
+        for incoming in _merged(ctx.incoming):
             if isinstance(incoming, CommandBlock):
                 self._negotiate_block(ctx, incoming, last_seq, accepted)
                 continue
@@ -197,6 +197,23 @@ class Negotiate:
 
     def _take_token(self, player: int, now: float) -> bool:
         return self._buckets.take_one(player, now)
+
+
+def _merged(incoming: list[Incoming | CommandBlock]) -> list[Incoming | CommandBlock]:
+    """The tick's input with each run of consecutive blocks merged into one (arrival order kept)."""
+    out: list[Incoming | CommandBlock] = []
+    run: list[CommandBlock] = []
+    for item in incoming:
+        if isinstance(item, CommandBlock):
+            run.append(item)
+            continue
+        if run:
+            out.append(merge(run))
+            run = []
+        out.append(item)
+    if run:
+        out.append(merge(run))
+    return out
 
 
 class Buckets:

@@ -1,19 +1,32 @@
-"""`fluxworld player add NAME`: a Prosody account on the private server and its player entity.
+"""`fluxworld player add NAME` and `fluxworld gateway`.
 
-pipeline/__main__.py registers COMMANDS. The account is made with
-prosodyctl whether or not `serve` runs; the JID's entity id is allocated in
-PostgreSQL at once, so it is known before the player first logs in.
+pipeline/__main__.py registers COMMANDS. `player add` makes the account
+with prosodyctl whether or not `serve` runs; the JID's entity id is
+allocated in PostgreSQL at once, so it is known before the player first
+logs in. `gateway` runs the XMPP gateway process (gateway.py), which
+`serve` starts by itself; run it by hand to put one beside a running world.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import secrets
 import sys
+from pathlib import Path
 
 import click
 
 from ..errors import FluxworldError
+from . import DEFAULT_COMPONENT, Endpoint
+
+
+def host_port(value: str, option: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise click.BadParameter(f"expected HOST:PORT, got {value!r}", param_hint=option)
+    return host, int(port)
 
 
 @click.group("player")
@@ -56,4 +69,36 @@ async def _map(db: str, jid: str) -> int:
         return await store.allocate_account(jid, next_id + ID_GAP)
 
 
-COMMANDS = (player_group,)
+@click.command("gateway")
+@click.option("--world", "world_path", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="The world server's link socket (serve logs where it listens).")
+@click.option("--xmpp-server", metavar="HOST:PORT", required=True, help="The XMPP server's component port.")
+@click.option("--component", default=DEFAULT_COMPONENT, show_default=True, help="The component's JID.")
+@click.option("--secret-file", type=click.Path(path_type=Path, dir_okay=False),
+              help="File holding the component's secret (default: $FLUXWORLD_XMPP_SECRET).")
+@click.option("--db", default="embedded", show_default=True, envvar="FLUXWORLD_DB",
+              help="Where JID -> entity accounts are kept: the world's database.")
+@click.option("--bot-hz", type=click.FloatRange(min=0.01), default=None,
+              help="How often players that send payloads hear from the world (default: 10 a second).")
+@click.option("--parent", type=int, default=None, help="Exit when the process with this pid is gone.")
+def gateway(world_path: Path, xmpp_server: str, component: str, secret_file: Path | None, db: str,
+            bot_hz: float | None, parent: int | None) -> None:
+    """Run an XMPP gateway: players' stanzas to the world's link, the world's ticks to players."""
+    from .gateway import SECRET_ENV, run_gateway
+
+    if not logging.getLogger().isEnabledFor(logging.INFO):
+        logging.getLogger("pipeline").setLevel(logging.INFO)
+    host, port = host_port(xmpp_server, "--xmpp-server")
+    secret = os.environ.get(SECRET_ENV)
+    if secret_file is not None:
+        try:
+            secret = secret_file.read_text().strip()
+        except OSError as e:
+            raise click.BadParameter(f"cannot read it: {e}", param_hint="--secret-file")
+    if not secret:
+        raise click.UsageError(f"the component's secret: give --secret-file or set {SECRET_ENV}")
+    asyncio.run(run_gateway(Endpoint(host, port, component, secret), world_path, db, parent=parent,
+                            bot_hz=bot_hz))
+
+
+COMMANDS = (player_group, gateway)

@@ -1,23 +1,22 @@
-"""The world as an XEP-0114 component: the server's only module that imports slixmpp.
+"""The gateway's XMPP side: an XEP-0114 component (the only module that imports slixmpp).
 
 In: presence available from a player's JID joins its entity (an unknown
 JID gets an account allocated: whoever the XMPP server lets log in may
 play); unavailable leaves. Chat messages are parsed (protocol.py) into
-Incoming commands for the runner's Inbox, with the sender's entity as
-sender and the bare JID as reply_to; text commands get seq = the player's
-last + 1, tracked here. Out (pipeline.ports.Outbox): refusals at once,
-then after each commit ONE message per player with its rejections, chat,
-area-of-interest changes and `acked`, its highest seq the tick committed.
-The connection is supervised: if it drops, reconnect with exponential
-backoff while the tick loop runs on.
+commands for the world (pipeline/link/client.py), with the sender's entity
+as player; text commands get seq = the player's last + 1, tracked here.
+Out: refusals at once; everything else through the Fanout, one message per
+player at most once per its send period. Stanzas go out as text, many per
+write. The XMPP connection is supervised: if it drops, reconnect with
+exponential backoff; the world ticks on regardless, in another process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-import xml.etree.ElementTree as ET
+import math
+from pathlib import Path
 from typing import Any, Protocol, cast
 
 from slixmpp import ComponentXMPP
@@ -27,25 +26,25 @@ from slixmpp.xmlstream.matcher import MatchXPath
 
 from schema._generated.layout import Kind
 
-from ..batches import batch_commands_json
-from ..context import TickContext
-from ..effects import effects_json
+from ..batches import check_command
+from ..jsoninput import Bad, path_str
+from ..link.client import NOT_LINKED, WorldClient
 from ..records import unpack_entity, unpack_zone
-from ..runner import Inbox
-from ..types import Incoming, Unreadable
+from ..types import Batch, TickResult
 from ..view import WorldView
-from . import Endpoint
+from . import Endpoint, stanzas
+from .fanout import Fanout
 from .protocol import (
     COMMAND_NS,
     HELP,
     LocalQuery,
-    PlayerReport,
+    ParseError,
     Request,
+    UpdatesSetting,
     look_text,
     make_command,
     parse_payload,
     parse_text,
-    refusal,
 )
 
 log = logging.getLogger(__name__)
@@ -54,7 +53,8 @@ BACKOFF_FIRST, BACKOFF_MAX = 0.1, 5.0     # seconds between reconnection attempt
 ID_GAP = 100        # new accounts start this far above next_id: ids the world may create meanwhile
 NEAR = 10           # the area of interest's distance, for `look`
 NAME_BYTES = 32
-DROPPED = "dropped: the server is overloaded, try again"
+BOT_HZ = 10.0       # how often a player that sends payloads hears from the world, until it says otherwise
+STATUS_EVERY = 1.0  # seconds between the gateway's reports to the world
 
 
 class Accounts(Protocol):
@@ -63,17 +63,21 @@ class Accounts(Protocol):
 
 
 class XmppGateway:
-    def __init__(self, endpoint: Endpoint, inbox: Inbox, accounts: Accounts, view: WorldView) -> None:
-        self.endpoint, self.inbox, self.accounts, self.view = endpoint, inbox, accounts, view
+    def __init__(self, endpoint: Endpoint, world_path: Path, accounts: Accounts, *, bot_hz: float = BOT_HZ) -> None:
+        self.endpoint, self.accounts, self.bot_hz = endpoint, accounts, bot_hz
+        self.world = WorldClient(world_path, self, hello=f"xmpp {endpoint.component}")
+        self.fanout = Fanout(endpoint.component)
         self.connected = asyncio.Event()
+        self.stanzas_in = self.stanzas_out = 0
         self._stopping = False
         self._ended = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._entity: dict[str, int] = {}          # bare JID -> entity, once looked up
-        self._jid: dict[int, str] = {}             # entity -> bare JID of joined players
+        self._jid: dict[int, str] = {}             # entity -> bare JID, once looked up
+        self._joined: set[int] = set()             # players this gateway has joined
         self._seq: dict[int, int] = {}             # entity -> last seq handed out or seen
-        self._ops: dict[tuple[int, int], str] = {}  # (entity, seq) -> op, until its tick is delivered
-        self._implicit: set[tuple[int, int]] = set()  # joins and leaves presence made
+        self._implicit: dict[int, int] = {}        # entity -> seq of its last join or leave made by presence
+        self._tasks: set[asyncio.Future[None]] = set()
         self.xmpp = ComponentXMPP(endpoint.component, endpoint.secret)  # type: ignore[no-untyped-call]
         self.xmpp.add_event_handler("session_start", self._on_session_start)
         self.xmpp.add_event_handler("disconnected", self._on_ended)
@@ -85,13 +89,26 @@ class XmppGateway:
         # slixmpp's "message" event only fires for messages with a body; payloads need their own handler.
         self.xmpp.register_handler(Callback(
             "fluxworld command", MatchXPath(f"{{{self.xmpp.default_ns}}}message/{{{COMMAND_NS}}}command"),
-            lambda msg: self._tasks_add(asyncio.ensure_future(self._on_message(cast(Message, msg), payload=True)))))
-        self._tasks: set[asyncio.Future[None]] = set()
+            lambda msg: self._on_message(cast(Message, msg), payload=True)))
+
+    @property
+    def view(self) -> WorldView | None:
+        return self.world.view
 
     # ------------------------------------------------------------ connection
 
     def start(self) -> None:
+        self.world.start()
         self._task = asyncio.create_task(self._supervise())
+        self._reporting = asyncio.create_task(self._report())
+
+    async def _report(self) -> None:
+        while True:
+            self._status()
+            await asyncio.sleep(STATUS_EVERY)
+
+    def _status(self) -> None:
+        self.world.status(self.connected.is_set(), self.stanzas_in, self.stanzas_out)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -101,6 +118,8 @@ class XmppGateway:
         self.xmpp.cancel_connection_attempt()
         if self._task is not None:
             await self._task
+        self._reporting.cancel()
+        await self.world.stop()
 
     async def _supervise(self) -> None:
         delay = BACKOFF_FIRST
@@ -109,171 +128,180 @@ class XmppGateway:
             self.xmpp.connect(self.endpoint.host, self.endpoint.port)
             await self._ended.wait()
             self.xmpp.cancel_connection_attempt()   # we pace retries, not slixmpp (1, 3, 7 ... s)
+            was_connected = self.connected.is_set()
+            self.connected.clear()
+            self._status()
             if self._stopping:
                 break
+            delay = BACKOFF_FIRST if was_connected else min(delay * 2, BACKOFF_MAX)
             log.warning("xmpp: not connected to %s:%d; retrying in %.1f s", self.endpoint.host, self.endpoint.port,
                         delay)
             await asyncio.sleep(delay)
-            delay = BACKOFF_FIRST if self.connected.is_set() else min(delay * 2, BACKOFF_MAX)
-            self.connected.clear()
 
     def _on_session_start(self, _: Any) -> None:
         log.info("xmpp: component %s connected to %s:%d", self.endpoint.component, self.endpoint.host,
                  self.endpoint.port)
         self.connected.set()
+        self._status()
 
     def _on_ended(self, _: Any) -> None:
         self._ended.set()
 
+    def _send(self, data: str) -> None:
+        if self.connected.is_set():
+            self.xmpp.send_raw(data)
+
+    def send(self, jid: str, body: str, payload: str = "") -> None:
+        self.stanzas_out += 1
+        self._send(stanzas.message(jid, self.endpoint.component, body, payload))
+
     # ------------------------------------------------------------ in
 
+    def _later(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)      # a reference, so the task is not collected mid-way
+        task.add_done_callback(self._tasks.discard)
+
     async def _on_available(self, presence: Presence) -> None:
+        self.stanzas_in += 1
         try:
             await self._join(presence["from"].bare, None)
         except Exception:   # a bad stanza, or the database away: log it, never stop the component
             log.exception("xmpp: presence from %s", presence["from"])
 
-    async def _on_unavailable(self, presence: Presence) -> None:
+    def _on_unavailable(self, presence: Presence) -> None:
+        self.stanzas_in += 1
         jid = presence["from"].bare
         entity = self._entity.get(jid)
-        if entity is not None and self._jid.pop(entity, None) is not None:
-            self._submit(jid, entity, Request("leave", {}), implicit=True)
+        if entity is not None and entity in self._joined:
+            self._joined.discard(entity)
+            self.fanout.leave(entity)
+            self._submit(entity, Request("leave", {}), implicit=True)
 
     def _on_subscribe(self, presence: Presence) -> None:
         # Chat clients ask to add the world to their roster: accept, so their presence reaches us.
         self.xmpp.send_presence(pto=presence["from"].bare, pfrom=self.endpoint.component, ptype="subscribed")
         self.xmpp.send_presence(pto=presence["from"].bare, pfrom=self.endpoint.component)
 
-    def _tasks_add(self, task: asyncio.Future[None]) -> None:
-        self._tasks.add(task)      # a reference, so the task is not collected mid-way
-        task.add_done_callback(self._tasks.discard)
-
-    async def _on_message(self, msg: Message, payload: bool = False) -> None:
+    def _on_message(self, msg: Message, payload: bool = False) -> None:
         if msg["type"] not in ("chat", "normal"):
             return      # errors and groupchat: answering them could loop
         element = msg.xml.find(f"{{{COMMAND_NS}}}command")
         if (element is not None) != payload:
             return      # a payload with a body: the payload handler takes it, once
+        self.stanzas_in += 1
         jid = msg["from"].bare
         try:
             parsed = parse_payload(element) if element is not None else parse_text(msg["body"])
-            if isinstance(parsed, LocalQuery):
-                self.send(jid, HELP if parsed.what == "help" else self._look(jid))
-                return
-            join_zone = parsed.fields.get("zone") if isinstance(parsed, Request) and parsed.op == "join" else None
-            entity = await self._join(jid, join_zone)
-            if isinstance(parsed, Request) and parsed.op != "join":
-                self._submit(jid, entity, parsed)
-            elif not isinstance(parsed, Request):
-                self.inbox.put(Incoming(Unreadable(parsed.reason), entity, time.monotonic(), jid))
         except Exception:
             log.exception("xmpp: message from %s", msg["from"])
             self.send(jid, "refused: the server could not handle that message")
+            return
+        entity = self._entity.get(jid)
+        if entity is not None and entity in self._joined:
+            self._handle(jid, entity, parsed, payload)      # the common case: no task, no await
+        else:
+            self._later(self._handle_joining(jid, parsed, payload))
 
-    async def _join(self, jid: str, zone: int | None) -> int:
-        """The JID's entity, joining the world first unless it has."""
-        entity = await self._lookup(jid)
-        if entity in self._jid:
+    async def _handle_joining(self, jid: str, parsed: Any, payload: bool) -> None:
+        try:
+            zone = parsed.fields.get("zone") if isinstance(parsed, Request) and parsed.op == "join" else None
+            entity = await self._join(jid, zone)
+            if entity is not None:
+                self._handle(jid, entity, parsed, payload)
+        except Exception:
+            log.exception("xmpp: message from %s", jid)
+            self.send(jid, "refused: the server could not handle that message")
+
+    def _handle(self, jid: str, entity: int, parsed: Any, payload: bool) -> None:
+        recipient = self.fanout.players.get(entity)
+        if payload and recipient is not None and not recipient.chosen and recipient.every == 1:
+            recipient.every = self._every(self.bot_hz)      # a bot: it reads payloads, not every tick
+        if isinstance(parsed, LocalQuery):
+            self.send(jid, HELP if parsed.what == "help" else self._look(entity))
+        elif isinstance(parsed, UpdatesSetting):
+            every = 1 if parsed.hz is None else self._every(parsed.hz)
+            if recipient is not None:
+                recipient.every, recipient.chosen = every, True
+            self.send(jid, f"updates: every {every} tick{'s' if every > 1 else ''} "
+                           f"({self.world.hz / every:g} a second)")
+        elif isinstance(parsed, ParseError):
+            self.world.unreadable(entity, parsed.reason)
+        elif parsed.op != "join":
+            self._submit(entity, parsed)
+
+    def _every(self, hz: float) -> int:
+        return max(1, math.ceil(self.world.hz / hz - 1e-9))
+
+    async def _join(self, jid: str, zone: int | None) -> int | None:
+        """The JID's entity, joining the world first unless it has; None when the world is not reachable."""
+        view = self.view
+        if view is None:
+            self.send(jid, *stanzas.refused(NOT_LINKED, None))
+            return None
+        entity = await self._lookup(jid, view)
+        if entity in self._joined:
             return entity
-        self._jid[entity] = jid
-        record = self.view.get(entity)
+        self._joined.add(entity)
+        self.fanout.join(entity, jid, 1)
+        record = view.get(entity)
         if zone is None:
-            zone = unpack_entity(record)["zone"] if record else unpack_zone(self.view.zones[:12])["id"]
+            zone = unpack_entity(record)["zone"] if record else unpack_zone(view.zones[:12])["id"]
         name = jid.split("@")[0].encode()[:NAME_BYTES].decode(errors="ignore") or "player"
-        self._submit(jid, entity, Request("join", {"zone": zone, "name": name}), implicit=True)
+        self._submit(entity, Request("join", {"zone": zone, "name": name}), implicit=True)
         return entity
 
-    async def _lookup(self, jid: str) -> int:
+    async def _lookup(self, jid: str, view: WorldView) -> int:
         entity = self._entity.get(jid) or await self.accounts.account(jid)
-        record = self.view.get(entity) if entity else None
+        record = view.get(entity) if entity else None
         if entity is None or (record is not None and record[80] != Kind.player):
             # No account, or its id was taken by something the world made before
             # the player ever joined: a fresh id, above anything the world has used.
-            entity = await self.accounts.allocate_account(jid, self.view.next_id + ID_GAP)
-        self._entity[jid] = entity
+            entity = await self.accounts.allocate_account(jid, view.next_id + ID_GAP)
+        self._entity[jid], self._jid[entity] = entity, jid
         return entity
 
-    def _submit(self, jid: str, entity: int, request: Request, *, implicit: bool = False) -> None:
-        last = max(self._seq.get(entity, 0), self.view.last_seq(entity) or 0)
+    def _submit(self, entity: int, request: Request, *, implicit: bool = False) -> None:
+        last = self._seq.get(entity, 0)
+        if self.view is not None:
+            last = max(last, self.view.last_seq(entity) or 0)
         seq = request.seq if request.seq is not None else last + 1
         if request.player in (None, entity):
             self._seq[entity] = max(last, seq)
-            self._ops[(entity, seq)] = request.op
             if implicit:
-                self._implicit.add((entity, seq))
+                self._implicit[entity] = seq
         command = make_command(request, entity, seq)
-        log.debug("xmpp: %s sends %s", jid, command)
-        if not self.inbox.put(Incoming(command, entity, time.monotonic(), jid)):
-            # A full inbox sheds the command: answered now, so no later ack seems to cover it.
-            self._ops.pop((entity, seq), None)
-            self._implicit.discard((entity, seq))
-            self.send(jid, *refusal(DROPPED, command))
+        try:
+            check_command((), command)
+        except Bad as bad:
+            where = path_str(bad.path)
+            self.world.unreadable(entity, f"{where + ': ' if where else ''}{bad.message}")
+            return
+        self.world.submit(command, entity)
 
-    def _look(self, jid: str) -> str:
-        entity = self._entity.get(jid)
-        record = self.view.get(entity) if entity in self._jid else None
-        if record is None:
+    def _look(self, entity: int) -> str:
+        view = self.view
+        record = view.get(entity) if view is not None else None
+        if view is None or record is None:
             return look_text(None, [])
         me = unpack_entity(record)
-        near = [e for e in map(unpack_entity, self.view.records())    # O(world): a rare query
+        near = [e for e in map(unpack_entity, view.records())    # O(world): a rare query
                 if e["zone"] == me["zone"] and max(abs(e["x"] - me["x"]), abs(e["y"] - me["y"])) <= NEAR
                 and (e["kind"] != Kind.player or e["online"])]
         return look_text(me, sorted(near, key=lambda e: e["id"]))
 
-    # ------------------------------------------------------------ out (pipeline.ports.Outbox)
+    # ------------------------------------------------------------ from the world (link.client.Listener)
 
-    def send(self, jid: str, body: str, payload: ET.Element | None = None) -> None:
-        msg = self.xmpp.make_message(mto=jid, mfrom=self.endpoint.component, mbody=body, mtype="chat")
-        if payload is not None:
-            msg.xml.append(payload)
-        msg.send()
+    def on_world(self, view: WorldView) -> None:
+        self.fanout.reset()
 
-    async def refuse(self, ctx: TickContext) -> None:
-        for r in ctx.refusals:
-            if isinstance(r.incoming.reply_to, str):
-                command = r.incoming.command
-                if isinstance(command, dict) and r.incoming.sender is not None:
-                    self._ops.pop((r.incoming.sender, command.get("seq", 0)), None)
-                self.send(r.incoming.reply_to, *refusal(r.reason, command))
+    def on_tick(self, view: WorldView, result: TickResult, batch: Batch) -> None:
+        messages = list(self.fanout.on_tick(view, result, batch, self._implicit))
+        if messages:
+            self.stanzas_out += len(messages)
+            self._send("".join(messages))      # one write for the tick's messages
 
-    async def deliver(self, ctx: TickContext) -> None:
-        assert ctx.result is not None and ctx.next_view is not None
-        self.view = view = ctx.next_view
-        reports: dict[int, PlayerReport] = {}
-
-        def report(player: int) -> PlayerReport:
-            return reports.setdefault(player, PlayerReport(ctx.tick))
-
-        for e in effects_json(ctx.result, ctx.batch.text):
-            kind = e["type"]
-            if kind == "rejected":
-                key = (e["player"], e["seq"])
-                op = self._ops.pop(key, "command")
-                if key in self._implicit and e["reason"] in ("already_online", "offline"):
-                    continue    # presence said what the world already knew
-                report(e["player"]).rejected.append((e["seq"], op, e["reason"]))
-            elif kind == "chat":
-                speaker = view.get(e["from"])
-                name = unpack_entity(speaker)["name"] if speaker else ""
-                for player in e["recipients"]:
-                    report(player).chat.append((e["from"], name, e["text"]))
-            elif kind in ("enter", "update"):
-                record = view.get(e["entity"])
-                if record is not None:
-                    report(e["observer"]).seen.append(unpack_entity(record))
-                    if kind == "enter":
-                        report(e["observer"]).entered.add(e["entity"])
-            elif kind == "leave":
-                report(e["observer"]).left.append(e["entity"])
-        for c in batch_commands_json(ctx.batch):
-            self._ops.pop((c["player"], c["seq"]), None)
-            self._implicit.discard((c["player"], c["seq"]))
-            # Every player with a command in the tick hears of it, even when nothing changed:
-            # acked lets a client (or a load test) tell when its commands took effect.
-            news = report(c["player"])
-            news.acked = max(news.acked or 0, c["seq"])
-        for player, news in reports.items():
-            jid = self._jid.get(player)
-            if jid is not None:
-                self.send(jid, *news.render())
-
+    def on_refused(self, sender: int, reason: str, command: dict[str, Any] | None) -> None:
+        jid = self._jid.get(sender)
+        if jid is not None:
+            self.send(jid, *stanzas.refused(reason, command))

@@ -49,7 +49,8 @@ c2s_direct_tls_ports = {{ }}
 legacy_ssl_ports = {{ }}
 admin_socket = {admin_socket}
 modules_enabled = {{ "roster", "saslauth", "disco", "ping", "admin_shell" }}
-modules_disabled = {{ "s2s", "tls" }}
+-- The world's messages are live news: a player who comes back wants the world as it is, not a backlog.
+modules_disabled = {{ "s2s", "tls", "offline" }}
 -- Loopback only, so no TLS: plain passwords never leave the machine.
 c2s_require_encryption = false
 allow_unencrypted_plain_auth = true

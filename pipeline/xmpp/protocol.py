@@ -10,16 +10,16 @@ instead, carrying their own seq. Either becomes a `Request`; `look` and
 which the component hands to negotiate as `Unreadable` so that it is
 refused, answered and counted like every other refusal.
 
-Out: `refusal` for negotiate's refusals; `PlayerReport` gathers everything
-one tick has for one player (rejections, chat, area-of-interest changes)
-into ONE message: a short human line and an `<update xmlns=UPDATE_NS>`,
-whose `acked` names the player's highest seq the tick committed.
+`updates HZ` (or `updates live`; a payload `op="updates" hz=`) sets how
+often the player hears from the world: an `UpdatesSetting` the gateway
+keeps. Out: `describe` and `look_text` make the human lines; the stanzas
+themselves are made in stanzas.py.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..batches import OP_FIELDS
@@ -27,7 +27,7 @@ from ..batches import OP_FIELDS
 COMMAND_NS = "urn:fluxworld:command:1"
 UPDATE_NS = "urn:fluxworld:update:1"
 MAX_BODY_CHARS = 2048          # a longer body is refused unread
-SHOWN_ENTITIES = 6             # entities named in a human line; the payload has them all
+MAX_UPDATES_HZ = 1000.0
 
 # y grows southward, as on a screen: the zone's row 0 is its north edge.
 DIRECTIONS = {"n": (0, -1), "s": (0, 1), "e": (1, 0), "w": (-1, 0),
@@ -47,7 +47,8 @@ HELP = """fluxworld commands (one per message):
   transfer ID AMOUNT   send gold to another player
   say TEXT             talk to players within 10 cells
   join [ZONE]          enter the world (your presence does this)
-  leave                leave the world (going offline does this)"""
+  leave                leave the world (going offline does this)
+  updates HZ|live      how often the world tells you what changed"""
 
 
 @dataclass(frozen=True)
@@ -68,11 +69,18 @@ class LocalQuery:
 
 
 @dataclass(frozen=True)
+class UpdatesSetting:
+    """How often the player wants news: `hz` a second, None for every tick."""
+
+    hz: float | None
+
+
+@dataclass(frozen=True)
 class ParseError:
     reason: str
 
 
-Parsed = Request | LocalQuery | ParseError
+Parsed = Request | LocalQuery | UpdatesSetting | ParseError
 
 
 def parse_text(body: str) -> Parsed:
@@ -84,6 +92,8 @@ def parse_text(body: str) -> Parsed:
     verb, args = words[0].lower(), words[1:]
     if verb in ("look", "help", "?"):
         return LocalQuery("help" if verb == "?" else verb)
+    if verb == "updates":
+        return _updates(args[0] if len(args) == 1 else "", "usage: updates HZ|live")
     if verb == "say":
         text = body.strip()[3:].strip()
         return Request("say", {"text": text}) if text else ParseError("say what? `say TEXT`")
@@ -116,6 +126,8 @@ def parse_payload(element: ET.Element) -> Parsed:
     """`<command xmlns=COMMAND_NS op= seq= [player=] FIELDS.../>`; `text` may be the element's text."""
     attrs = dict(element.attrib)
     op = attrs.pop("op", None)
+    if op == "updates":
+        return _updates(attrs.get("hz", ""), "payload: updates needs hz= (a number, or live)")
     if op not in OP_FIELDS:
         return ParseError(f"payload: op must be one of {', '.join(OP_FIELDS)}, got {op!r}")
     if element.text and element.text.strip() and "text" not in attrs:
@@ -147,6 +159,18 @@ def make_command(request: Request, player: int, seq: int) -> dict[str, Any]:
     return {"player": player, "seq": seq, "op": request.op, **request.fields}
 
 
+def _updates(arg: str, usage: str) -> UpdatesSetting | ParseError:
+    if arg.lower() == "live":
+        return UpdatesSetting(None)
+    try:
+        hz = float(arg)
+    except ValueError:
+        return ParseError(usage)
+    if not 0 < hz <= MAX_UPDATES_HZ:
+        return ParseError(f"updates: HZ must be above 0 and at most {MAX_UPDATES_HZ:g}, got {arg}")
+    return UpdatesSetting(hz)
+
+
 def _int(text: str) -> int | None:
     try:
         return int(text, 10)
@@ -155,16 +179,6 @@ def _int(text: str) -> int | None:
 
 
 # ---------------------------------------------------------------- out
-
-def refusal(reason: str, command: Any) -> tuple[str, ET.Element]:
-    """The answer to a refused input: `refused: REASON` and `<refused seq= reason=/>`."""
-    element = ET.Element(f"{{{UPDATE_NS}}}refused", {"reason": reason})
-    if isinstance(command, dict) and isinstance(command.get("seq"), int):
-        element.set("seq", str(command["seq"]))
-        if isinstance(command.get("op"), str):
-            element.set("op", command["op"])
-    return f"refused: {reason}", element
-
 
 def describe(entity: dict[str, Any]) -> str:
     """`rat#3 20/20hp at 34,16` and the like: one entity, briefly."""
@@ -184,53 +198,3 @@ def look_text(me: dict[str, Any] | None, near: list[dict[str, Any]]) -> str:
     lines = [f"you: {describe(me)} gold {me['gold']} potions {me['potions']}"]
     lines += [f"  {describe(e)}" for e in near if e["id"] != me["id"]] or ["  nobody near"]
     return "\n".join(lines)
-
-
-def _entity_element(parent: ET.Element, entity: dict[str, Any]) -> None:
-    attrs = {"id": entity["id"], "kind": KIND_NAMES[entity["kind"]], "x": entity["x"], "y": entity["y"]}
-    if entity["kind"] == 2:
-        attrs |= {"item": ITEM_NAMES.get(entity["item_type"], "none"), "amount": entity["amount"]}
-    else:
-        attrs |= {"name": entity["name"], "hp": entity["hp"], "max_hp": entity["max_hp"], "gold": entity["gold"],
-                  "dead": int(entity["respawn_tick"] != 0)}
-        if entity["kind"] == 0:
-            attrs |= {"potions": entity["potions"], "online": entity["online"]}
-    ET.SubElement(parent, f"{{{UPDATE_NS}}}entity", {k: str(v) for k, v in attrs.items()})
-
-
-@dataclass
-class PlayerReport:
-    """One tick's news for one player, sent as one message."""
-
-    tick: int
-    rejected: list[tuple[int, str, str]] = field(default_factory=list)    # (seq, op, reason)
-    chat: list[tuple[int, str, str]] = field(default_factory=list)        # (from id, from name, text)
-    seen: list[dict[str, Any]] = field(default_factory=list)              # entities that entered or changed
-    entered: set[int] = field(default_factory=set)
-    left: list[int] = field(default_factory=list)
-    acked: int | None = None        # the player's highest seq in the tick's batch: its commands took effect
-
-    def render(self) -> tuple[str, ET.Element]:
-        root = ET.Element(f"{{{UPDATE_NS}}}update", {"tick": str(self.tick)})
-        if self.acked is not None:
-            root.set("acked", str(self.acked))
-        lines = []
-        for seq, op, reason in self.rejected:
-            lines.append(f"{op} rejected: {reason}")
-            ET.SubElement(root, f"{{{UPDATE_NS}}}rejected", {"seq": str(seq), "op": op, "reason": reason})
-        for speaker, name, text in self.chat:
-            lines.append(f"{name or 'player'}#{speaker}: {text}")
-            ET.SubElement(root, f"{{{UPDATE_NS}}}chat", {"from": str(speaker)}).text = text
-        for entity in self.seen:
-            _entity_element(root, entity)
-        for gone in self.left:
-            ET.SubElement(root, f"{{{UPDATE_NS}}}left", {"id": str(gone)})
-        if self.seen or self.left:
-            lines.append(self._aoi_line())
-        return "\n".join(lines), root
-
-    def _aoi_line(self) -> str:
-        parts = [("+" if e["id"] in self.entered else "") + describe(e) for e in self.seen[:SHOWN_ENTITIES]]
-        parts += [f"-#{i}" for i in self.left[:max(0, SHOWN_ENTITIES - len(parts))]]
-        more = len(self.seen) + len(self.left) - len(parts)
-        return f"tick {self.tick}: " + "; ".join(parts) + (f"; and {more} more" if more > 0 else "")

@@ -99,6 +99,15 @@ def test_text_that_is_not_utf8_or_too_large_is_refused():
     assert problems[0] == "malformed: text is not UTF-8" and problems[1].startswith("too large: text is 1025 bytes")
 
 
+def test_a_ticks_small_blocks_negotiate_as_one_with_their_texts_and_order():
+    """A gateway sends a block per burst of stanzas; negotiate merges a run of them."""
+    singles = run(*(Incoming(c, s, 0.0) for c, s in MIX))
+    pieces = run(*(block([c], [s]) for c, s in MIX[:4]), block([c for c, _ in MIX[4:]], [s for _, s in MIX[4:]]))
+    assert (pieces.batch.commands, pieces.batch.text) == (singles.batch.commands, singles.batch.text)
+    assert [(r.incoming.command, r.reason) for r in pieces.refusals] == \
+        [(r.incoming.command, r.reason) for r in singles.refusals]
+
+
 def test_a_bounded_inbox_drops_what_does_not_fit_and_counts_it():
     inbox = Inbox(limit=3)
     assert inbox.put(Incoming({"player": 1, "seq": 5, "op": "use"}, 1, 0.0))

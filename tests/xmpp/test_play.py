@@ -109,11 +109,11 @@ async def test_a_command_a_full_inbox_drops_is_answered_and_counted(prosody, fre
     async with world_server(prosody, fresh_dsn) as running, Bot(prosody, "dave") as dave:
         dave.online()
         await dave.expect(lambda b, u, r: u is not None)
-        inbox = running.gateway.inbox
+        inbox = running.inbox
         inbox.limit = 0                         # as full as an overloaded server's
         seq = dave.command("use")
         _, _, refused = await dave.expect(lambda b, u, r: r is not None)
-        assert refused.get("seq") == str(seq) and refused.get("reason").startswith("dropped: ")
+        assert refused.get("seq") == str(seq) and refused.get("reason").startswith("dropped: "), refused.attrib
         assert inbox.dropped == 1
 
 
@@ -177,13 +177,14 @@ def test_serve_connects_to_an_existing_xmpp_server(prosody, fresh_dsn, tmp_path,
     """--xmpp-server/--component/--secret-file: the session's Prosody stands in for one we did not start."""
     secret = tmp_path / "secret"
     secret.write_text(prosody.secret() + "\n")
-    caplog.set_level(logging.INFO, logger="pipeline.xmpp")
+    caplog.set_level(logging.INFO, logger="pipeline.link")
     result = CliRunner().invoke(cli, [
         "serve", "--db", fresh_dsn, "--ticks", "50", "--hz", "100",
         "--xmpp-server", f"127.0.0.1:{prosody.component_port}", "--component", prosody.component,
         "--secret-file", str(secret)])
     assert result.exit_code == 0, result.output
     assert "stopped at tick 50" in result.output
-    assert f"component {prosody.component} connected to 127.0.0.1:{prosody.component_port}" in caplog.text
+    # The gateway is a process of its own; the world hears from it over the link.
+    assert f"gateway 1 (xmpp {prosody.component}) serves players" in caplog.text
     bad = CliRunner().invoke(cli, ["serve", "--db", fresh_dsn, "--xmpp-server", "nowhere", "--ticks", "1"])
     assert bad.exit_code == 2 and "HOST:PORT" in bad.output

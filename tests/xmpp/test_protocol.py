@@ -1,4 +1,4 @@
-"""protocol.py: text and payloads in, replies out. Pure: no server needed."""
+"""protocol.py and stanzas.py: text and payloads in, replies out. Pure: no server needed."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from pipeline.xmpp.protocol import (
     UPDATE_NS,
     LocalQuery,
     ParseError,
-    PlayerReport,
     Request,
+    UpdatesSetting,
     make_command,
     parse_payload,
     parse_text,
-    refusal,
 )
+from pipeline.xmpp.stanzas import message, refused, update
 
 
 def payload(**attrs: str) -> ET.Element:
@@ -59,20 +59,32 @@ def test_payload_errors():
         ParseError("payload: seq must be an integer, got 'x'")
 
 
-def test_refusal_and_one_report_per_tick():
-    body, element = refusal("rate limited: ...", {"player": 1, "seq": 5, "op": "move"})
-    assert body == "refused: rate limited: ..." and element.get("seq") == "5" and element.get("op") == "move"
-    report = PlayerReport(12, rejected=[(5, "move", "bad_step")], chat=[(2, "bob", "hi")], left=[9])
-    report.seen.append(dict(id=4, kind=1, x=3, y=4, name="rat", hp=20, max_hp=20, gold=1, respawn_tick=0,
-                            item_type=0, amount=0))
-    report.entered.add(4)
-    body, update = report.render()
-    assert body.splitlines() == ["move rejected: bad_step", "bob#2: hi", "tick 12: +rat#4 20/20hp at 3,4; -#9"]
-    assert update.tag == f"{{{UPDATE_NS}}}update" and update.get("tick") == "12"
-    assert [child.tag.split("}")[1] for child in update] == ["rejected", "chat", "entity", "left"]
+def test_updates_setting():
+    assert parse_text("updates 5") == UpdatesSetting(5.0) and parse_text("updates live") == UpdatesSetting(None)
+    assert parse_payload(payload(op="updates", hz="2.5")) == UpdatesSetting(2.5)
+    assert parse_text("updates") == ParseError("usage: updates HZ|live")
+    assert parse_text("updates 0").reason.startswith("updates: HZ must be above 0")     # type: ignore[union-attr]
+    assert parse_text("updates nan").reason.startswith("updates: HZ must be above 0")   # type: ignore[union-attr]
 
 
-def test_a_report_acks_the_players_highest_seq_even_when_nothing_else_happened():
-    body, update = PlayerReport(12, acked=9).render()
-    assert body == "" and update.get("acked") == "9" and len(update) == 0
-    assert PlayerReport(12).render()[1].get("acked") is None
+def test_refusal_and_one_update_with_everything():
+    body, element = refused("rate limited: ...", {"player": 1, "seq": 5, "op": "move"})
+    parsed = ET.fromstring(element)
+    assert body == "refused: rate limited: ..." and parsed.get("seq") == "5" and parsed.get("op") == "move"
+    rat = '<entity id="4" kind="npc" x="3" y="4" name="rat" hp="20" max_hp="20" gold="1" dead="0"/>'
+    body, xml = update(12, None, [(5, "move", "bad_step")], [(2, "bob", "hi <3 & \x01bye")],
+                       [(4, True, rat, "rat#4 20/20hp at 3,4")], [9])
+    assert body.splitlines() == ["move rejected: bad_step", "bob#2: hi <3 & \x01bye",
+                                 "tick 12: +rat#4 20/20hp at 3,4; -#9"]
+    parsed = ET.fromstring(xml)
+    assert parsed.tag == f"{{{UPDATE_NS}}}update" and parsed.get("tick") == "12"
+    assert [child.tag.split("}")[1] for child in parsed] == ["rejected", "chat", "entity", "left"]
+    assert parsed[1].text == "hi <3 & bye"           # escaped, and the control character XML forbids dropped
+    stanza = ET.fromstring(message("ada@x", "world.x", body, xml))
+    assert stanza.find("body").text == body.replace("\x01", "") and stanza.get("to") == "ada@x"
+
+
+def test_an_update_acks_the_players_highest_seq_even_when_nothing_else_happened():
+    body, xml = update(12, 9, [], [], [], [])
+    assert body == "" and ET.fromstring(xml).get("acked") == "9" and len(ET.fromstring(xml)) == 0
+    assert ET.fromstring(update(12, None, [], [], [], [])[1]).get("acked") is None

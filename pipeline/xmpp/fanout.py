@@ -1,0 +1,161 @@
+"""What each player is owed, gathered between its sends: coalesced, then one stanza.
+
+A player chooses how often it hears from the world (`every` N ticks: bots
+10 a second by default, chat clients every tick until digests come). In
+between, its news accumulates here and coalesces: an entity that changed
+three times is sent once, as it stands when the message goes; one that
+came into sight and went again is not sent at all; chat and rejections are
+events and all of them are kept, in order. `acked` is the player's highest
+seq committed since its last message, so a command's acknowledgement waits
+at most one send period.
+
+Per tick the work is numpy over the tick's effects (which of them concern
+this gateway's players) and then Python per effect that does; rendering
+is per message sent, with each entity rendered once per tick (stanzas.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+
+from schema._generated.layout import COMMAND_DTYPE, ENTITY_DTYPE, EffectKind, Op, Reason
+
+from ..effects import effect_array
+from ..records import unpack_entity
+from ..types import Batch, TickResult
+from ..view import WorldView
+from . import stanzas
+
+_ENTER, _UPDATE, _LEAVE = EffectKind.enter.value, EffectKind.update.value, EffectKind.leave.value
+_REASONS = {r.value: r.name for r in Reason}
+_OPS = {o.value: o.name for o in Op}
+
+
+@dataclass
+class News:
+    acked: int | None = None
+    rejected: list[tuple[int, str, str]] = field(default_factory=list)     # (seq, op, reason)
+    chat: list[tuple[int, str, str]] = field(default_factory=list)         # (from, name, text)
+    seen: dict[int, bool] = field(default_factory=dict)                    # entity -> entered since the last send
+    left: dict[int, None] = field(default_factory=dict)                    # an ordered set
+
+
+@dataclass
+class Recipient:
+    """A joined player as the gateway serves it."""
+
+    jid: str
+    every: int = 1                  # at most one message every `every` ticks
+    chosen: bool = False            # the player set `every` itself
+    last_sent: int = -(1 << 62)
+
+
+class Fanout:
+    def __init__(self, component: str) -> None:
+        self.component = component
+        self.players: dict[int, Recipient] = {}
+        self.entities = stanzas.EntityText()
+        self._news: dict[int, News] = {}
+        self._ids: np.ndarray | None = None
+        self.sent = 0               # stanzas rendered, for the gateway's counters
+
+    def join(self, player: int, jid: str, every: int) -> None:
+        if player not in self.players:
+            self.players[player] = Recipient(jid, every)
+            self._ids = None
+
+    def leave(self, player: int) -> None:
+        if self.players.pop(player, None) is not None:
+            self._news.pop(player, None)
+            self._ids = None
+
+    def news(self, player: int) -> News:
+        news = self._news.get(player)
+        if news is None:
+            news = self._news[player] = News()
+        return news
+
+    def reset(self) -> None:
+        """A fresh snapshot of the world: nothing rendered before is known to hold."""
+        self.entities.clear()
+
+    def on_tick(self, view: WorldView, result: TickResult, batch: Batch,
+                implicit: dict[int, int]) -> Iterator[str]:
+        """Gather the tick's news for this gateway's players; yield the messages now due.
+        `implicit` maps a player to the seq of its last join or leave that presence made."""
+        self.entities.forget(np.frombuffer(result.changed, dtype=ENTITY_DTYPE)["id"].tolist())
+        self.entities.forget(np.frombuffer(result.removed, dtype="<u8").tolist())
+        if self.players:
+            self._gather(view, result, batch, implicit)
+        yield from self._due(view, result.tick)
+
+    def _gather(self, view: WorldView, result: TickResult, batch: Batch, implicit: dict[int, int]) -> None:
+        if self._ids is None:
+            self._ids = np.fromiter(self.players, dtype=np.uint64, count=len(self.players))
+        effects = effect_array(result)
+        ours = np.isin(effects["subject"], self._ids)
+        kinds = effects["kind"]
+        sightings = effects[ours & (kinds >= _ENTER)]
+        news = self.news
+        for observer, entity, kind in zip(sightings["subject"].tolist(), sightings["object"].tolist(),
+                                          sightings["kind"].tolist()):
+            n = news(observer)
+            if kind == _LEAVE:
+                if not n.seen.pop(entity, False):
+                    n.left[entity] = None
+            else:
+                n.left.pop(entity, None)
+                if kind == _ENTER:
+                    n.seen[entity] = True
+                else:
+                    n.seen.setdefault(entity, False)
+        rejections = effects[ours & (kinds == EffectKind.rejected)]
+        commands = np.frombuffer(batch.commands, dtype=COMMAND_DTYPE)
+        if len(rejections):
+            ops = dict(zip(zip(commands["player"].tolist(), commands["seq"].tolist()), commands["op"].tolist()))
+            for player, seq, reason in zip(rejections["subject"].tolist(), rejections["object"].tolist(),
+                                           rejections["reason"].tolist()):
+                name = _REASONS[reason]
+                if implicit.get(player) == seq and name in ("already_online", "offline"):
+                    continue    # presence said what the world already knew
+                news(player).rejected.append((seq, _OPS.get(ops.get((player, seq), -1), "command"), name))
+        recipients = np.frombuffer(result.recipients, dtype="<u8")
+        for chat in effects[kinds == EffectKind.chat].tolist():
+            speaker, _, text_offset, text_len, list_offset, list_count = chat[:6]
+            heard = [p for p in recipients[list_offset:list_offset + list_count].tolist() if p in self.players]
+            if heard:
+                record = view.get(speaker)
+                name = unpack_entity(record)["name"] if record else ""
+                said = batch.text[text_offset:text_offset + text_len].decode()
+                for player in heard:
+                    news(player).chat.append((speaker, name, said))
+        mine = np.isin(commands["player"], self._ids)
+        for player, seq in zip(commands["player"][mine].tolist(), commands["seq"][mine].tolist()):
+            n = news(player)
+            if n.acked is None or seq > n.acked:
+                n.acked = seq
+
+    def _due(self, view: WorldView, tick: int) -> Iterator[str]:
+        players = self.players
+        for player in [p for p in self._news if tick - players[p].last_sent >= players[p].every]:
+            news = self._news.pop(player)
+            recipient = players[player]
+            recipient.last_sent = tick
+            self.sent += 1
+            yield self.render(view, tick, recipient.jid, news)
+
+    def render(self, view: WorldView, tick: int, jid: str, news: News) -> str:
+        seen, left = [], list(news.left)
+        get, entity_text = view.get, self.entities.get
+        for entity, entered in news.seen.items():
+            record = get(entity)
+            if record is None:
+                left.append(entity)     # gone from the world since (an item picked up)
+            else:
+                xml, description = entity_text(entity, record)
+                seen.append((entity, entered, xml, description))
+        body, payload = stanzas.update(tick, news.acked, news.rejected, news.chat, seen, left)
+        return stanzas.message(jid, self.component, body, payload)

@@ -1,0 +1,103 @@
+"""Outgoing stanzas as text: what the gateway writes to the XMPP stream.
+
+A tick can owe thousands of players a message each, and many of them name
+the same entities, so stanzas are built as strings (never as element
+trees) and each entity's `<entity/>` is rendered once per tick however many
+players see it (`EntityText`). Every text that came from outside (names,
+chat) is escaped, and characters XML 1.0 forbids are dropped: one of them
+would make the XMPP server close the component's stream.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable
+
+from ..records import unpack_entity
+from .protocol import ITEM_NAMES, KIND_NAMES, UPDATE_NS, describe
+
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"})
+NO_STORE = '<no-store xmlns="urn:xmpp:hints"/>'
+SHOWN_ENTITIES = 6             # entities named in a human line; the payload has them all
+
+
+def text(value: str) -> str:
+    """`value` as XML character data or attribute value (double-quoted)."""
+    return _FORBIDDEN.sub("", value).translate(_ESCAPES)
+
+
+def message(to: str, sender: str, body: str, payload: str = "") -> str:
+    """A chat message; hinted (XEP-0334) not to be stored for later: the world's news is live."""
+    body_xml = f"<body>{text(body)}</body>" if body else ""
+    return f'<message to="{text(to)}" from="{sender}" type="chat">{body_xml}{payload}{NO_STORE}</message>'
+
+
+def refused(reason: str, command: Any) -> tuple[str, str]:
+    """The answer to a refused input: `refused: REASON` and `<refused seq= op= reason=/>`."""
+    attrs = ""
+    if isinstance(command, dict) and isinstance(command.get("seq"), int):
+        attrs = f' seq="{command["seq"]}"'
+        if isinstance(command.get("op"), str):
+            attrs += f' op="{text(command["op"])}"'
+    return f"refused: {reason}", f'<refused xmlns="{UPDATE_NS}"{attrs} reason="{text(reason)}"/>'
+
+
+def entity_xml(e: dict[str, Any]) -> str:
+    attrs = f'id="{e["id"]}" kind="{KIND_NAMES[e["kind"]]}" x="{e["x"]}" y="{e["y"]}"'
+    if e["kind"] == 2:
+        attrs += f' item="{ITEM_NAMES.get(e["item_type"], "none")}" amount="{e["amount"]}"'
+    else:
+        attrs += (f' name="{text(e["name"])}" hp="{e["hp"]}" max_hp="{e["max_hp"]}" gold="{e["gold"]}"'
+                  f' dead="{int(e["respawn_tick"] != 0)}"')
+        if e["kind"] == 0:
+            attrs += f' potions="{e["potions"]}" online="{e["online"]}"'
+    return f"<entity {attrs}/>"
+
+
+class EntityText:
+    """Each entity's `<entity/>` and its short description, rendered at most once per world state."""
+
+    def __init__(self) -> None:
+        self._cache: dict[int, tuple[str, str]] = {}
+
+    def forget(self, ids: Iterable[int]) -> None:
+        """These entities changed: render them again when next asked."""
+        pop = self._cache.pop
+        for i in ids:
+            pop(i, None)
+
+    def clear(self) -> None:
+        self._cache.clear()
+
+    def get(self, entity_id: int, record: bytes) -> tuple[str, str]:
+        cached = self._cache.get(entity_id)
+        if cached is None:
+            e = unpack_entity(record)
+            cached = self._cache[entity_id] = (entity_xml(e), describe(e))
+        return cached
+
+
+def update(tick: int, acked: int | None, rejected: list[tuple[int, str, str]], chat: list[tuple[int, str, str]],
+           seen: list[tuple[int, bool, str, str]], left: list[int]) -> tuple[str, str]:
+    """(body, `<update/>`) for one player: rejections (seq, op, reason), chat (from, name, text),
+    entities seen (id, entered, xml, description) and entities that left its area."""
+    head = f'<update xmlns="{UPDATE_NS}" tick="{tick}"' + (f' acked="{acked}"' if acked is not None else "")
+    parts, lines = [head, ">"], []
+    for seq, op, reason in rejected:
+        lines.append(f"{op} rejected: {reason}")
+        parts.append(f'<rejected seq="{seq}" op="{op}" reason="{reason}"/>')
+    for speaker, name, said in chat:
+        lines.append(f"{name or 'player'}#{speaker}: {said}")
+        parts.append(f'<chat from="{speaker}">{text(said)}</chat>')
+    parts.extend(xml for _, _, xml, _ in seen)
+    parts.extend(f'<left id="{gone}"/>' for gone in left)
+    if seen or left:
+        shown = [("+" if entered else "") + description for _, entered, _, description in seen[:SHOWN_ENTITIES]]
+        shown += [f"-#{i}" for i in left[:max(0, SHOWN_ENTITIES - len(shown))]]
+        more = len(seen) + len(left) - len(shown)
+        lines.append(f"tick {tick}: " + "; ".join(shown) + (f"; and {more} more" if more > 0 else ""))
+    if len(parts) == 2:
+        return "\n".join(lines), head + "/>"
+    parts.append("</update>")
+    return "\n".join(lines), "".join(parts)

@@ -1,0 +1,100 @@
+"""fanout.py: each player's news gathered between its sends, coalesced, one message per send."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from pipeline.records import EFFECT, pack_commands, pack_entity
+from pipeline.types import Batch, TickResult
+from pipeline.view import WorldView
+from pipeline.xmpp.fanout import Fanout
+from pipeline.xmpp.protocol import UPDATE_NS
+from schema._generated.layout import EffectKind, Reason
+from tests.support import item, npc, player, world
+
+ENTER, UPDATE, LEAVE = EffectKind.enter, EffectKind.update, EffectKind.leave
+
+
+def sighting(observer: int, entity: int, kind: int) -> bytes:
+    return EFFECT.pack(observer, entity, 0, 0, 0, 0, kind, 0)
+
+
+def tick(view: WorldView, number: int, effects: list[bytes], commands: list[dict] = (), changed: bytes = b"",
+         removed: bytes = b"") -> tuple[WorldView, TickResult, Batch]:
+    result = TickResult(number, view.next_id, b"".join(effects), b"", changed, removed)
+    packed, text = pack_commands(list(commands))
+    return view.apply(result), result, Batch(number, packed, text)
+
+
+def updates(messages: list[str]) -> list[ET.Element]:
+    return [ET.fromstring(m).find(f"{{{UPDATE_NS}}}update") for m in messages]
+
+
+def ids(update: ET.Element, tag: str) -> list[str]:
+    return [e.get("id") for e in update.findall(f"{{{UPDATE_NS}}}{tag}")]
+
+
+def test_a_player_hears_once_per_period_and_an_entity_changed_many_times_is_sent_once_as_it_stands():
+    view = WorldView.from_world(world(player(1, 5, 5), player(2, 6, 5), npc(3, 7, 5), next_id=10))
+    fanout = Fanout("world.x")
+    fanout.join(1, "ada@x", every=3)
+    sent = []
+    for n, x in ((1, 7), (2, 8), (3, 9), (4, 9)):
+        moved = pack_entity(**npc(3, x, 5))
+        view, result, batch = tick(view, n, [sighting(1, 3, ENTER if n == 1 else UPDATE)], changed=moved)
+        sent.append(list(fanout.on_tick(view, result, batch, {})))
+    assert [len(s) for s in sent] == [1, 0, 0, 1]       # at once, then no more than once every 3 ticks
+    last = updates(sent[3])[0]
+    assert [e.get("x") for e in last.findall(f"{{{UPDATE_NS}}}entity")] == ["9"]    # ticks 2-4: once, as it stands
+
+
+def test_what_came_and_went_between_sends_is_not_sent_and_what_left_is():
+    view = WorldView.from_world(world(player(1, 5, 5), npc(3, 7, 5), npc(4, 8, 5), next_id=10))
+    fanout = Fanout("world.x")
+    fanout.join(1, "ada@x", every=2)
+    view, result, batch = tick(view, 1, [sighting(1, 4, ENTER)])
+    assert len(list(fanout.on_tick(view, result, batch, {}))) == 1
+    view, result, batch = tick(view, 2, [sighting(1, 3, ENTER), sighting(1, 4, LEAVE)])
+    assert list(fanout.on_tick(view, result, batch, {})) == []
+    view, result, batch = tick(view, 3, [sighting(1, 3, LEAVE)])
+    (update,) = updates(list(fanout.on_tick(view, result, batch, {})))
+    assert ids(update, "entity") == [] and ids(update, "left") == ["4"]
+
+
+def test_acks_rejections_chat_and_removed_entities():
+    view = WorldView.from_world(world(player(1, 5, 5, name="ada"), player(2, 6, 5, name="bo"), item(5, 5, 6),
+                                      next_id=10))
+    fanout = Fanout("world.x")
+    fanout.join(1, "ada@x", every=1)
+    fanout.join(2, "bo@x", every=1)
+    commands = [{"player": 1, "seq": 7, "op": "move", "dx": 5, "dy": 0}, {"player": 1, "seq": 8, "op": "use"},
+                {"player": 2, "seq": 3, "op": "say", "text": "hi ada"}, {"player": 2, "seq": 4, "op": "join",
+                                                                          "zone": 1, "name": "bo"}]
+    packed, text = pack_commands(commands)
+    effects = [EFFECT.pack(1, 7, 0, 0, 0, 0, EffectKind.rejected, Reason.bad_step),
+               EFFECT.pack(2, 4, 0, 0, 0, 0, EffectKind.rejected, Reason.already_online),   # presence's join
+               EFFECT.pack(2, 0, 0, 6, 0, 2, EffectKind.chat, 0),
+               sighting(1, 5, UPDATE)]
+    result = TickResult(1, 10, b"".join(effects), (1).to_bytes(8, "little") + (2).to_bytes(8, "little"), b"",
+                        (5).to_bytes(8, "little"))     # the item is gone by the time the message is made
+    view = view.apply(result)
+    ada, bo = updates(list(fanout.on_tick(view, result, Batch(1, packed, text), {2: 4})))
+    assert ada.get("acked") == "8" and bo.get("acked") == "4"
+    assert [(r.get("seq"), r.get("op"), r.get("reason")) for r in ada.findall(f"{{{UPDATE_NS}}}rejected")] == \
+        [("7", "move", "bad_step")]
+    assert bo.findall(f"{{{UPDATE_NS}}}rejected") == []       # presence said what the world already knew
+    assert [c.text for c in ada.findall(f"{{{UPDATE_NS}}}chat")] == ["hi ada"]
+    assert ids(ada, "left") == ["5"]
+
+
+def test_a_player_who_left_gets_nothing_more():
+    view = WorldView.from_world(world(player(1, 5, 5), npc(3, 7, 5), next_id=10))
+    fanout = Fanout("world.x")
+    fanout.join(1, "ada@x", every=5)
+    view, result, batch = tick(view, 1, [sighting(1, 3, ENTER)])
+    assert len(list(fanout.on_tick(view, result, batch, {}))) == 1
+    view, result, batch = tick(view, 2, [sighting(1, 3, UPDATE)])
+    assert list(fanout.on_tick(view, result, batch, {})) == []
+    fanout.leave(1)
+    view, result, batch = tick(view, 9, [sighting(1, 3, UPDATE)])
+    assert list(fanout.on_tick(view, result, batch, {})) == []
