@@ -22,6 +22,7 @@ thread, so the event loop it shares with the world server keeps ticking.
 from __future__ import annotations
 
 import asyncio
+import json
 import multiprocessing
 import multiprocessing.process
 import multiprocessing.queues
@@ -51,7 +52,7 @@ POLL = 0.2              # how often the parent looks at its workers
 SAY = ("hello", "over here", "rat!", "gold nearby", "follow me", "brb")
 
 _UPDATE, _REFUSED, _COMMAND = f"{{{UPDATE_NS}}}update", f"{{{UPDATE_NS}}}refused", f"{{{COMMAND_NS}}}command"
-_ENTITY, _LEFT, _REJECTED = f"{{{UPDATE_NS}}}entity", f"{{{UPDATE_NS}}}left", f"{{{UPDATE_NS}}}rejected"
+_SEEN, _LEFT, _REJECTED = f"{{{UPDATE_NS}}}seen", f"{{{UPDATE_NS}}}left", f"{{{UPDATE_NS}}}rejected"
 _GONE = frozenset({"no_target", "no_item", "out_of_range"})   # a target we should stop chasing
 
 
@@ -272,7 +273,7 @@ class _Bot:
         self.logged_in = False
         self.sent_at: dict[int, float] = {}     # seq -> time.monotonic() when sent, until answered
         self.order: deque[int] = deque()        # the same seqs in sending order (acks complete a prefix)
-        self.me: dict[str, str] = {}            # its own <entity> attributes, by name
+        self.me: dict[str, Any] = {}            # its own entity, as the world last showed it
         self.focus: tuple[int, str, int, int] | None = None    # the npc or item it goes after: id kind x y
         self.targets: dict[int, int] = {}       # seq of an attack or pickup -> its target
 
@@ -326,18 +327,18 @@ class _Bot:
         """The game mix: mostly steps (toward its focus when it has one), some chat and potions,
         attack and pickup only next to their target, so the world rejects little for noise."""
         r, me, focus = self.rng.random(), self.me, self.focus
-        alive = me.get("dead") == "0"
+        alive = me.get("dead") == 0
         if alive and focus is not None:
             fid, kind, fx, fy = focus
-            dx, dy = (fx > int(me["x"])) - (fx < int(me["x"])), (fy > int(me["y"])) - (fy < int(me["y"]))
-            if max(abs(fx - int(me["x"])), abs(fy - int(me["y"]))) <= 1 and r < 0.5:
+            dx, dy = (fx > me["x"]) - (fx < me["x"]), (fy > me["y"]) - (fy < me["y"])
+            if max(abs(fx - me["x"]), abs(fy - me["y"])) <= 1 and r < 0.5:
                 self.targets[self.seq] = fid
                 return ("attack", f' target="{fid}"', "") if kind == "npc" else ("pickup", f' item="{fid}"', "")
             if r < 0.8:
                 return "move", f' dx="{dx}" dy="{dy}"', ""
-        if r < 0.1 or me.get("dead") == "1":
+        if r < 0.1 or me.get("dead") == 1:
             return "say", "", self.rng.choice(SAY)
-        if r < 0.13 or (alive and me.get("potions", "0") != "0" and r < 0.3):
+        if r < 0.13 or (alive and me.get("potions", 0) != 0 and r < 0.3):
             return "use", "", ""
         dx, dy = self.rng.choice(((0, -1), (0, 1), (1, 0), (-1, 0), (1, -1), (-1, -1), (1, 1), (-1, 1)))
         return "move", f' dx="{dx}" dy="{dy}"', ""
@@ -381,16 +382,18 @@ class _Bot:
     def _learn(self, update: Any) -> None:
         for element in update:
             tag, a = element.tag, element.attrib
-            if tag == _ENTITY:
-                if a["kind"] == "player":
-                    if a.get("name") == self.name:
-                        self.me = dict(a)
-                elif a.get("dead") == "1":
-                    self._forget(int(a["id"]))
-                elif self.focus is None or self.focus[0] == int(a["id"]):
-                    self.focus = (int(a["id"]), a["kind"], int(a["x"]), int(a["y"]))
+            if tag == _SEEN:
+                for e in json.loads(element.text):
+                    if e["kind"] == "player":
+                        if e["name"] == self.name:
+                            self.me = e
+                    elif e.get("dead"):
+                        self._forget(e["id"])
+                    elif self.focus is None or self.focus[0] == e["id"]:
+                        self.focus = (e["id"], e["kind"], e["x"], e["y"])
             elif tag == _LEFT:
-                self._forget(int(a["id"]))
+                for gone in json.loads(element.text):
+                    self._forget(gone)
             elif tag == _REJECTED:
                 self.worker.rejected += 1
                 target = self.targets.get(int(a["seq"]))

@@ -57,9 +57,14 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 @click.option("--open-loop", is_flag=True,
               help="xmpp: each bot offers --rate commands a second (latency under a set load) instead of keeping "
                    "a window of commands outstanding (the rate the server sustains).")
+@click.option("--updates-hz", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="xmpp: how often each bot hears from the world (default: the gateway's default for bots).")
+@click.option("--bot-processes", type=click.IntRange(1), default=1, show_default=True,
+              help="xmpp: worker processes the bots are spread over.")
 def loadtest(scenario: str, players: tuple[int, ...], hz: float, duration: float, transport: str, engine: str, db: str,
              report_dir: Path, rate: float | None, alpha: float, queue_seconds: float, seed: int, no_baseline: bool,
-             baseline_connections: str, no_echo: bool, open_loop: bool) -> None:
+             baseline_connections: str, no_echo: bool, open_loop: bool, updates_hz: float | None,
+             bot_processes: int) -> None:
     """Drive the server with simulated players and report throughput and latency."""
     from .report import summary_table, write_report
     from .run import failed_checks, run_loadtest
@@ -72,7 +77,8 @@ def loadtest(scenario: str, players: tuple[int, ...], hz: float, duration: float
                               duration=duration, transport=transport, engine=engine, db=db, report=report_dir,
                               rate=rate or DEFAULT_RATE[scenario], alpha=alpha, seed=seed, queue_seconds=queue_seconds,
                               baseline=not no_baseline, baseline_connections=_counts(baseline_connections),
-                              echo=not no_echo, open_loop=open_loop)
+                              echo=not no_echo, open_loop=open_loop, updates_hz=updates_hz,
+                              bot_processes=bot_processes)
         results = asyncio.run(run_loadtest(options, progress=_progress_bar(duration), note=_note))
     except FluxworldError as exc:
         click.echo(f"fluxworld: {exc}", err=True)

@@ -36,6 +36,8 @@ class LoadOptions:
     baseline_connections: tuple[int, ...] = (4, 16, 64)   # swept; the best one is reported
     echo: bool = True                 # xmpp: also measure the bare echo component
     open_loop: bool = False           # xmpp: bots offer `rate` a second each (Poisson) instead of a closed loop
+    updates_hz: float | None = None   # xmpp: how often a bot hears from the world (None: the gateway's default)
+    bot_processes: int = 1            # xmpp: worker processes for the bots
 
     def check(self) -> None:
         """InputError for a combination no run can do."""

@@ -25,7 +25,7 @@ of ONE core (100 = one core busy); null marks a section that was not measured.
          "effects": {"per_tick": {"mean", "p50", "p90", "p99", "max"},   # effects a tick (counts)
                      "most_sightings_per_observer": int},  # the most enter/update/leave one observer got in a tick
          "cpu": {"server_percent": float, "server_cpu_s": float, "other_percent": {process: float}},
-         "stanzas_per_s": {"in": float, "out": float},   # xmpp only: what the gateway took in and sent
+         "stanzas_per_s": {"in": float, "out": float, "bytes_out": float},   # xmpp only: the gateway's
          "latency_ms": {"count", "p50", "p90", "p99", "max"} | null,   # xmpp: command -> effect
          "checks": {"accounted": bool, "gold_conserved": bool|null,
                     "gold_before": int|null, "gold_after": int|null,
@@ -103,6 +103,7 @@ def summary_table(results: dict[str, Any]) -> str:
     if any(r.get("stanzas_per_s") for r in runs):
         row("stanzas/s in (gateway)", "stanzas_per_s", "in", fmt=_rate)
         row("stanzas/s out (gateway)", "stanzas_per_s", "out", fmt=_rate)
+        row("kB/s out (gateway)", "stanzas_per_s", "bytes_out", fmt=lambda v: _rate(v / 1000 if v else v))
     if any(r.get("latency_ms") for r in runs):
         rows.append(["latency p50/p99 ms", *(_ms_list(r.get("latency_ms"), ("p50", "p99")) for r in runs)])
     if any(r.get("baseline_ratio") is not None for r in runs):

@@ -90,7 +90,7 @@ async def run_xmpp(options: LoadOptions, engine_name: str, database: Database | 
         link = links[0]
         await link.start()
         stack.push_async_callback(link.stop)
-        gateway = GatewayProcess(prosody.endpoint(), link.path, database.dsn)
+        gateway = GatewayProcess(prosody.endpoint(), link.path, database.dsn, bot_hz=options.updates_hz)
         await gateway.start()
         stack.push_async_callback(gateway.stop)
         await asyncio.wait_for(link.serving.wait(), CONNECT_TIMEOUT)
@@ -98,12 +98,12 @@ async def run_xmpp(options: LoadOptions, engine_name: str, database: Database | 
         world.start()
         spec = SwarmSpec("127.0.0.1", prosody.c2s_port, prosody.domain, prosody.component, tuple(names),
                          seconds=options.duration, rate=options.rate if options.open_loop else None, window=WINDOW,
-                         workload="mmo", processes=1, seed=options.seed)
+                         workload="mmo", processes=options.bot_processes, seed=options.seed)
         loop = f"open loop, {options.rate:g} commands a second each" if options.open_loop else \
             f"closed loop, {WINDOW} commands outstanding each"
         note(f"xmpp: {options.players} bots log in and join, then {options.duration:g} s {loop}")
         started = time.monotonic()
-        stanzas_before = link.stanzas()
+        counts_before = link.counts()
         t = world.collector.totals
 
         def interval(entry: dict[str, Any]) -> None:
@@ -114,12 +114,13 @@ async def run_xmpp(options: LoadOptions, engine_name: str, database: Database | 
         t.offered = swarm["sent"] + 2 * len(names)          # + each bot's join and leave
         await world.drain(lambda: t.committed + t.refused + world.inbox.dropped >= t.offered, SETTLE_TIMEOUT)
         seconds = time.monotonic() - started
-        stanzas_after = link.stanzas()
+        counts_after = link.counts()
         run = await world.report("xmpp", seconds)
         run["cpu"]["other_percent"].update(prosody=round(prosody_cpu.read(), 1), gateway=round(gateway_cpu.read(), 1),
                                            bots=round(100 * swarm["cpu_s"] / seconds, 1))
-        run["stanzas_per_s"] = {"in": round((stanzas_after[0] - stanzas_before[0]) / seconds, 1),
-                                "out": round((stanzas_after[1] - stanzas_before[1]) / seconds, 1)}
+        stanzas_in, stanzas_out, bytes_out = (after - before for after, before in zip(counts_after, counts_before))
+        run["stanzas_per_s"] = {"in": round(stanzas_in / seconds, 1), "out": round(stanzas_out / seconds, 1),
+                                "bytes_out": round(bytes_out / seconds)}
         run["latency_ms"] = swarm["latency_ms"]
         # The bots' own count, over their clock: the rate the echo is compared with.
         run["rates"]["answered_per_s"] = round(swarm["round_trips_per_s"], 1)

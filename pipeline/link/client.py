@@ -52,7 +52,7 @@ class WorldClient:
         self._commands: list[dict[str, Any]] = []
         self._senders: list[int] = []
         self._flushing = False
-        self._status: tuple[int, ...] = (0, 0, 0)
+        self._status: tuple[int, ...] = (0, 0, 0, 0)
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -90,9 +90,9 @@ class WorldClient:
             return
         self._writer.writelines(codec.encode(codec.UNREADABLE, (sender,), (reason.encode(),)))
 
-    def status(self, serving: bool, stanzas_in: int, stanzas_out: int) -> None:
-        """Tell the world whether players can reach it through this gateway, and the stanzas counted."""
-        self._status = (int(serving), stanzas_in, stanzas_out)
+    def status(self, serving: bool, stanzas_in: int, stanzas_out: int, bytes_out: int) -> None:
+        """Tell the world whether players can reach it through this gateway, and what it counted."""
+        self._status = (int(serving), stanzas_in, stanzas_out, bytes_out)
         if self._writer is not None:
             self._writer.writelines(codec.encode(codec.STATUS, self._status))
 

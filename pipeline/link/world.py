@@ -33,7 +33,7 @@ DROPPED = "dropped: the server is overloaded, try again"
 class _Gateway:
     def __init__(self, writer: asyncio.StreamWriter, number: int) -> None:
         self.writer, self.name, self.serving = writer, f"gateway {number}", False
-        self.stanzas = (0, 0)       # (in, out) as the gateway last counted them
+        self.counts = (0, 0, 0)     # (stanzas in, stanzas out, bytes out) as the gateway last counted them
 
     def send(self, frame: list[bytes]) -> bool:
         """Write the frame unless the gateway is gone or too far behind; False when it is cut off."""
@@ -102,8 +102,8 @@ class WorldLink:
             gateway.name = f"{gateway.name} ({frame.blobs[0].decode(errors='replace')})"
             log.info("link: %s connected", gateway.name)
         elif frame.kind == codec.STATUS:
-            serving, *stanzas = frame.ints
-            gateway.stanzas = (stanzas[0], stanzas[1])
+            serving, stanzas_in, stanzas_out, bytes_out = frame.ints
+            gateway.counts = (stanzas_in, stanzas_out, bytes_out)
             if gateway.serving != bool(serving):
                 gateway.serving = bool(serving)
                 log.info("link: %s %s", gateway.name, "serves players" if gateway.serving else "cannot serve players")
@@ -116,9 +116,11 @@ class WorldLink:
         rows = [[senders[i], DROPPED, block_command(block, i)] for i in range(taken, len(block))]
         self._send_all(codec.encode(codec.REFUSED, (), (json.dumps(rows).encode(),)))
 
-    def stanzas(self) -> tuple[int, int]:
-        """Stanzas in and out, summed over the gateways connected now (each counts from its start)."""
-        return sum(g.stanzas[0] for g in self._gateways), sum(g.stanzas[1] for g in self._gateways)
+    def counts(self) -> tuple[int, int, int]:
+        """Stanzas in, stanzas out and bytes out, summed over the gateways connected now (each counts
+        from its start)."""
+        return (sum(g.counts[0] for g in self._gateways), sum(g.counts[1] for g in self._gateways),
+                sum(g.counts[2] for g in self._gateways))
 
     def _update_serving(self) -> None:
         if any(g.serving for g in self._gateways):

@@ -68,7 +68,7 @@ class XmppGateway:
         self.world = WorldClient(world_path, self, hello=f"xmpp {endpoint.component}")
         self.fanout = Fanout(endpoint.component)
         self.connected = asyncio.Event()
-        self.stanzas_in = self.stanzas_out = 0
+        self.stanzas_in = self.stanzas_out = self.bytes_out = 0
         self._stopping = False
         self._ended = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -108,7 +108,7 @@ class XmppGateway:
             await asyncio.sleep(STATUS_EVERY)
 
     def _status(self) -> None:
-        self.world.status(self.connected.is_set(), self.stanzas_in, self.stanzas_out)
+        self.world.status(self.connected.is_set(), self.stanzas_in, self.stanzas_out, self.bytes_out)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -149,7 +149,9 @@ class XmppGateway:
 
     def _send(self, data: str) -> None:
         if self.connected.is_set():
-            self.xmpp.send_raw(data)
+            raw = data.encode()
+            self.bytes_out += len(raw)
+            self.xmpp.send_raw(raw)
 
     def send(self, jid: str, body: str, payload: str = "") -> None:
         self.stanzas_out += 1
@@ -215,8 +217,12 @@ class XmppGateway:
 
     def _handle(self, jid: str, entity: int, parsed: Any, payload: bool) -> None:
         recipient = self.fanout.players.get(entity)
-        if payload and recipient is not None and not recipient.chosen and recipient.every == 1:
-            recipient.every = self._every(self.bot_hz)      # a bot: it reads payloads, not every tick
+        if recipient is not None and recipient.human == payload:
+            # What the player last sent says what it reads: a program sending payloads reads
+            # payloads, at the rate bots get (unless it chose one); a person reads the body.
+            recipient.human = not payload
+            if not recipient.chosen:
+                recipient.every = self._every(self.bot_hz) if payload else 1
         if isinstance(parsed, LocalQuery):
             self.send(jid, HELP if parsed.what == "help" else self._look(entity))
         elif isinstance(parsed, UpdatesSetting):

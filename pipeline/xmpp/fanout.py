@@ -50,6 +50,7 @@ class Recipient:
     jid: str
     every: int = 1                  # at most one message every `every` ticks
     chosen: bool = False            # the player set `every` itself
+    human: bool = True              # a body with a human line (a program sending payloads reads the payload)
     last_sent: int = -(1 << 62)
 
 
@@ -145,9 +146,9 @@ class Fanout:
             recipient = players[player]
             recipient.last_sent = tick
             self.sent += 1
-            yield self.render(view, tick, recipient.jid, news)
+            yield self.render(view, tick, recipient, news)
 
-    def render(self, view: WorldView, tick: int, jid: str, news: News) -> str:
+    def render(self, view: WorldView, tick: int, recipient: Recipient, news: News) -> str:
         seen, left = [], list(news.left)
         get, entity_text = view.get, self.entities.get
         for entity, entered in news.seen.items():
@@ -157,5 +158,5 @@ class Fanout:
             else:
                 xml, description = entity_text(entity, record)
                 seen.append((entity, entered, xml, description))
-        body, payload = stanzas.update(tick, news.acked, news.rejected, news.chat, seen, left)
-        return stanzas.message(jid, self.component, body, payload)
+        body, payload = stanzas.update(tick, news.acked, news.rejected, news.chat, seen, left, recipient.human)
+        return stanzas.message(recipient.jid, self.component, body, payload)

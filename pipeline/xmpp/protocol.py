@@ -25,7 +25,7 @@ from typing import Any
 from ..batches import OP_FIELDS
 
 COMMAND_NS = "urn:fluxworld:command:1"
-UPDATE_NS = "urn:fluxworld:update:1"
+UPDATE_NS = "urn:fluxworld:update:2"
 MAX_BODY_CHARS = 2048          # a longer body is refused unread
 MAX_UPDATES_HZ = 1000.0
 

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import ssl
 import tempfile
@@ -22,6 +23,8 @@ from typing import Any, AsyncIterator, Callable
 
 import pytest
 from slixmpp import ClientXMPP
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher import MatchXPath
 
 from persistence.database import open_database
 from persistence.migrator import migrate
@@ -113,7 +116,8 @@ class Bot:
         self.port = prosody.c2s_port
         self.messages: list[tuple[str, ET.Element | None, ET.Element | None]] = []
         self._arrived = asyncio.Event()
-        self.client.add_event_handler("message", self._on_message)
+        # Every message, with a body or not (the world sends programs that speak payloads none).
+        self.client.register_handler(Callback("all messages", MatchXPath("{jabber:client}message"), self._on_message))
         self.seq = 1000
 
     def _on_message(self, msg: Any) -> None:
@@ -178,9 +182,14 @@ class Bot:
 
 
 def entity(update: ET.Element | None, entity_id: int) -> dict[str, str] | None:
-    if update is None:
-        return None
-    for e in update.findall(f"{{{UPDATE_NS}}}entity"):
-        if e.get("id") == str(entity_id):
-            return dict(e.attrib)
+    """The entity as `update` shows it (values as strings, as tests compare them), or None."""
+    seen = update.find(f"{{{UPDATE_NS}}}seen") if update is not None else None
+    for e in json.loads(seen.text) if seen is not None else []:
+        if e["id"] == entity_id:
+            return {k: str(v) for k, v in e.items()}
     return None
+
+
+def left(update: ET.Element | None) -> list[int]:
+    gone = update.find(f"{{{UPDATE_NS}}}left") if update is not None else None
+    return json.loads(gone.text) if gone is not None else []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 
 from pipeline.records import EFFECT, pack_commands, pack_entity
@@ -30,8 +31,14 @@ def updates(messages: list[str]) -> list[ET.Element]:
     return [ET.fromstring(m).find(f"{{{UPDATE_NS}}}update") for m in messages]
 
 
-def ids(update: ET.Element, tag: str) -> list[str]:
-    return [e.get("id") for e in update.findall(f"{{{UPDATE_NS}}}{tag}")]
+def seen(update: ET.Element) -> list[dict]:
+    element = update.find(f"{{{UPDATE_NS}}}seen")
+    return json.loads(element.text) if element is not None else []
+
+
+def left(update: ET.Element) -> list[int]:
+    element = update.find(f"{{{UPDATE_NS}}}left")
+    return json.loads(element.text) if element is not None else []
 
 
 def test_a_player_hears_once_per_period_and_an_entity_changed_many_times_is_sent_once_as_it_stands():
@@ -45,7 +52,7 @@ def test_a_player_hears_once_per_period_and_an_entity_changed_many_times_is_sent
         sent.append(list(fanout.on_tick(view, result, batch, {})))
     assert [len(s) for s in sent] == [1, 0, 0, 1]       # at once, then no more than once every 3 ticks
     last = updates(sent[3])[0]
-    assert [e.get("x") for e in last.findall(f"{{{UPDATE_NS}}}entity")] == ["9"]    # ticks 2-4: once, as it stands
+    assert [e["x"] for e in seen(last)] == [9]         # ticks 2-4: once, as it stands
 
 
 def test_what_came_and_went_between_sends_is_not_sent_and_what_left_is():
@@ -58,7 +65,7 @@ def test_what_came_and_went_between_sends_is_not_sent_and_what_left_is():
     assert list(fanout.on_tick(view, result, batch, {})) == []
     view, result, batch = tick(view, 3, [sighting(1, 3, LEAVE)])
     (update,) = updates(list(fanout.on_tick(view, result, batch, {})))
-    assert ids(update, "entity") == [] and ids(update, "left") == ["4"]
+    assert seen(update) == [] and left(update) == [4]
 
 
 def test_acks_rejections_chat_and_removed_entities():
@@ -84,7 +91,7 @@ def test_acks_rejections_chat_and_removed_entities():
         [("7", "move", "bad_step")]
     assert bo.findall(f"{{{UPDATE_NS}}}rejected") == []       # presence said what the world already knew
     assert [c.text for c in ada.findall(f"{{{UPDATE_NS}}}chat")] == ["hi ada"]
-    assert ids(ada, "left") == ["5"]
+    assert left(ada) == [5]
 
 
 def test_a_player_who_left_gets_nothing_more():

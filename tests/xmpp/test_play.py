@@ -6,12 +6,9 @@ import asyncio
 import logging
 
 from click.testing import CliRunner
-from slixmpp.xmlstream.handler import Callback
-from slixmpp.xmlstream.matcher import MatchXPath
 
 from pipeline.__main__ import cli
-from pipeline.xmpp.protocol import UPDATE_NS
-from tests.xmpp.harness import PASSWORD, Bot, entity, world_server
+from tests.xmpp.harness import PASSWORD, Bot, entity, left, world_server
 
 
 async def test_a_player_joins_moves_attacks_picks_up_transfers_chats_and_leaves(prosody, fresh_dsn, run_sql):
@@ -38,8 +35,7 @@ async def test_a_player_joins_moves_attacks_picks_up_transfers_chats_and_leaves(
         assert "bob#2: hello there" in body
 
         alice.offline()
-        await bob.expect(lambda b, u, r: u is not None and any(
-            e.get("id") == "1" for e in u if e.tag.endswith("left")))
+        await bob.expect(lambda b, u, r: 1 in left(u))
     rows = run_sql(fresh_dsn, "SELECT online FROM entity_session WHERE id = 1")
     assert rows[0]["online"] is False
 
@@ -71,17 +67,27 @@ async def test_each_tick_acks_a_players_commands_even_when_nothing_else_happened
         _, update, _ = await alice.expect(lambda b, u, r: u is not None and u.get("acked") == str(seq))
         assert entity(update, 1)["x"] == "11"
 
-        updates = []        # every update, with a body or not (the Bot's messages need a body)
-        carol.client.register_handler(Callback("updates", MatchXPath(f"{{jabber:client}}message/{{{UPDATE_NS}}}update"),
-                                               lambda msg: updates.append(msg.xml.find(f"{{{UPDATE_NS}}}update"))))
         carol.online()
         await carol.expect(lambda b, u, r: entity(u, 3) is not None)
         seq = carol.command("move", dx=0, dy=0)       # accepted, and changes nothing: carol is alone far away
-        for _ in range(250):
-            if any(u.get("acked") == str(seq) for u in updates):
-                break
-            await asyncio.sleep(0.02)
-        assert [len(u) for u in updates if u.get("acked") == str(seq)] == [0]
+        body, update, _ = await carol.expect(lambda b, u, r: u is not None and u.get("acked") == str(seq))
+        assert len(update) == 0 and not body          # a program's update: the payload alone
+
+
+async def test_a_player_chooses_how_often_it_hears_and_news_in_between_is_coalesced(prosody, fresh_dsn):
+    async with world_server(prosody, fresh_dsn), Bot(prosody, "alice") as alice, Bot(prosody, "bob") as bob:
+        alice.online()
+        bob.online()
+        await alice.expect(lambda b, u, r: entity(u, 2) is not None)
+        alice.say("updates 2")                        # at 100 ticks a second: one message every 50 ticks
+        await alice.expect_body("updates: every 50 ticks")
+        alice.messages.clear()
+        for _ in range(6):
+            bob.say("e")
+            await bob.expect(lambda b, u, r: u is not None and u.get("acked"))
+        await asyncio.sleep(0.6)
+        seen = [(entity(u, 2) or {}).get("x") for _, u, _ in alice.messages if entity(u, 2)]
+        assert len(alice.messages) <= 3 and seen[-1] == "17"  # six moves in 2-3 messages; the last as it stands
 
 
 async def test_commanding_another_players_entity_is_refused(prosody, fresh_dsn):

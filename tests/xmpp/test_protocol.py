@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 
 from pipeline.xmpp.protocol import (
@@ -15,7 +16,7 @@ from pipeline.xmpp.protocol import (
     parse_payload,
     parse_text,
 )
-from pipeline.xmpp.stanzas import message, refused, update
+from pipeline.xmpp.stanzas import entity_json, message, refused, update
 
 
 def payload(**attrs: str) -> ET.Element:
@@ -71,14 +72,17 @@ def test_refusal_and_one_update_with_everything():
     body, element = refused("rate limited: ...", {"player": 1, "seq": 5, "op": "move"})
     parsed = ET.fromstring(element)
     assert body == "refused: rate limited: ..." and parsed.get("seq") == "5" and parsed.get("op") == "move"
-    rat = '<entity id="4" kind="npc" x="3" y="4" name="rat" hp="20" max_hp="20" gold="1" dead="0"/>'
+    rat = entity_json(dict(id=4, kind=1, x=3, y=4, name="r<a>t", hp=20, max_hp=20, gold=1, respawn_tick=0))
     body, xml = update(12, None, [(5, "move", "bad_step")], [(2, "bob", "hi <3 & \x01bye")],
                        [(4, True, rat, "rat#4 20/20hp at 3,4")], [9])
     assert body.splitlines() == ["move rejected: bad_step", "bob#2: hi <3 & \x01bye",
                                  "tick 12: +rat#4 20/20hp at 3,4; -#9"]
     parsed = ET.fromstring(xml)
     assert parsed.tag == f"{{{UPDATE_NS}}}update" and parsed.get("tick") == "12"
-    assert [child.tag.split("}")[1] for child in parsed] == ["rejected", "chat", "entity", "left"]
+    assert [child.tag.split("}")[1] for child in parsed] == ["rejected", "chat", "seen", "left"]
+    assert json.loads(parsed[2].text) == [dict(id=4, kind="npc", x=3, y=4, name="r<a>t", hp=20, max_hp=20, gold=1,
+                                               dead=0)]
+    assert json.loads(parsed[3].text) == [9]
     assert parsed[1].text == "hi <3 & bye"           # escaped, and the control character XML forbids dropped
     stanza = ET.fromstring(message("ada@x", "world.x", body, xml))
     assert stanza.find("body").text == body.replace("\x01", "") and stanza.get("to") == "ada@x"
