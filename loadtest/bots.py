@@ -22,7 +22,6 @@ thread, so the event loop it shares with the world server keeps ticking.
 from __future__ import annotations
 
 import asyncio
-import json
 import multiprocessing
 import multiprocessing.process
 import multiprocessing.queues
@@ -41,7 +40,7 @@ from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
 from pipeline.errors import FluxworldError
-from pipeline.xmpp.protocol import COMMAND_NS, UPDATE_NS
+from pipeline.xmpp.protocol import COMMAND_NS, UPDATE_NS, read_left, read_seen
 
 LOGIN_TIMEOUT = 60.0    # every bot of a worker connected, authenticated (and joined)
 SPAWN_TIMEOUT = 30.0    # a worker process started and imported slixmpp
@@ -383,7 +382,7 @@ class _Bot:
         for element in update:
             tag, a = element.tag, element.attrib
             if tag == _SEEN:
-                for e in json.loads(element.text):
+                for e in read_seen(element.text):
                     if e["kind"] == "player":
                         if e["name"] == self.name:
                             self.me = e
@@ -392,7 +391,7 @@ class _Bot:
                     elif self.focus is None or self.focus[0] == e["id"]:
                         self.focus = (e["id"], e["kind"], e["x"], e["y"])
             elif tag == _LEFT:
-                for gone in json.loads(element.text):
+                for gone in read_left(element.text):
                     self._forget(gone)
             elif tag == _REJECTED:
                 self.worker.rejected += 1

@@ -21,6 +21,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from ..batches import OP_FIELDS
 
@@ -179,6 +180,23 @@ def _int(text: str) -> int | None:
 
 
 # ---------------------------------------------------------------- out
+
+SEEN_FIELDS = ("id", "kind", "x", "y", "hp", "max_hp", "gold", "dead", "potions", "online", "item", "amount", "name")
+_SEEN_INTS = frozenset(SEEN_FIELDS) - {"kind", "item", "name"}
+
+
+def read_seen(text: str | None) -> list[dict[str, Any]]:
+    """The entities of an `<update>`'s `<seen>` text (docs/xmpp.md), as a client reads them."""
+    out = []
+    for line in (text or "").split(";") if text else []:
+        values = dict(zip(SEEN_FIELDS, line.split(" ")))
+        out.append({k: int(v) if k in _SEEN_INTS else unquote(v) if k == "name" else v for k, v in values.items()})
+    return out
+
+
+def read_left(text: str | None) -> list[int]:
+    return [int(i) for i in text.split()] if text else []
+
 
 def describe(entity: dict[str, Any]) -> str:
     """`rat#3 20/20hp at 34,16` and the like: one entity, briefly."""

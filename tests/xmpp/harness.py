@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 import ssl
 import tempfile
@@ -36,7 +35,7 @@ from pipeline.stages.negotiate import Negotiate
 from pipeline.view import WorldView
 from pipeline.xmpp.component import XmppGateway
 from pipeline.xmpp.prosody import ProsodyServer, prosody_installed
-from pipeline.xmpp.protocol import COMMAND_NS, UPDATE_NS
+from pipeline.xmpp.protocol import COMMAND_NS, UPDATE_NS, read_left, read_seen
 from tests.support import item, npc, player, world
 
 HZ = 100.0
@@ -184,7 +183,7 @@ class Bot:
 def entity(update: ET.Element | None, entity_id: int) -> dict[str, str] | None:
     """The entity as `update` shows it (values as strings, as tests compare them), or None."""
     seen = update.find(f"{{{UPDATE_NS}}}seen") if update is not None else None
-    for e in json.loads(seen.text) if seen is not None else []:
+    for e in read_seen(seen.text if seen is not None else None):
         if e["id"] == entity_id:
             return {k: str(v) for k, v in e.items()}
     return None
@@ -192,4 +191,4 @@ def entity(update: ET.Element | None, entity_id: int) -> dict[str, str] | None:
 
 def left(update: ET.Element | None) -> list[int]:
     gone = update.find(f"{{{UPDATE_NS}}}left") if update is not None else None
-    return json.loads(gone.text) if gone is not None else []
+    return read_left(gone.text if gone is not None else None)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import xml.etree.ElementTree as ET
 
 from pipeline.records import EFFECT, pack_commands, pack_entity
 from pipeline.types import Batch, TickResult
 from pipeline.view import WorldView
 from pipeline.xmpp.fanout import Fanout
-from pipeline.xmpp.protocol import UPDATE_NS
+from pipeline.xmpp.protocol import UPDATE_NS, read_left, read_seen
 from schema._generated.layout import EffectKind, Reason
 from tests.support import item, npc, player, world
 
@@ -33,12 +32,12 @@ def updates(messages: list[str]) -> list[ET.Element]:
 
 def seen(update: ET.Element) -> list[dict]:
     element = update.find(f"{{{UPDATE_NS}}}seen")
-    return json.loads(element.text) if element is not None else []
+    return read_seen(element.text if element is not None else None)
 
 
 def left(update: ET.Element) -> list[int]:
     element = update.find(f"{{{UPDATE_NS}}}left")
-    return json.loads(element.text) if element is not None else []
+    return read_left(element.text if element is not None else None)
 
 
 def test_a_player_hears_once_per_period_and_an_entity_changed_many_times_is_sent_once_as_it_stands():

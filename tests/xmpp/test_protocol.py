@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import xml.etree.ElementTree as ET
 
 from pipeline.xmpp.protocol import (
@@ -15,8 +14,10 @@ from pipeline.xmpp.protocol import (
     make_command,
     parse_payload,
     parse_text,
+    read_left,
+    read_seen,
 )
-from pipeline.xmpp.stanzas import entity_json, message, refused, update
+from pipeline.xmpp.stanzas import entity_line, message, refused, update
 
 
 def payload(**attrs: str) -> ET.Element:
@@ -72,7 +73,8 @@ def test_refusal_and_one_update_with_everything():
     body, element = refused("rate limited: ...", {"player": 1, "seq": 5, "op": "move"})
     parsed = ET.fromstring(element)
     assert body == "refused: rate limited: ..." and parsed.get("seq") == "5" and parsed.get("op") == "move"
-    rat = entity_json(dict(id=4, kind=1, x=3, y=4, name="r<a>t", hp=20, max_hp=20, gold=1, respawn_tick=0))
+    rat = entity_line(dict(id=4, kind=1, x=3, y=4, name="r<a t;", hp=20, max_hp=20, gold=1, respawn_tick=0,
+                           potions=0, online=0, item_type=0, amount=0))
     body, xml = update(12, None, [(5, "move", "bad_step")], [(2, "bob", "hi <3 & \x01bye")],
                        [(4, True, rat, "rat#4 20/20hp at 3,4")], [9])
     assert body.splitlines() == ["move rejected: bad_step", "bob#2: hi <3 & \x01bye",
@@ -80,9 +82,9 @@ def test_refusal_and_one_update_with_everything():
     parsed = ET.fromstring(xml)
     assert parsed.tag == f"{{{UPDATE_NS}}}update" and parsed.get("tick") == "12"
     assert [child.tag.split("}")[1] for child in parsed] == ["rejected", "chat", "seen", "left"]
-    assert json.loads(parsed[2].text) == [dict(id=4, kind="npc", x=3, y=4, name="r<a>t", hp=20, max_hp=20, gold=1,
-                                               dead=0)]
-    assert json.loads(parsed[3].text) == [9]
+    assert read_seen(parsed[2].text) == [dict(id=4, kind="npc", x=3, y=4, hp=20, max_hp=20, gold=1, dead=0,
+                                              potions=0, online=0, item="none", amount=0, name="r<a t;")]
+    assert read_left(parsed[3].text) == [9]
     assert parsed[1].text == "hi <3 & bye"           # escaped, and the control character XML forbids dropped
     stanza = ET.fromstring(message("ada@x", "world.x", body, xml))
     assert stanza.find("body").text == body.replace("\x01", "") and stanza.get("to") == "ada@x"
