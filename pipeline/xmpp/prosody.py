@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import resource
 import secrets
 import shutil
 import socket
@@ -176,7 +177,12 @@ class ProsodyServer:
         if not prosody_installed():
             raise XmppError("prosody is not installed: apt-get install prosody (make serve does it)")
         self.write_config()
-        self._process = subprocess.Popen(self._as_prosody(["prosody", "-F", "--config", str(self.config)]),
+        # Every client is a socket: the soft limit (1,024 after runuser's PAM session) would cap the
+        # players, and Prosody answers "Error loading roster" once its files run out. Raise it to the hard one.
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        files = [] if hard == resource.RLIM_INFINITY or not shutil.which("prlimit") else \
+            ["prlimit", f"--nofile={hard}"]
+        self._process = subprocess.Popen(self._as_prosody([*files, "prosody", "-F", "--config", str(self.config)]),
                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + START_TIMEOUT
