@@ -31,15 +31,16 @@ DROPPED = "dropped: the server is overloaded, try again"
 
 
 class _Gateway:
-    def __init__(self, writer: asyncio.StreamWriter, number: int) -> None:
+    def __init__(self, writer: asyncio.StreamWriter, number: int, backlog_limit: int) -> None:
         self.writer, self.name, self.serving = writer, f"gateway {number}", False
+        self.backlog_limit = backlog_limit
         self.counts = (0, 0, 0)     # (stanzas in, stanzas out, bytes out) as the gateway last counted them
 
     def send(self, frame: list[bytes]) -> bool:
         """Write the frame unless the gateway is gone or too far behind; False when it is cut off."""
         if self.writer.is_closing():
             return False
-        if self.writer.transport.get_write_buffer_size() > BACKLOG_LIMIT:
+        if self.writer.transport.get_write_buffer_size() > self.backlog_limit:
             log.warning("link: %s is %d bytes behind; cut off (it will start again from a snapshot)", self.name,
                         self.writer.transport.get_write_buffer_size())
             self.writer.transport.abort()
@@ -49,8 +50,10 @@ class _Gateway:
 
 
 class WorldLink:
-    def __init__(self, path: Path, inbox: Inbox, view: WorldView, hz: float) -> None:
+    def __init__(self, path: Path, inbox: Inbox, view: WorldView, hz: float, *,
+                 backlog_limit: int = BACKLOG_LIMIT) -> None:
         self.path, self.inbox, self.view, self.hz = path, inbox, view, hz
+        self.backlog_limit = backlog_limit
         self._gateways: list[_Gateway] = []
         self._server: asyncio.Server | None = None
         self._connections = 0
@@ -71,7 +74,7 @@ class WorldLink:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._connections += 1
-        gateway = _Gateway(writer, self._connections)
+        gateway = _Gateway(writer, self._connections, self.backlog_limit)
         self._gateways.append(gateway)
         gateway.send(codec.snapshot_frame(self.view.to_world(), self.hz))
         try:
