@@ -39,6 +39,7 @@ from xml.sax.saxutils import escape
 from slixmpp import ClientXMPP
 
 from pipeline.errors import FluxworldError
+from pipeline.xmpp.component import DirectMessages
 from pipeline.xmpp.protocol import COMMAND_NS, UPDATE_NS, read_left, read_seen
 
 LOGIN_TIMEOUT = 60.0    # every bot of a worker connected, authenticated (and joined)
@@ -50,7 +51,6 @@ INTERVAL = 1.0          # timeline resolution, seconds
 POLL = 0.2              # how often the parent looks at its workers
 SAY = ("hello", "over here", "rat!", "gold nearby", "follow me", "brb")
 
-_MESSAGE = "{jabber:client}message"
 _UPDATE, _REFUSED, _COMMAND = f"{{{UPDATE_NS}}}update", f"{{{UPDATE_NS}}}refused", f"{{{COMMAND_NS}}}command"
 _SEEN, _LEFT, _REJECTED = f"{{{UPDATE_NS}}}seen", f"{{{UPDATE_NS}}}left", f"{{{UPDATE_NS}}}rejected"
 _GONE = frozenset({"no_target", "no_item", "out_of_range"})   # a target we should stop chasing
@@ -260,18 +260,9 @@ class _Worker:
         await asyncio.wait(closing, timeout=DISCONNECT + 1.0)      # a hung server must not hang us
 
 
-class _BotClient(ClientXMPP):
-    """slixmpp's client, except that a message goes straight to its bot as the parsed element:
-    no stanza object, no match against every registered handler. At thousands of messages a
-    second those were most of the bots' CPU, which the server under test would lose."""
-
-    on_message: Callable[[ET.Element], None] | None = None
-
-    def _spawn_event(self, xml: ET.Element) -> None:
-        if xml.tag == _MESSAGE and self.on_message is not None:
-            self.on_message(xml)
-        else:
-            super()._spawn_event(xml)
+class _BotClient(DirectMessages, ClientXMPP):
+    """A bot's client: thousands of messages a second would otherwise cost the bots CPU the
+    server under test, on the same machine, would lose."""
 
 
 class _Bot:
