@@ -101,9 +101,11 @@ class Fanout:
         kinds = effects["kind"]
         sightings = effects[ours & (kinds >= _ENTER)]
         news = self.news
+        last, n = -1, News()
         for observer, entity, kind in zip(sightings["subject"].tolist(), sightings["object"].tolist(),
                                           sightings["kind"].tolist()):
-            n = news(observer)
+            if observer != last:    # an observer's sightings come together: one lookup for them all
+                last, n = observer, news(observer)
             if kind == _LEAVE:
                 if not n.seen.pop(entity, False):
                     n.left[entity] = None
@@ -150,13 +152,13 @@ class Fanout:
 
     def render(self, view: WorldView, tick: int, recipient: Recipient, news: News) -> str:
         seen, left = [], list(news.left)
-        get, entity_text = view.get, self.entities.get
+        get, line, described = view.get, self.entities.line, self.entities.description
+        human = recipient.human
         for entity, entered in news.seen.items():
             record = get(entity)
             if record is None:
                 left.append(entity)     # gone from the world since (an item picked up)
             else:
-                xml, description = entity_text(entity, record)
-                seen.append((entity, entered, xml, description))
+                seen.append((entity, entered, line(entity, record), described(entity, record) if human else ""))
         body, payload = stanzas.update(tick, news.acked, news.rejected, news.chat, seen, left, recipient.human)
         return stanzas.message(recipient.jid, self.component, body, payload)

@@ -60,25 +60,34 @@ def entity_line(e: dict[str, Any]) -> str:
 
 
 class EntityText:
-    """Each entity's line and its short description, rendered at most once per world state."""
+    """Each entity's line and its short description, rendered at most once per world state
+    (the description only if some chat client is told of it)."""
 
     def __init__(self) -> None:
-        self._cache: dict[int, tuple[str, str]] = {}
+        self._lines: dict[int, str] = {}
+        self._descriptions: dict[int, str] = {}
 
     def forget(self, ids: Iterable[int]) -> None:
         """These entities changed: render them again when next asked."""
-        pop = self._cache.pop
+        lines, descriptions = self._lines.pop, self._descriptions.pop
         for i in ids:
-            pop(i, None)
+            lines(i, None)
+            descriptions(i, None)
 
     def clear(self) -> None:
-        self._cache.clear()
+        self._lines.clear()
+        self._descriptions.clear()
 
-    def get(self, entity_id: int, record: bytes) -> tuple[str, str]:
-        cached = self._cache.get(entity_id)
+    def line(self, entity_id: int, record: bytes) -> str:
+        cached = self._lines.get(entity_id)
         if cached is None:
-            e = unpack_entity(record)
-            cached = self._cache[entity_id] = (entity_line(e), describe(e))
+            cached = self._lines[entity_id] = entity_line(unpack_entity(record))
+        return cached
+
+    def description(self, entity_id: int, record: bytes) -> str:
+        cached = self._descriptions.get(entity_id)
+        if cached is None:
+            cached = self._descriptions[entity_id] = describe(unpack_entity(record))
         return cached
 
 
