@@ -14,7 +14,6 @@ from pathlib import Path
 
 import psutil
 
-from persistence.database import open_database
 from persistence.migrator import migrate
 from pipeline.link.world import WorldLink
 from pipeline.runner import Inbox
@@ -50,11 +49,7 @@ async def test_a_gateway_that_dies_is_started_again_and_serves_again(prosody, fr
 
 def test_a_gateway_whose_server_is_killed_exits(prosody, fresh_dsn):
     """The server's stand-in is a shell that starts the gateway with --parent $$, then is SIGKILLed."""
-    async def seed() -> None:
-        await migrate(fresh_dsn)
-        async with open_database(fresh_dsn):
-            pass
-    asyncio.run(seed())
+    asyncio.run(migrate(fresh_dsn))        # the gateway reads accounts from this database
     directory = Path(tempfile.mkdtemp(prefix="fw-link-"))
     endpoint = prosody.endpoint()
     command = (f"{sys.executable} -m pipeline gateway --world {directory / 'world.sock'} "
