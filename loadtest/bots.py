@@ -38,9 +38,9 @@ from xml.sax.saxutils import escape
 
 from slixmpp import ClientXMPP
 
-from pipeline.errors import FluxworldError
 from pipeline.xmpp.component import DirectMessages
 from pipeline.xmpp.protocol import COMMAND_NS, UPDATE_NS, read_left, read_seen
+from vocabulary.errors import FluxworldError
 
 LOGIN_TIMEOUT = 60.0    # every bot of a worker connected, authenticated (and joined)
 LOGINS_AT_ONCE = 200

@@ -16,7 +16,7 @@ import click
 from tqdm import tqdm
 
 from persistence.database import check_db_option
-from pipeline.errors import FluxworldError, InputError
+from vocabulary.errors import FluxworldError, InputError
 
 from .options import DEFAULT_PLAYERS, DEFAULT_RATE, ENGINES, SCENARIOS, TRANSPORTS, LoadOptions
 

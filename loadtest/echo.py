@@ -30,8 +30,8 @@ from slixmpp import ComponentXMPP
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
-from pipeline.errors import XmppError
 from pipeline.xmpp import DEFAULT_DOMAIN, Endpoint
+from vocabulary.errors import XmppError
 
 ECHO_COMPONENT = f"echo.{DEFAULT_DOMAIN}"
 START_TIMEOUT = 20.0        # spawn, import slixmpp, connect, handshake

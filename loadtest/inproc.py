@@ -30,10 +30,10 @@ from pipeline.engine import create_engine
 from pipeline.ports import Outbox
 from pipeline.runner import Inbox, Pipeline, TickLoop
 from pipeline.stages.negotiate import DEFAULT_BURST, DEFAULT_RATE, Negotiate
-from pipeline.types import WorldData
 from pipeline.view import WorldView
-from pipeline.worldfile import world_hash
 from schema._generated.layout import ENTITY_DTYPE, ItemType, Kind
+from vocabulary.hashing import world_hash
+from vocabulary.types import WorldData
 
 from .collector import Collector
 from .options import LoadOptions

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pipeline.errors import InputError
+from vocabulary.errors import InputError
 
 SCENARIOS = ("mmo", "crowd", "transfer")
 TRANSPORTS = ("inproc", "xmpp")

@@ -30,9 +30,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from pipeline.blocks import make_block
-from pipeline.records import pack_entity, pack_zone
-from pipeline.types import CommandBlock, TickResult, WorldData
 from schema._generated.layout import COMMAND_DTYPE, ItemType, Kind, Op
+from vocabulary.records import pack_entity, pack_zone
+from vocabulary.types import CommandBlock, TickResult, WorldData
 
 from .sight import Sight
 from .transfers import TransferStream

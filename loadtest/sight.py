@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.types import TickResult, WorldData
 from schema._generated.layout import ENTITY_DTYPE, Kind, Op
+from vocabulary.types import TickResult, WorldData
 
 SIGHT = 10          # the area of interest's distance: what a player can see
 GONE = -1           # the kind of an id that no longer exists

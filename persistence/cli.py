@@ -16,7 +16,7 @@ from typing import Any, Callable, Coroutine, TypeVar
 
 import click
 
-from pipeline.errors import FluxworldError, InputError
+from vocabulary.errors import FluxworldError, InputError
 
 EXIT_FAILED, EXIT_BAD_INPUT = 1, 2
 T = TypeVar("T")
@@ -123,7 +123,8 @@ def world_load(world_file: Path, replace: bool, db: str) -> None:
 
 
 async def _world_load(world_file: Path, replace: bool, db: str) -> None:
-    from pipeline.worldfile import load_world, world_hash
+    from pipeline.worldfile import load_world
+    from vocabulary.hashing import world_hash
 
     from .database import open_database
     from .migrator import require_current
@@ -145,7 +146,8 @@ def world_dump(path: Path, db: str) -> None:
 
 
 async def _world_dump(path: Path, db: str) -> None:
-    from pipeline.worldfile import dump_world, world_hash
+    from pipeline.worldfile import dump_world
+    from vocabulary.hashing import world_hash
 
     from .database import open_database
     from .migrator import require_current

@@ -15,8 +15,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from pipeline.records import NAME_MAX
 from schema._generated.layout import ENTITY_DTYPE
+from vocabulary.records import NAME_MAX
 
 from .errors import DatabaseError
 from .fragments import FRAGMENTS, Fragment

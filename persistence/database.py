@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from pipeline.errors import InputError
+from vocabulary.errors import InputError
 
 from .embedded import EmbeddedServer, exit_on_termination, restore_signals
 from .errors import DatabaseUnavailable

@@ -1,6 +1,6 @@
 """The errors persistence/ raises on purpose; all are pipeline FluxworldErrors.
 
-    FluxworldError                 (pipeline/errors.py)
+    FluxworldError                 (vocabulary/errors.py)
      +-- DatabaseError             PostgreSQL refused or failed; the message says what to do
           +-- DatabaseUnavailable  cannot reach or start the server, or it is too old; also a
           |                        pipeline StoreUnavailable, which the runner retries
@@ -15,7 +15,7 @@ package, so callers never import asyncpg to handle them.
 
 from __future__ import annotations
 
-from pipeline.errors import FluxworldError, StoreUnavailable
+from vocabulary.errors import FluxworldError, StoreUnavailable
 
 
 class DatabaseError(FluxworldError):

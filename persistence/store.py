@@ -22,9 +22,9 @@ from typing import AsyncIterator, cast
 import asyncpg
 import numpy as np
 
-from pipeline.types import Batch, SqlCopy, TickWrite, WorldData
-from pipeline.worldfile import world_hash
 from schema._generated.layout import ENTITY_DTYPE, ZONE_DTYPE, ZONE_FIELDS
+from vocabulary.hashing import world_hash
+from vocabulary.types import Batch, SqlCopy, TickWrite, WorldData
 
 from .codec import assemble, fragment_rows
 from .database import TickConnection

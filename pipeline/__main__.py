@@ -12,8 +12,9 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
+from vocabulary.errors import FluxworldError, InputError
+
 from .engine import ENGINES, default_engine
-from .errors import FluxworldError, InputError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 

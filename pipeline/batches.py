@@ -18,8 +18,10 @@ import msgspec
 import numpy as np
 
 from schema._generated.layout import COMMAND_DTYPE, ENTITY_DTYPE, Kind, Op
+from vocabulary.errors import InputError
+from vocabulary.records import COMMAND, pack_commands
+from vocabulary.types import Batch, WorldData
 
-from .errors import InputError
 from .jsoninput import (
     I64_MAX,
     I64_MIN,
@@ -38,8 +40,6 @@ from .jsoninput import (
     loads,
     path_str,
 )
-from .records import COMMAND, pack_commands
-from .types import Batch, WorldData
 
 TICK_MAX = 2**62  # the world file's tick range (docs/rules.md "Value ranges")
 

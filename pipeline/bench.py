@@ -24,15 +24,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 from schema._generated.layout import COMMAND_SIZE, EFFECT_SIZE, ItemType, Kind
+from vocabulary.records import pack_commands, pack_entity, pack_zone
+from vocabulary.types import Batch, Incoming, WorldData
 
 from .batches import batch_commands_json, read_batches, write_batches
 from .context import TickContext
 from .effects import most_sightings as most_sightings_of
 from .engine import create_engine
 from .frames import COMMAND_FRAME, WORLD_FRAME
-from .records import pack_commands, pack_entity, pack_zone
 from .runner import STAGES, Pipeline
-from .types import Batch, Incoming, WorldData
 from .view import WorldView
 from .worldfile import dump_world
 

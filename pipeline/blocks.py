@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from schema._generated.layout import COMMAND_DTYPE, COMMAND_SIZE, Op
+from vocabulary.types import Batch, CommandBlock
 
 from .batches import OP_FIELDS, batch_commands_json
-from .types import Batch, CommandBlock
 
 MAX_TEXT_BYTES = 1024
 PLAYER_MAX, SEQ_MAX = 2**62 - 1, 2**62      # as for command dicts (pipeline/batches.py)

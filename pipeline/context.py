@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from .types import Batch, CommandBlock, Incoming, Refusal, TickResult, TickWrite
+from vocabulary.types import Batch, CommandBlock, Incoming, Refusal, TickResult, TickWrite
+
 from .view import WorldView
 
 

@@ -7,8 +7,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from schema._generated.layout import EFFECT_DTYPE, EffectKind, Reason
-
-from .types import TickResult
+from vocabulary.types import TickResult
 
 _KIND_NAMES = {k.value: k.name for k in EffectKind}
 _REASON_NAMES = {r.value: r.name for r in Reason}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Protocol
 
-from .types import TickResult
+from vocabulary.types import TickResult
 
 ENGINES = ("wasm", "python")
 ENV_VAR = "FLUXWORLD_ENGINE"

@@ -13,10 +13,11 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Iterator
 
+from vocabulary.types import Batch, Incoming, Refusal, TickResult
+
 from .batches import batch_commands_json, read_batches
 from .context import TickContext
 from .runner import Inbox
-from .types import Batch, Incoming, Refusal, TickResult
 
 
 class InprocFeed:

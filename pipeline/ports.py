@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from vocabulary.types import TickWrite
+
 from .context import TickContext
-from .types import TickWrite
 
 
 class Stage(Protocol):

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from .errors import RecoveryError
-from .types import WorldData
-from .worldfile import world_hash
+from vocabulary.errors import RecoveryError
+from vocabulary.hashing import world_hash
+from vocabulary.types import WorldData
 
 
 class RecoverableStore(Protocol):

@@ -13,7 +13,7 @@ import asyncio
 import logging
 from typing import Awaitable, Callable, TypeVar
 
-from .errors import StoreUnavailable
+from vocabulary.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from vocabulary.types import Batch, CommandBlock, Incoming
+
 from .blocks import first
 from .context import TickContext
 from .engine import Rules
@@ -32,7 +34,6 @@ from .stages.negotiate import Negotiate
 from .stages.plan import Plan
 from .stages.project import Project
 from .stages.transform import Transform
-from .types import Batch, CommandBlock, Incoming
 from .view import WorldView
 
 log = logging.getLogger(__name__)

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from persistence.database import open_database
 from persistence.migrator import migrate
+from vocabulary.errors import InputError
 
 from .engine import create_engine
-from .errors import InputError
 from .feed import Driver, InprocFeed
 from .link.world import WorldLink
 from .ports import Outbox

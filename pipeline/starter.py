@@ -5,9 +5,8 @@ from __future__ import annotations
 import random
 
 from schema._generated.layout import ItemType, Kind
-
-from .records import pack_entity, pack_zone
-from .types import WorldData
+from vocabulary.records import pack_entity, pack_zone
+from vocabulary.types import WorldData
 
 SIDE = 128
 

@@ -7,10 +7,10 @@ from typing import Any
 
 from pipeline.effects import effects_json
 from pipeline.frames import COMMAND_FRAME, WORLD_FRAME
-from pipeline.records import ItemType, Kind, pack_commands, pack_entity, pack_zone, unpack_entity
-from pipeline.types import TickResult, WorldData
-from pipeline.worldfile import canonical_bytes as canonical  # noqa: F401  (the reference encoding)
 from schema._generated.layout import ENTITY_SIZE
+from vocabulary.hashing import canonical_bytes as canonical  # noqa: F401  (the reference encoding)
+from vocabulary.records import ItemType, Kind, pack_commands, pack_entity, pack_zone, unpack_entity
+from vocabulary.types import TickResult, WorldData
 
 ZONE = dict(id=1, width=64, height=64, spawn_x=32, spawn_y=32)
 

@@ -11,10 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.__main__ import cli
-from pipeline.errors import DivergenceError
 from pipeline.replay import _compare
-from pipeline.types import TickResult
-from pipeline.worldfile import load_world, world_hash
+from pipeline.worldfile import load_world
+from vocabulary.errors import DivergenceError
+from vocabulary.hashing import world_hash
+from vocabulary.types import TickResult
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 WORLD, BATCHES = EXAMPLES / "tiny.world.json", EXAMPLES / "tiny.batches.jsonl"

@@ -19,8 +19,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..records import pack_commands
-from ..types import Batch, TickResult
+from vocabulary.records import pack_commands
+from vocabulary.types import Batch, TickResult
+
 from ..view import WorldView
 from . import codec
 from .codec import LinkError

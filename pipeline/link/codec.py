@@ -13,7 +13,7 @@ import asyncio
 import struct
 from dataclasses import dataclass
 
-from ..types import Batch, CommandBlock, TickResult, WorldData
+from vocabulary.types import Batch, CommandBlock, TickResult, WorldData
 
 _LENGTH = struct.Struct("<I")
 _HEAD = struct.Struct("<BBB")

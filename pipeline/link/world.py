@@ -16,10 +16,11 @@ import logging
 import time
 from pathlib import Path
 
+from vocabulary.types import CommandBlock, Incoming, Unreadable
+
 from ..blocks import block_command, block_senders
 from ..context import TickContext
 from ..runner import Inbox
-from ..types import CommandBlock, Incoming, Unreadable
 from ..view import WorldView
 from . import codec
 from .codec import LinkError

@@ -31,13 +31,13 @@ from typing import Any
 import numpy as np
 
 from schema._generated.layout import COMMAND_DTYPE
+from vocabulary.records import pack_commands
+from vocabulary.types import Batch, CommandBlock, Incoming, Refusal, Unreadable
 
 from ..batches import check_command
 from ..blocks import MAX_TEXT_BYTES, block_command, block_problems, block_records, block_senders, merge, select
 from ..context import TickContext
 from ..jsoninput import Bad, path_str
-from ..records import pack_commands
-from ..types import Batch, CommandBlock, Incoming, Refusal, Unreadable
 
 DEFAULT_RATE = 20.0   # commands a second: one a tick at 20 Hz
 DEFAULT_BURST = 10

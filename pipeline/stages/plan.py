@@ -32,9 +32,9 @@ import numpy as np
 from persistence.codec import column_values
 from persistence.fragments import COLUMN_TYPES, FRAGMENTS, Fragment, field_bytes
 from schema._generated.layout import ENTITY_DTYPE, ENTITY_SIZE
+from vocabulary.types import SqlCopy, SqlStatement, TickWrite
 
 from ..context import TickContext
-from ..types import SqlCopy, SqlStatement, TickWrite
 
 UNNEST_MAX = 20_000
 _KIND_OFFSET = field_bytes("kind")[0]

@@ -19,11 +19,12 @@ from __future__ import annotations
 import logging
 import time
 
+from vocabulary.errors import EngineError
+from vocabulary.types import TickResult
+
 from ..context import TickContext
 from ..enginethread import EngineThread
-from ..errors import EngineError
 from ..frames import COMMAND_FRAME
-from ..types import TickResult
 from ..view import WorldView
 
 log = logging.getLogger(__name__)

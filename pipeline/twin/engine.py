@@ -6,10 +6,10 @@ input it must give byte for byte what the WASM engine (reducers_as/) gives.
 
 from __future__ import annotations
 
-from pipeline.errors import EngineError
 from pipeline.frames import COMMAND_FRAME, WORLD_FRAME
-from pipeline.types import TickResult
 from schema._generated.layout import Kind
+from vocabulary.errors import EngineError
+from vocabulary.types import TickResult
 
 from .effect_log import EffectLog
 from .rules.aoi import area_of_interest, watch_all, watch_around

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Callable
 
 from schema import generate
+from vocabulary.errors import BuildError
 
-from ..errors import BuildError
 from .registry import BUILD_DIR, REPO_ROOT, default_module_path, default_registry
 
 AS_DIR = REPO_ROOT / "reducers_as"

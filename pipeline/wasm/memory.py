@@ -11,7 +11,7 @@ import ctypes
 import struct
 from typing import Callable
 
-from ..errors import EngineError
+from vocabulary.errors import EngineError
 
 
 class MemoryBoundsError(EngineError):

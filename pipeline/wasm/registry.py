@@ -12,7 +12,8 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from ..errors import BuildError
+from vocabulary.errors import BuildError
+
 from .wasmtime_host import WASMTIME_VERSION, CompiledModule, capabilities, compile_module
 
 log = logging.getLogger(__name__)

@@ -22,10 +22,10 @@ from typing import Any, Callable
 import wasmtime
 
 from schema._generated.layout import EFFECT_SIZE
+from vocabulary.errors import EngineError, ReducerTrap
+from vocabulary.types import TickResult
 
-from ..errors import EngineError, ReducerTrap
 from ..frames import COMMAND_FRAME, TICK_RESULT, WORLD_FRAME, FrameError, TableCodec
-from ..types import TickResult
 from . import abi
 from .memory import LinearMemory
 

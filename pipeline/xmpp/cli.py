@@ -18,7 +18,8 @@ from pathlib import Path
 
 import click
 
-from ..errors import FluxworldError
+from vocabulary.errors import FluxworldError
+
 from . import DEFAULT_COMPONENT, Endpoint
 
 

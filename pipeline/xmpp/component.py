@@ -25,12 +25,12 @@ from slixmpp.stanza import Presence
 from slixmpp.xmlstream import XMLStream
 
 from schema._generated.layout import Kind
+from vocabulary.records import unpack_entity, unpack_zone
+from vocabulary.types import Batch, TickResult
 
 from ..batches import check_command
 from ..jsoninput import Bad, path_str
 from ..link.client import NOT_LINKED, WorldClient
-from ..records import unpack_entity, unpack_zone
-from ..types import Batch, TickResult
 from ..view import WorldView
 from . import Endpoint, stanzas
 from .fanout import Fanout

@@ -22,10 +22,10 @@ from typing import Iterator
 import numpy as np
 
 from schema._generated.layout import COMMAND_DTYPE, ENTITY_DTYPE, EffectKind, Op, Reason
+from vocabulary.records import unpack_entity
+from vocabulary.types import Batch, TickResult
 
 from ..effects import effect_array
-from ..records import unpack_entity
-from ..types import Batch, TickResult
 from ..view import WorldView
 from . import stanzas
 

@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 
 from persistence.embedded import state_dir
+from vocabulary.errors import XmppError
 
-from ..errors import XmppError
 from . import DEFAULT_COMPONENT, DEFAULT_DOMAIN, Endpoint
 
 START_TIMEOUT = 10.0

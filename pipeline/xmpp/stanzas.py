@@ -21,7 +21,8 @@ import re
 from typing import Any, Iterable
 from urllib.parse import quote
 
-from ..records import unpack_entity
+from vocabulary.records import unpack_entity
+
 from .protocol import ITEM_NAMES, KIND_NAMES, UPDATE_NS, describe
 
 _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")

@@ -11,12 +11,12 @@ from hypothesis import strategies as st
 
 from pipeline import batches
 from pipeline.batches import OP_FIELDS, SeqGuard, batch_commands_json, read_batches, write_batches
-from pipeline.errors import InputError
 from pipeline.jsoninput import Bad
-from pipeline.records import pack_commands
-from pipeline.types import Batch
 from pipeline.worldfile import load_world
 from tests.support import player, world
+from vocabulary.errors import InputError
+from vocabulary.records import pack_commands
+from vocabulary.types import Batch
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

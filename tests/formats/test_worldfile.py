@@ -9,18 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import InputError
-from pipeline.records import ItemType, Kind, pack_entity, pack_zone
-from pipeline.types import WorldData
-from pipeline.worldfile import (
-    canonical_bytes,
-    dump_world,
-    load_world,
-    world_from_canonical,
-    world_hash,
-    world_json,
-)
+from pipeline.worldfile import dump_world, load_world, world_json
 from tests.support import canonical, item, npc, player, world
+from vocabulary.errors import InputError
+from vocabulary.hashing import canonical_bytes, world_from_canonical, world_hash
+from vocabulary.records import ItemType, Kind, pack_entity, pack_zone
+from vocabulary.types import WorldData
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tiny.world.json"
 

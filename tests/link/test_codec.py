@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.link import codec
 from pipeline.link.codec import LinkError
-from pipeline.types import Batch, TickResult, WorldData
+from vocabulary.types import Batch, TickResult, WorldData
 
 
 def read_all(data: bytes) -> list[codec.Frame]:

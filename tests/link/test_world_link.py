@@ -14,11 +14,11 @@ import numpy as np
 from pipeline.context import TickContext
 from pipeline.link import codec
 from pipeline.link.world import WorldLink
-from pipeline.records import pack_commands
 from pipeline.runner import Inbox
-from pipeline.types import Batch, CommandBlock, Incoming, Refusal, TickResult
 from pipeline.view import WorldView
 from tests.support import player, world
+from vocabulary.records import pack_commands
+from vocabulary.types import Batch, CommandBlock, Incoming, Refusal, TickResult
 
 VIEW = WorldView.from_world(world(player(1, 5, 5), player(2, 6, 5), next_id=10))
 

@@ -34,7 +34,7 @@ def long_batches(path: Path, ticks: int, seed: int = 5) -> None:
     """Every online player of the tiny world moves or talks every tick."""
     world = load_world(WORLD)
     rng = random.Random(seed)
-    from pipeline.records import unpack_entity
+    from vocabulary.records import unpack_entity
 
     players = [e["id"] for e in (unpack_entity(world.entities[i:i + 120]) for i in range(0, len(world.entities), 120))
                if e["kind"] == 0]

@@ -10,10 +10,10 @@ import pytest
 
 from loadtest.bots import SwarmError, SwarmSpec, run_swarm, summarize
 from loadtest.echo import ECHO_COMPONENT, EchoComponent
-from pipeline.errors import XmppError
-from pipeline.records import unpack_entity
 from pipeline.xmpp.prosody import ProsodyServer, prosody_installed
 from tests.xmpp.harness import ACCOUNTS, PASSWORD, world_server
+from vocabulary.errors import XmppError
+from vocabulary.records import unpack_entity
 
 BOTS = tuple((f"bot{i}", PASSWORD) for i in range(5))
 

@@ -134,7 +134,7 @@ def test_over_xmpp_bots_play_and_the_echo_is_measured_beside_them(pg_server, tmp
 
 
 def test_xmpp_runs_the_mmo_scenario_only_and_needs_a_database():
-    from pipeline.errors import InputError
+    from vocabulary.errors import InputError
 
     with pytest.raises(InputError, match="xmpp runs the mmo scenario"):
         run(scenario="transfer", transport="xmpp", players=10)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from loadtest.sight import Sight
-from pipeline.records import pack_entity
-from pipeline.types import TickResult
 from schema._generated.layout import COMMAND_DTYPE, Op
 from tests.support import item, npc, player, world
+from vocabulary.records import pack_entity
+from vocabulary.types import TickResult
 
 WORLD = world(player(1, 10, 10), player(2, 40, 40, potions=1), player(3, 100, 100), npc(4, 11, 10),
               npc(5, 45, 40), item(6, 10, 11, gold=5), next_id=10)

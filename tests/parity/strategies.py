@@ -18,9 +18,9 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from pipeline.records import ItemType, Kind, entity_ids, pack_entity, pack_zone
-from pipeline.types import WorldData
 from schema._generated.layout import ENTITY_SIZE
+from vocabulary.records import ItemType, Kind, entity_ids, pack_entity, pack_zone
+from vocabulary.types import WorldData
 
 KIND_OFFSET = 80
 

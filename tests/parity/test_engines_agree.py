@@ -12,14 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.engine import create_engine
-from pipeline.records import ItemType, Kind, unpack_entity, unpack_zone
 from pipeline.view import WorldView
-from pipeline.worldfile import canonical_bytes
 from schema._generated.layout import ENTITY_SIZE
 from tests.parity.strategies import batches, worlds
 from tests.rules import oracle
 from tests.rules.kit import sightings
 from tests.support import Session
+from vocabulary.hashing import canonical_bytes
+from vocabulary.records import ItemType, Kind, unpack_entity, unpack_zone
 
 EXAMPLES = int(os.environ.get("FLUXWORLD_PARITY_EXAMPLES", "200"))
 CROWD_EXAMPLES = max(1, EXAMPLES // 4)

@@ -9,8 +9,9 @@ from click.testing import CliRunner
 
 from persistence.database import EMBEDDED_DATABASE
 from persistence.embedded import pgdata_dir
-from pipeline.worldfile import load_world, world_hash, world_json
+from pipeline.worldfile import load_world, world_json
 from tests.persistence.test_log import cli
+from vocabulary.hashing import world_hash
 
 TINY = Path(__file__).resolve().parents[2] / "examples" / "tiny.world.json"
 

@@ -9,13 +9,13 @@ import pytest
 
 from persistence.database import open_database
 from persistence.errors import DatabaseError, DatabaseUnavailable, NoWorld, TickConflict
-from pipeline.records import pack_commands, pack_entity
 from pipeline.stages import plan
 from pipeline.stages.plan import fragment_changes, tick_write
-from pipeline.types import SqlCopy, SqlStatement, TickWrite, WorldData
-from pipeline.worldfile import world_hash
 from schema._generated.layout import ENTITY_DTYPE, ENTITY_SIZE, Kind
 from tests.persistence.worlds import generated_world
+from vocabulary.hashing import world_hash
+from vocabulary.records import pack_commands, pack_entity
+from vocabulary.types import SqlCopy, SqlStatement, TickWrite, WorldData
 
 
 @pytest.fixture

@@ -10,11 +10,12 @@ import pytest
 from persistence.database import open_database
 from persistence.errors import DatabaseError, NoWorld, WorldExists
 from persistence.fragments import FRAGMENTS
-from pipeline.records import Kind
-from pipeline.types import WorldData
-from pipeline.worldfile import load_world, world_hash
+from pipeline.worldfile import load_world
 from schema._generated.layout import ENTITY_DTYPE, ENTITY_SIZE
 from tests.persistence.worlds import generated_world
+from vocabulary.hashing import world_hash
+from vocabulary.records import Kind
+from vocabulary.types import WorldData
 
 TINY = Path(__file__).resolve().parents[2] / "examples" / "tiny.world.json"
 

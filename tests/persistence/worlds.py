@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from pipeline.records import ItemType, Kind, pack_entity, pack_zone
-from pipeline.types import WorldData
+from vocabulary.records import ItemType, Kind, pack_entity, pack_zone
+from vocabulary.types import WorldData
 
 U62 = 2**62
 NAMES = ["ada", "Zoë", "狼", "x" * 32, "é" * 16, "a b", "🐀🐀🐀", "q"]

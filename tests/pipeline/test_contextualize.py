@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 
 from pipeline.context import TickContext
-from pipeline.records import pack_commands, pack_entity
 from pipeline.stages.contextualize import Contextualize
-from pipeline.types import Batch
 from pipeline.view import WorldView
 from tests.support import item, player, world
+from vocabulary.records import pack_commands, pack_entity
+from vocabulary.types import Batch
 
 
 class FakeStore:

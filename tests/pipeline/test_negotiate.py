@@ -9,10 +9,10 @@ import numpy as np
 
 from pipeline.context import TickContext
 from pipeline.stages.negotiate import Negotiate
-from pipeline.types import Batch, Incoming
 from pipeline.view import WorldView
 from schema._generated.layout import COMMAND_DTYPE
 from tests.support import npc, player, world
+from vocabulary.types import Batch, Incoming
 
 VIEW = WorldView.from_world(world(player(1, 5, 5, last_seq=4), player(2, 6, 6), npc(3, 1, 1)))
 
@@ -78,7 +78,7 @@ def test_trusted_input_has_no_sender_check():
 
 def test_unreadable_input_and_oversized_text_are_refused_with_a_reason():
     from pipeline.stages.negotiate import MAX_TEXT_BYTES
-    from pipeline.types import Unreadable
+    from vocabulary.types import Unreadable
 
     ctx = negotiate(sent(Unreadable("unknown command 'fly'")),
                     sent({"player": 1, "seq": 5, "op": "say", "text": "x" * (MAX_TEXT_BYTES + 1)}),

@@ -10,13 +10,13 @@ import pytest
 
 from pipeline.blocks import block_problems
 from pipeline.context import TickContext
-from pipeline.records import pack_commands
 from pipeline.runner import Inbox
 from pipeline.stages.negotiate import Negotiate
-from pipeline.types import Batch, CommandBlock, Incoming
 from pipeline.view import WorldView
 from schema._generated.layout import COMMAND_DTYPE, Op
 from tests.support import npc, player, world
+from vocabulary.records import pack_commands
+from vocabulary.types import Batch, CommandBlock, Incoming
 
 VIEW = WorldView.from_world(world(player(1, 5, 5, last_seq=4), player(2, 6, 6), npc(3, 1, 1)))
 

@@ -8,13 +8,13 @@ import pytest
 
 from persistence.fragments import FRAGMENTS
 from pipeline.context import TickContext
-from pipeline.records import pack_entity
 from pipeline.stages import plan
 from pipeline.stages.plan import Plan, fragment_changes, tick_statement
-from pipeline.types import Batch, SqlCopy, TickResult
 from pipeline.view import WorldView
 from schema._generated.layout import ENTITY_SIZE
 from tests.support import item, npc, player, world
+from vocabulary.records import pack_entity
+from vocabulary.types import Batch, SqlCopy, TickResult
 
 HEAD = (7, 100, b"h" * 32, b"", b"")
 

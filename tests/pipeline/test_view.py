@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pipeline.records import pack_entity
-from pipeline.types import TickResult
 from pipeline.view import WorldView
 from tests.support import item, player, world
+from vocabulary.records import pack_entity
+from vocabulary.types import TickResult
 
 
 def result(tick: int, changed: list[dict], removed: list[int] = ()) -> TickResult:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.records import entity_ids, unpack_entity
-from pipeline.types import TickResult
 from schema._generated.layout import ENTITY_SIZE
+from vocabulary.records import entity_ids, unpack_entity
+from vocabulary.types import TickResult
 
 AOI_TYPES = ("enter", "update", "leave")
 

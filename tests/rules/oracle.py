@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.records import Kind
+from vocabulary.records import Kind
 
 SIGHT = 10
 OTHERS = 31

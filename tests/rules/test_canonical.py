@@ -3,9 +3,9 @@
 import struct
 
 from pipeline.frames import WORLD_FRAME
-from pipeline.records import pack_entity
 from tests.rules.kit import cmd
 from tests.support import ZONE, Session, canonical, item, npc, player, world, world_frame
+from vocabulary.records import pack_entity
 
 ZONE2 = dict(id=2, width=20, height=10, spawn_x=3, spawn_y=4)
 ZONE0 = dict(id=0, width=5, height=5, spawn_x=0, spawn_y=0)

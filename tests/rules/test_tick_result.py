@@ -2,11 +2,11 @@
 
 import pytest
 
-from pipeline.errors import EngineError
-from pipeline.records import pack_entity
 from pipeline.view import WorldView
 from tests.rules.kit import changed, cmd, removed
 from tests.support import command_frame, item, npc, player, world
+from vocabulary.errors import EngineError
+from vocabulary.records import pack_entity
 
 
 def test_a_quiet_tick_reports_nothing_but_the_header(start):

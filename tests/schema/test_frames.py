@@ -10,8 +10,8 @@ from fluxworld.WorldFrame import WorldFrame
 from fluxworld.Zone import CreateZone
 
 from pipeline.frames import COMMAND_FRAME, TICK_RESULT, WORLD_FRAME, FrameError
-from pipeline.records import pack_commands, pack_entity, pack_zone, unpack_entity, unpack_zone
 from schema._generated.layout import ENTITY_SIZE
+from vocabulary.records import pack_commands, pack_entity, pack_zone, unpack_entity, unpack_zone
 
 
 def test_world_frame_we_write_flatc_reads():

@@ -7,7 +7,6 @@ import random
 
 import pytest
 
-from pipeline.errors import EngineError
 from pipeline.twin import engine as twin_engine
 from pipeline.twin.engine import PythonEngine
 from pipeline.twin.world import World
@@ -15,6 +14,7 @@ from schema._generated.layout import Kind
 from tests.rules.kit import cmd
 from tests.rules.test_reference import ZONES, random_commands, random_world
 from tests.support import Session, npc, player, world
+from vocabulary.errors import EngineError
 
 
 def assert_indexes_match_the_entities(w: World) -> None:

@@ -10,17 +10,17 @@ import wasmtime
 
 from pipeline.context import TickContext
 from pipeline.enginethread import EngineThread
-from pipeline.errors import EngineError, ReducerTrap
 from pipeline.frames import COMMAND_FRAME
-from pipeline.records import pack_commands
 from pipeline.stages.transform import Transform
-from pipeline.types import Batch
 from pipeline.view import WorldView
 from pipeline.wasm import wasmtime_host
 from pipeline.wasm.registry import ModuleRegistry, default_module_path
 from pipeline.wasm.wasmtime_host import WasmEngine, capabilities, compile_module, config_key
-from pipeline.worldfile import canonical_bytes
 from tests.support import Session, command_frame, npc, player, world
+from vocabulary.errors import EngineError, ReducerTrap
+from vocabulary.hashing import canonical_bytes
+from vocabulary.records import pack_commands
+from vocabulary.types import Batch
 
 
 def crowded_world():

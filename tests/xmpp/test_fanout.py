@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from pipeline.records import EFFECT, pack_commands, pack_entity
-from pipeline.types import Batch, TickResult
 from pipeline.view import WorldView
 from pipeline.xmpp.fanout import Fanout
 from pipeline.xmpp.protocol import UPDATE_NS, read_left, read_seen
 from schema._generated.layout import EffectKind, Reason
 from tests.support import item, npc, player, world
+from vocabulary.records import EFFECT, pack_commands, pack_entity
+from vocabulary.types import Batch, TickResult
 
 ENTER, UPDATE, LEAVE = EffectKind.enter, EffectKind.update, EffectKind.leave
 

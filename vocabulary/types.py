@@ -1,4 +1,4 @@
-"""The shared vocabulary of the pipeline. Imports nothing from `pipeline`."""
+"""The records that cross between the parts of fluxworld. Imports only the generated layout."""
 
 from __future__ import annotations
 

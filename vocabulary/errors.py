@@ -1,4 +1,4 @@
-"""Every error fluxworld raises on purpose. Imports nothing from `pipeline`.
+"""Every error fluxworld raises on purpose. Imports nothing from the rest of fluxworld.
 
     FluxworldError
      +-- InputError          bad world file, batch file or command: names file, line, field

@@ -1,0 +1,48 @@
+"""The world's canonical encoding and its hash (docs/rules.md, "World hash").
+
+What replay prints per tick, what the command log stores beside each tick,
+and what recovery checks: both engines' canonical() output must equal
+`canonical_bytes` of the same world byte for byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+
+from schema._generated.layout import ENTITY_SIZE, ZONE_SIZE
+
+from .types import WorldData
+
+_HEADER = struct.Struct("<QQQI")
+_COUNT = struct.Struct("<I")
+
+
+def canonical_bytes(world: WorldData) -> bytes:
+    """docs/rules.md "World hash": header, zones, entities, as WorldData already holds them."""
+    if len(world.zones) % ZONE_SIZE or len(world.entities) % ENTITY_SIZE:
+        raise ValueError("zones or entities is not a whole number of records")
+    return b"".join((_HEADER.pack(world.seed, world.tick, world.next_id, len(world.zones) // ZONE_SIZE),
+                     world.zones, _COUNT.pack(len(world.entities) // ENTITY_SIZE), world.entities))
+
+
+def world_hash(world: WorldData) -> str:
+    """Hex SHA-256 of the canonical encoding: what replay prints per tick."""
+    return hashlib.sha256(canonical_bytes(world)).hexdigest()
+
+
+def world_from_canonical(data: bytes | memoryview) -> WorldData:
+    """The WorldData an engine's canonical() encoding describes (to dump an engine's world)."""
+    view = memoryview(data)
+    try:
+        seed, tick, next_id, zone_count = _HEADER.unpack_from(view, 0)
+        zones_end = _HEADER.size + zone_count * ZONE_SIZE
+        (entity_count,) = _COUNT.unpack_from(view, zones_end)
+    except struct.error:
+        raise ValueError("canonical encoding is truncated") from None
+    start = zones_end + _COUNT.size
+    if len(view) != start + entity_count * ENTITY_SIZE:
+        raise ValueError(f"canonical encoding is {len(view)} bytes; its counts say "
+                         f"{start + entity_count * ENTITY_SIZE}")
+    return WorldData(seed=seed, tick=tick, next_id=next_id, zones=bytes(view[_HEADER.size:zones_end]),
+                     entities=bytes(view[start:]))
