@@ -42,12 +42,20 @@ class Constant:
 _LONG_NUMBER = re.compile(r"\d{4301}")
 
 
+MAX_DEPTH = 64     # arrays and objects nested deeper are refused unread: no file of ours nests past 4
+
+
 def loads(text: str) -> Any:
     """json.loads, but NaN/Infinity become Constant (the JSON spec has no such values).
 
     Raises json.JSONDecodeError, with a position, for every unreadable text,
-    including integers too long for Python's int() guard (4300 digits).
+    including integers too long for Python's int() guard (4300 digits) and
+    nesting deeper than MAX_DEPTH (far below where Python's parser would
+    raise RecursionError, which names no position).
     """
+    deep = _too_deep(text)
+    if deep is not None:
+        raise json.JSONDecodeError(f"arrays and objects nested more than {MAX_DEPTH} deep", text, deep)
     try:
         return json.loads(text, parse_constant=Constant)
     except json.JSONDecodeError:
@@ -56,6 +64,25 @@ def loads(text: str) -> Any:
         match = _LONG_NUMBER.search(text)
         raise json.JSONDecodeError("a number has more than 4300 digits", text,
                                    match.start() if match else 0) from None
+
+
+_STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')     # a whole string (skipped), or a bracket
+
+
+def _too_deep(text: str) -> int | None:
+    """The offset of the first bracket that opens level MAX_DEPTH + 1, outside strings; else None."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return None
+    depth = 0
+    for match in _STRUCTURE.finditer(text):
+        ch = match.group()
+        if ch in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return match.start()
+        elif ch in "]}":
+            depth -= 1
+    return None
 
 
 def path_str(path: Path) -> str:

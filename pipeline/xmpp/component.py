@@ -231,9 +231,9 @@ class XmppGateway:
 
     async def _handle_joining(self, jid: str, parsed: Any, payload: bool) -> None:
         try:
-            zone = parsed.fields.get("zone") if isinstance(parsed, Request) and parsed.op == "join" else None
-            entity = await self._join(jid, zone)
-            if entity is not None:
+            joining = isinstance(parsed, Request) and parsed.op == "join"
+            entity = await self._join(jid, parsed if joining else None)
+            if entity is not None and not joining:
                 self._handle(jid, entity, parsed, payload)
         except Exception:
             log.exception("xmpp: message from %s", jid)
@@ -257,29 +257,39 @@ class XmppGateway:
                            f"({self.world.hz / every:g} a second)")
         elif isinstance(parsed, ParseError):
             self.world.unreadable(entity, parsed.reason)
-        elif parsed.op != "join":
+        elif parsed.op == "join":     # asked for: answered like any command (already_online, if so)
+            self._submit(entity, self._join_request(jid, entity, parsed))
+        else:
             self._submit(entity, parsed)
 
     def _every(self, hz: float) -> int:
         return max(1, math.ceil(self.world.hz / hz - 1e-9))
 
-    async def _join(self, jid: str, zone: int | None) -> int | None:
-        """The JID's entity, joining the world first unless it has; None when the world is not reachable."""
+    async def _join(self, jid: str, request: Request | None) -> int | None:
+        """The JID's entity, joining the world first unless this gateway has joined it (or
+        `request`, a join the player sent, asks again); None when the world is not reachable."""
         view = self.view
         if view is None:
             self.send(jid, *stanzas.refused(NOT_LINKED, None))
             return None
         entity = await self._lookup(jid, view)
-        if entity in self._joined:
+        if entity in self._joined and request is None:
             return entity
         self._joined.add(entity)
         self.fanout.join(entity, jid, 1)
-        record = view.get(entity)
-        if zone is None:
-            zone = unpack_entity(record)["zone"] if record else unpack_zone(view.zones[:12])["id"]
-        name = jid.split("@")[0].encode()[:NAME_BYTES].decode(errors="ignore") or "player"
-        self._submit(entity, Request("join", {"zone": zone, "name": name}), implicit=True)
+        self._submit(entity, self._join_request(jid, entity, request), implicit=request is None)
         return entity
+
+    def _join_request(self, jid: str, entity: int, request: Request | None) -> Request:
+        """A join with every field: the player's saved zone (else the first) and its JID's name, unless it gave them."""
+        fields = dict(request.fields) if request is not None else {}
+        if "zone" not in fields:
+            record = self.view.get(entity) if self.view is not None else None
+            fields["zone"] = unpack_entity(record)["zone"] if record else \
+                unpack_zone(self.view.zones[:12])["id"] if self.view is not None else 1
+        if "name" not in fields:
+            fields["name"] = jid.split("@")[0].encode()[:NAME_BYTES].decode(errors="ignore") or "player"
+        return Request("join", fields, seq=request.seq if request else None, player=request.player if request else None)
 
     async def _lookup(self, jid: str, view: WorldView) -> int:
         entity = self._entity.get(jid) or await self.accounts.account(jid)

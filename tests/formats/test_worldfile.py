@@ -223,6 +223,8 @@ MALFORMED = [
     ("trailing comma", edit('"amount": 1}\n', '"amount": 1},\n'), 15, None, "invalid JSON"),
     ("top level not an object", "[1, 2]\n", 1, None, "a world file must be a JSON object, got an array"),
     ("empty file", "", 1, None, "invalid JSON"),
+    ("nested a thousand deep", edit('"amount": 1}\n', '"amount": 1, "x": ' + "[" * 1000 + "]" * 1000 + "}\n"), 14,
+     None, "invalid JSON: arrays and objects nested more than 64 deep"),
 ]
 
 

@@ -194,3 +194,19 @@ def test_serve_connects_to_an_existing_xmpp_server(prosody, fresh_dsn, tmp_path,
     assert f"gateway 1 (xmpp {prosody.component}) serves players" in caplog.text
     bad = CliRunner().invoke(cli, ["serve", "--db", fresh_dsn, "--xmpp-server", "nowhere", "--ticks", "1"])
     assert bad.exit_code == 2 and "HOST:PORT" in bad.output
+
+
+async def test_joins_and_leaves_a_player_sends_are_answered_like_any_command(prosody, fresh_dsn):
+    async with world_server(prosody, fresh_dsn), Bot(prosody, "alice") as alice:
+        alice.online()
+        await alice.expect(lambda b, u, r: (entity(u, 1) or {}).get("online") == "1")
+        alice.say("join")                                   # online already: the world says so
+        await alice.expect_body("join rejected: already_online")
+        seq = alice.command("join")                         # a payload's join: its seq is acknowledged
+        _, update, _ = await alice.expect(lambda b, u, r: u is not None and u.get("acked") == str(seq))
+        assert [r.get("reason") for r in update if r.tag.endswith("rejected")] == ["already_online"]
+        alice.messages.clear()
+        alice.say("leave")                                  # offline: she sees nothing, but hears her ack
+        await alice.expect(lambda b, u, r: u is not None and u.get("acked") is not None)
+        alice.say("join")                                   # back, though presence never changed
+        await alice.expect(lambda b, u, r: (entity(u, 1) or {}).get("online") == "1")
