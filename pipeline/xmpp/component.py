@@ -34,6 +34,7 @@ from ..link.client import NOT_LINKED, WorldClient
 from ..view import WorldView
 from . import Endpoint, stanzas
 from .fanout import Fanout
+from .presence import PresenceSync
 from .protocol import (
     COMMAND_NS,
     HELP,
@@ -98,7 +99,7 @@ class XmppGateway:
         self._jid: dict[int, str] = {}             # entity -> bare JID, once looked up
         self._joined: set[int] = set()             # players this gateway has joined
         self._seq: dict[int, int] = {}             # entity -> last seq handed out or seen
-        self._implicit: dict[int, int] = {}        # entity -> seq of its last join or leave made by presence
+        self.presence = PresenceSync(self._send_presence)
         self._tasks: set[asyncio.Future[None]] = set()
         self.xmpp = _Component(endpoint.component, endpoint.secret)  # type: ignore[no-untyped-call]
         self.xmpp.add_event_handler("session_start", self._on_session_start)
@@ -193,10 +194,16 @@ class XmppGateway:
         self.stanzas_in += 1
         jid = presence["from"].bare
         entity = self._entity.get(jid)
-        if entity is not None and entity in self._joined:
+        if entity is not None and entity in self._joined and self.view is not None:
             self._joined.discard(entity)
             self.fanout.leave(entity)
-            self._submit(entity, Request("leave", {}), implicit=True)
+            self.presence.want(entity, False, self.view)
+
+    def _send_presence(self, entity: int, online: bool) -> int | None:
+        jid = self._jid.get(entity)
+        if jid is None:
+            return None
+        return self._submit(entity, self._join_request(jid, entity, None) if online else Request("leave", {}))
 
     def _on_subscribe(self, presence: Presence) -> None:
         # Chat clients ask to add the world to their roster: accept, so their presence reaches us.
@@ -277,7 +284,10 @@ class XmppGateway:
             return entity
         self._joined.add(entity)
         self.fanout.join(entity, jid, 1)
-        self._submit(entity, self._join_request(jid, entity, request), implicit=request is None)
+        if request is None:
+            self.presence.want(entity, True, view)
+        else:
+            self._submit(entity, self._join_request(jid, entity, request))
         return entity
 
     def _join_request(self, jid: str, entity: int, request: Request | None) -> Request:
@@ -301,23 +311,23 @@ class XmppGateway:
         self._entity[jid], self._jid[entity] = entity, jid
         return entity
 
-    def _submit(self, entity: int, request: Request, *, implicit: bool = False) -> None:
+    def _submit(self, entity: int, request: Request) -> int | None:
+        """Send the command to the world; its seq, or None when it was not well typed (refused at once)."""
         last = self._seq.get(entity, 0)
         if self.view is not None:
             last = max(last, self.view.last_seq(entity) or 0)
         seq = request.seq if request.seq is not None else last + 1
         if request.player in (None, entity):
             self._seq[entity] = max(last, seq)
-            if implicit:
-                self._implicit[entity] = seq
         command = make_command(request, entity, seq)
         try:
             check_command((), command)
         except Bad as bad:
             where = path_str(bad.path)
             self.world.unreadable(entity, f"{where + ': ' if where else ''}{bad.message}")
-            return
+            return None
         self.world.submit(command, entity)
+        return seq
 
     def _look(self, entity: int) -> str:
         view = self.view
@@ -336,12 +346,15 @@ class XmppGateway:
         self.fanout.reset()
 
     def on_tick(self, view: WorldView, result: TickResult, batch: Batch) -> None:
-        messages = list(self.fanout.on_tick(view, result, batch, self._implicit))
+        self.presence.on_tick(view, batch)
+        messages = list(self.fanout.on_tick(view, result, batch, self.presence.sent))
         if messages:
             self.stanzas_out += len(messages)
             self._send("".join(messages))      # one write for the tick's messages
 
     def on_refused(self, sender: int, reason: str, command: dict[str, Any] | None) -> None:
+        if self.presence.on_refused(sender, command.get("seq") if isinstance(command, dict) else None):
+            return      # presence's own join or leave: sent again after the next tick
         jid = self._jid.get(sender)
         if jid is not None:
             self.send(jid, *stanzas.refused(reason, command))

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from pipeline.__main__ import cli
 from tests.xmpp.harness import PASSWORD, Bot, entity, left, world_server
+from vocabulary.records import unpack_entity
 
 
 async def test_a_player_joins_moves_attacks_picks_up_transfers_chats_and_leaves(prosody, fresh_dsn, run_sql):
@@ -210,3 +211,26 @@ async def test_joins_and_leaves_a_player_sends_are_answered_like_any_command(pro
         await alice.expect(lambda b, u, r: u is not None and u.get("acked") is not None)
         alice.say("join")                                   # back, though presence never changed
         await alice.expect(lambda b, u, r: (entity(u, 1) or {}).get("online") == "1")
+
+
+async def test_a_presence_storm_ends_with_the_last_presence_and_no_refusals(prosody, fresh_dsn):
+    async with world_server(prosody, fresh_dsn, rate=5.0, burst=3) as running, Bot(prosody, "alice") as alice:
+        alice.online()
+        await alice.expect(lambda b, u, r: (entity(u, 1) or {}).get("online") == "1")
+
+        def online() -> int:
+            return unpack_entity(running.loop.view.get(1))["online"]
+
+        for last in ("offline", "online"):
+            for _ in range(15):                 # 30 changes in a moment: far over 5 a second
+                alice.offline()
+                alice.online()
+            if last == "offline":
+                alice.offline()
+            for _ in range(200):
+                await asyncio.sleep(0.05)
+                if online() == (last == "online"):
+                    break
+            await asyncio.sleep(0.3)            # and it stays so
+            assert online() == (last == "online"), last
+        assert not [b for b, _, _ in alice.messages if "refused" in (b or "")]
