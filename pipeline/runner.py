@@ -56,7 +56,7 @@ class Pipeline:
             ("negotiate", negotiate or Negotiate()),
             ("contextualize", Contextualize(store)),
             ("project", Project(self.engine)),
-            ("transform", Transform(self.engine)),
+            ("transform", Transform(self.engine, isolate_traps=True)),
             ("plan", Plan()),
         )
         self.actuate = Actuate(store, outbox)

@@ -180,9 +180,12 @@ class WasmEngine:
             compiled = default_registry().current()
         self.compiled = compiled
         self._instance = _Instance(compiled)
-        # Fuel per call, by export; a frame adds FUEL_PER_64_BYTES per 64 bytes.
+        # Fuel per call, by export; a frame adds FUEL_PER_64_BYTES per 64 bytes, and a tick's
+        # calls as much again for the world last projected: their work grows with the world
+        # (npcs act, observers look around), so no valid tick runs out however large it is.
         self.fuel = {abi.PROJECT: FUEL_BASE, abi.TRANSFORM: FUEL_BASE, abi.SIGHTINGS: FUEL_BASE,
                      abi.CANONICAL: 4 * FUEL_BASE}
+        self.world_fuel = 0
 
     @property
     def version(self) -> str:
@@ -195,9 +198,10 @@ class WasmEngine:
 
     def project(self, frame: bytes) -> None:
         self._guarded(abi.PROJECT, frame, WORLD_FRAME)
+        self.world_fuel = FUEL_PER_64_BYTES * (len(frame) // 64)
 
     def transform(self, frame: bytes) -> TickResult:
-        address = self._guarded(abi.TRANSFORM, frame, COMMAND_FRAME)
+        address = self._guarded(abi.TRANSFORM, frame, COMMAND_FRAME, self.world_fuel)
         inst = self._instance
         try:
             size = inst.memory.u32(address)
@@ -212,8 +216,8 @@ class WasmEngine:
             removed=bytes(fields["removed"]), previous=bytes(fields["previous"]))
 
     def sightings(self) -> bytes:
-        address = self._trapping(abi.SIGHTINGS, lambda: -1,
-                                 lambda inst: inst.call(abi.SIGHTINGS, fuel=self.fuel[abi.SIGHTINGS]))
+        fuel = self.fuel[abi.SIGHTINGS] + self.world_fuel
+        address = self._trapping(abi.SIGHTINGS, lambda: -1, lambda inst: inst.call(abi.SIGHTINGS, fuel=fuel))
         count = self._instance.memory.u32(address)
         return self._instance.memory.read(address + 4, count * EFFECT_SIZE)
 
@@ -222,8 +226,8 @@ class WasmEngine:
                                  lambda inst: inst.call(abi.CANONICAL, fuel=self.fuel[abi.CANONICAL]))
         return self._instance.memory.size_prefixed(address)
 
-    def _guarded(self, export: str, frame: bytes, codec: TableCodec) -> int:
-        fuel = self.fuel[export] + FUEL_PER_64_BYTES * (len(frame) // 64)
+    def _guarded(self, export: str, frame: bytes, codec: TableCodec, extra: int = 0) -> int:
+        fuel = self.fuel[export] + FUEL_PER_64_BYTES * (len(frame) // 64) + extra
 
         def call(inst: _Instance) -> int:
             address = inst.write_input(frame)

@@ -49,7 +49,7 @@ def test_exhausted_fuel_names_the_tick_and_leaves_the_world_unchanged():
     budget = engine.fuel["transform"]
     frame = COMMAND_FRAME.encode({"tick": 1, "commands": packed, "text": text})   # what the stage sends
     frame_share = wasmtime_host.FUEL_PER_64_BYTES * (len(frame) // 64)
-    engine.fuel["transform"] = 10 - frame_share      # ten instructions in all: never enough for a tick
+    engine.fuel["transform"] = 10 - frame_share - engine.world_fuel    # ten instructions in all: never enough
     with pytest.raises(ReducerTrap, match=r"tick 1: transform trapped: .*fuel"):
         asyncio.run(Transform(EngineThread(engine))(ctx))
     engine.fuel["transform"] = budget
