@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -55,7 +56,7 @@ _COMMAND = f"{{{COMMAND_NS}}}command"
 
 BACKOFF_FIRST, BACKOFF_MAX = 0.1, 5.0     # seconds between reconnection attempts
 ID_GAP = 100        # new accounts start this far above next_id: ids the world may create meanwhile
-NEAR = 10           # the area of interest's distance, for `look`
+QUESTION_RATE, QUESTION_BURST = 2.0, 5.0   # look, help, updates: answered here, limited like commands
 NAME_BYTES = 32
 BOT_HZ = 10.0       # how often a player that sends payloads hears from the world, until it says otherwise
 STATUS_EVERY = 1.0  # seconds between the gateway's reports to the world
@@ -100,6 +101,7 @@ class XmppGateway:
         self._joined: set[int] = set()             # players this gateway has joined
         self._seq: dict[int, int] = {}             # entity -> last seq handed out or seen
         self.presence = PresenceSync(self._send_presence)
+        self._questions: dict[int, tuple[float, float]] = {}   # entity -> (tokens, when counted)
         self._tasks: set[asyncio.Future[None]] = set()
         self.xmpp = _Component(endpoint.component, endpoint.secret)  # type: ignore[no-untyped-call]
         self.xmpp.add_event_handler("session_start", self._on_session_start)
@@ -254,7 +256,10 @@ class XmppGateway:
             recipient.human = not payload
             if not recipient.chosen:
                 recipient.every = self._every(self.bot_hz) if payload else 1
-        if isinstance(parsed, LocalQuery):
+        if isinstance(parsed, (LocalQuery, UpdatesSetting)) and not self._take_token(entity):
+            self.send(jid, *stanzas.refused(f"rate limited: at most {QUESTION_BURST:g} questions at once, "
+                                            f"{QUESTION_RATE:g} a second", None))
+        elif isinstance(parsed, LocalQuery):
             self.send(jid, HELP if parsed.what == "help" else self._look(entity))
         elif isinstance(parsed, UpdatesSetting):
             every = 1 if parsed.hz is None else self._every(parsed.hz)
@@ -330,15 +335,21 @@ class XmppGateway:
         return seq
 
     def _look(self, entity: int) -> str:
+        """The player and its area of interest (its 31 nearest): at most 32 records, whatever the world."""
         view = self.view
         record = view.get(entity) if view is not None else None
         if view is None or record is None:
             return look_text(None, [])
-        me = unpack_entity(record)
-        near = [e for e in map(unpack_entity, view.records())    # O(world): a rare query
-                if e["zone"] == me["zone"] and max(abs(e["x"] - me["x"]), abs(e["y"] - me["y"])) <= NEAR
-                and (e["kind"] != Kind.player or e["online"])]
-        return look_text(me, sorted(near, key=lambda e: e["id"]))
+        near = [r for r in map(view.get, self.fanout.areas.get(entity, ())) if r is not None]
+        return look_text(unpack_entity(record), sorted(map(unpack_entity, near), key=lambda e: e["id"]))
+
+    def _take_token(self, entity: int) -> bool:
+        """A player's token for a question the gateway answers itself (look, help, updates)."""
+        now = time.monotonic()
+        tokens, stamp = self._questions.get(entity, (QUESTION_BURST, now))
+        tokens = min(QUESTION_BURST, tokens + (now - stamp) * QUESTION_RATE)
+        self._questions[entity] = (tokens - 1 if tokens >= 1 else tokens, now)
+        return tokens >= 1
 
     # ------------------------------------------------------------ from the world (link.client.Listener)
 

@@ -58,6 +58,7 @@ class Fanout:
     def __init__(self, component: str) -> None:
         self.component = component
         self.players: dict[int, Recipient] = {}
+        self.areas: dict[int, set[int]] = {}    # player -> its area of interest, as its sightings say (for `look`)
         self.entities = stanzas.EntityText()
         self._news: dict[int, News] = {}
         self._ids: np.ndarray | None = None
@@ -66,11 +67,13 @@ class Fanout:
     def join(self, player: int, jid: str, every: int) -> None:
         if player not in self.players:
             self.players[player] = Recipient(jid, every)
+            self.areas[player] = set()
             self._ids = None
 
     def leave(self, player: int) -> None:
         if self.players.pop(player, None) is not None:
             self._news.pop(player, None)
+            self.areas.pop(player, None)
             self._ids = None
 
     def news(self, player: int) -> News:
@@ -100,16 +103,18 @@ class Fanout:
         ours = np.isin(effects["subject"], self._ids)
         kinds = effects["kind"]
         sightings = effects[ours & (kinds >= _ENTER)]
-        news = self.news
-        last, n = -1, News()
+        news, areas = self.news, self.areas
+        last, n, area = -1, News(), set()
         for observer, entity, kind in zip(sightings["subject"].tolist(), sightings["object"].tolist(),
                                           sightings["kind"].tolist()):
             if observer != last:    # an observer's sightings come together: one lookup for them all
-                last, n = observer, news(observer)
+                last, n, area = observer, news(observer), areas[observer]
             if kind == _LEAVE:
+                area.discard(entity)
                 if not n.seen.pop(entity, False):
                     n.left[entity] = None
             else:
+                area.add(entity)
                 n.left.pop(entity, None)
                 if kind == _ENTER:
                     n.seen[entity] = True

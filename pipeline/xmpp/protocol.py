@@ -40,7 +40,7 @@ KIND_NAMES = {0: "player", 1: "npc", 2: "item"}
 ITEM_NAMES = {1: "gold", 2: "potion"}
 
 HELP = """fluxworld commands (one per message):
-  look                 where you are and what is near
+  look                 you, and the 31 nearest within 10
   move DX DY           step; DX, DY in -1..1 (or n s e w ne nw se sw)
   attack ID            hit a neighbour (distance 1)
   pickup ID            take an item next to you

@@ -234,3 +234,17 @@ async def test_a_presence_storm_ends_with_the_last_presence_and_no_refusals(pros
             await asyncio.sleep(0.3)            # and it stays so
             assert online() == (last == "online"), last
         assert not [b for b, _, _ in alice.messages if "refused" in (b or "")]
+
+
+async def test_look_shows_the_area_of_interest_and_is_rate_limited(prosody, fresh_dsn):
+    async with world_server(prosody, fresh_dsn), Bot(prosody, "alice") as alice, Bot(prosody, "bob") as bob:
+        bob.online()
+        alice.online()
+        await alice.expect(lambda b, u, r: entity(u, 2) is not None)
+        alice.messages.clear()
+        for _ in range(8):
+            alice.say("look")
+        answers = [await alice.expect(lambda b, u, r: (b or "").startswith(("you:", "refused"))) for _ in range(8)]
+        looks = [b for b, _, _ in answers if b.startswith("you:")]
+        assert len(looks) == 5 and all(b.startswith("refused: rate limited") for b, _, _ in answers[5:])
+        assert "bob#2" in looks[0] and "carol" not in looks[0] and "n4" in looks[0]   # near: bob, the rat
