@@ -115,12 +115,6 @@ def merge(blocks: list[CommandBlock]) -> CommandBlock:
                         blocks[-1].received)
 
 
-def first(block: CommandBlock, count: int) -> CommandBlock:
-    """The block's first `count` commands (and only their texts)."""
-    commands, text = select(block, np.arange(len(block)) < count)
-    return CommandBlock(commands, text, block.senders[:count * SENDER_SIZE], block.received)
-
-
 def select(block: CommandBlock, keep: np.ndarray[Any, Any]) -> tuple[bytes, bytes]:
     """(packed commands, text) of the kept commands, their texts packed anew in order."""
     if keep.all():

@@ -18,9 +18,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
+
 from vocabulary.types import Batch, CommandBlock, Incoming
 
-from .blocks import first
+from .blocks import block_senders, select
 from .context import TickContext
 from .engine import Rules
 from .enginethread import EngineThread
@@ -101,38 +103,69 @@ class Inbox:
 
     With a `limit`, at most that many commands wait: a server that cannot
     keep up sheds what arrives beyond it (counted in `dropped`) rather than
-    queueing without bound and answering ever later.
+    queueing without bound and answering ever later. With `per_sender`, one
+    sender may have at most that many waiting: a flood from one player is
+    shed at the door and never fills the inbox for the others (negotiate
+    would refuse it anyway, a burst's worth at a time).
     """
 
     limit: int | None = None
+    per_sender: int | None = None
     dropped: int = 0
     _items: list[Incoming | CommandBlock] = field(default_factory=list)
     _waiting: int = 0
+    _by_sender: dict[int, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return self._waiting
 
     def put(self, incoming: Incoming) -> bool:
-        if self.limit is not None and self._waiting >= self.limit:
+        sender = incoming.sender
+        if (self.limit is not None and self._waiting >= self.limit) or not self._admit(sender):
             self.dropped += 1
             return False
         self._items.append(incoming)
         self._waiting += 1
         return True
 
-    def put_block(self, block: CommandBlock) -> int:
-        """Queue what fits of `block`; returns how many of its commands were queued."""
-        room = len(block) if self.limit is None else max(0, min(len(block), self.limit - self._waiting))
-        if room < len(block):
-            self.dropped += len(block) - room
-            block = first(block, room)
-        if room:
+    def put_block(self, block: CommandBlock) -> list[int]:
+        """Queue what fits of `block`; returns the indexes of the commands it shed."""
+        keep = np.ones(len(block), dtype=bool)
+        if self.per_sender is not None:
+            for i, sender in enumerate(block_senders(block).tolist()):
+                keep[i] = self._admit(sender or None)
+        if self.limit is not None:
+            kept = np.flatnonzero(keep)
+            over = kept[max(0, self.limit - self._waiting):]
+            keep[over] = False
+            for sender in block_senders(block)[over].tolist():
+                self._release(sender)
+        shed = np.flatnonzero(~keep).tolist()
+        if shed:
+            self.dropped += len(shed)
+            commands, text = select(block, keep)
+            block = CommandBlock(commands, text, block_senders(block)[keep].tobytes(), block.received)
+        if len(block):
             self._items.append(block)
-            self._waiting += room
-        return room
+            self._waiting += len(block)
+        return shed
+
+    def _admit(self, sender: int | None) -> bool:
+        if self.per_sender is None or sender is None:
+            return True
+        waiting = self._by_sender.get(sender, 0)
+        if waiting >= self.per_sender:
+            return False
+        self._by_sender[sender] = waiting + 1
+        return True
+
+    def _release(self, sender: int) -> None:
+        if self.per_sender is not None and sender:
+            self._by_sender[sender] -= 1
 
     def drain(self) -> list[Incoming | CommandBlock]:
         items, self._items, self._waiting = self._items, [], 0
+        self._by_sender.clear()
         return items
 
 

@@ -40,6 +40,7 @@ from .xmpp import DEFAULT_COMPONENT, Endpoint
 log = logging.getLogger(__name__)
 
 GATEWAY_GRACE = 15.0    # seconds the first tick waits for the gateway to reach the XMPP server
+QUEUE_LIMIT = 50_000    # commands waiting for a tick: about 2.5 ticks of the most a tick has carried here
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,8 @@ async def _serve(options: ServeOptions, endpoint: Endpoint | None) -> int:
         log.info("world at tick %d, %d entities, engine %s, %g Hz", view.tick, len(view),
                  engine.name, options.hz)
 
-        inbox = Inbox()
+        # A full inbox sheds with an answer; one player's flood is shed at the door, a few bursts' worth waiting.
+        inbox = Inbox(limit=QUEUE_LIMIT, per_sender=2 * options.burst)
         outbox: Outbox = InprocFeed(inbox)
         link = gateway = None
         if endpoint is not None:

@@ -95,9 +95,9 @@ class WorldLink:
         now = time.monotonic()
         if frame.kind == codec.BLOCK:
             block = codec.block_of(frame, now)
-            taken = self.inbox.put_block(block)
-            if taken < len(block):
-                self._refuse_dropped(block, taken)
+            shed = self.inbox.put_block(block)
+            if shed:
+                self._refuse_dropped(block, shed)
         elif frame.kind == codec.UNREADABLE:
             (sender,), (reason,) = frame.ints, frame.blobs
             if not self.inbox.put(Incoming(Unreadable(reason.decode()), sender, now)):
@@ -115,9 +115,9 @@ class WorldLink:
         else:
             raise LinkError(f"a frame of kind {frame.kind}, which gateways do not send")
 
-    def _refuse_dropped(self, block: CommandBlock, taken: int) -> None:
+    def _refuse_dropped(self, block: CommandBlock, shed: list[int]) -> None:
         senders = block_senders(block).tolist()
-        rows = [[senders[i], DROPPED, block_command(block, i)] for i in range(taken, len(block))]
+        rows = [[senders[i], DROPPED, block_command(block, i)] for i in shed]
         self._send_all(codec.encode(codec.REFUSED, (), (json.dumps(rows).encode(),)))
 
     def counts(self) -> tuple[int, int, int]:

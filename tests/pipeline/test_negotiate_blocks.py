@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from pipeline.batches import batch_commands_json
 from pipeline.blocks import block_problems
 from pipeline.context import TickContext
 from pipeline.runner import Inbox
@@ -99,6 +100,19 @@ def test_text_that_is_not_utf8_or_too_large_is_refused():
     assert problems[0] == "malformed: text is not UTF-8" and problems[1].startswith("too large: text is 1025 bytes")
 
 
+def test_one_sender_may_have_only_so_many_commands_waiting():
+    inbox = Inbox(per_sender=2)
+    flood = block([{"player": 2, "seq": s, "op": "use"} for s in (1, 2, 3, 4)] + [{"player": 1, "seq": 5, "op": "use"}],
+                  [2, 2, 2, 2, 1])
+    assert inbox.put_block(flood) == [2, 3] and inbox.dropped == 2 and len(inbox) == 3
+    assert not inbox.put(Incoming({"player": 2, "seq": 9, "op": "use"}, 2, 0.0))      # still two of 2's waiting
+    assert inbox.put(Incoming({"player": 1, "seq": 6, "op": "use"}, 1, 0.0))
+    assert inbox.put(Incoming({"player": 3, "seq": 1, "op": "use"}, None, 0.0))      # trusted: no limit
+    (queued, *_) = inbox.drain()
+    assert [c["seq"] for c in batch_commands_json(Batch(1, queued.commands, queued.text))] == [1, 2, 5]
+    assert inbox.put(Incoming({"player": 2, "seq": 9, "op": "use"}, 2, 0.0))          # the next tick: room again
+
+
 def test_a_ticks_small_blocks_negotiate_as_one_with_their_texts_and_order():
     """A gateway sends a block per burst of stanzas; negotiate merges a run of them."""
     singles = run(*(Incoming(c, s, 0.0) for c, s in MIX))
@@ -113,7 +127,7 @@ def test_a_bounded_inbox_drops_what_does_not_fit_and_counts_it():
     assert inbox.put(Incoming({"player": 1, "seq": 5, "op": "use"}, 1, 0.0))
     queued = inbox.put_block(block([{"player": 2, "seq": s, "op": "say", "text": f"t{s}"} for s in (1, 2, 3)],
                                    [2, 2, 2]))
-    assert queued == 2 and inbox.dropped == 1 and len(inbox) == 3
+    assert queued == [2] and inbox.dropped == 1 and len(inbox) == 3
     assert not inbox.put(Incoming({"player": 1, "seq": 6, "op": "use"}, 1, 0.0)) and inbox.dropped == 2
     items = inbox.drain()
     assert len(inbox) == 0 and isinstance(items[1], CommandBlock) and len(items[1]) == 2

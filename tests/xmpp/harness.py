@@ -70,8 +70,8 @@ class Running:
 
 
 @asynccontextmanager
-async def world_server(prosody: ProsodyServer, dsn: str, *, rate: float = 200.0,
-                       burst: int = 50) -> AsyncIterator[Running]:
+async def world_server(prosody: ProsodyServer, dsn: str, *, rate: float = 200.0, burst: int = 50,
+                       per_sender: int | None = None) -> AsyncIterator[Running]:
     await migrate(dsn)
     async with open_database(dsn) as database:
         store = database.store()
@@ -82,7 +82,7 @@ async def world_server(prosody: ProsodyServer, dsn: str, *, rate: float = 200.0,
         view = WorldView.from_world(await recover(store))
         engine = create_engine("python")
         engine.project(view.frame())
-        inbox = Inbox()
+        inbox = Inbox(per_sender=per_sender)
         directory = Path(tempfile.mkdtemp(prefix="fw-link-"))
         link = WorldLink(directory / "world.sock", inbox, view, HZ)
         await link.start()

@@ -248,3 +248,22 @@ async def test_look_shows_the_area_of_interest_and_is_rate_limited(prosody, fres
         looks = [b for b, _, _ in answers if b.startswith("you:")]
         assert len(looks) == 5 and all(b.startswith("refused: rate limited") for b, _, _ in answers[5:])
         assert "bob#2" in looks[0] and "carol" not in looks[0] and "n4" in looks[0]   # near: bob, the rat
+
+
+async def test_a_flood_from_one_player_costs_the_others_nothing(prosody, fresh_dsn):
+    """As serve runs it: a few bursts' worth of one sender's commands wait, the rest is shed with an answer."""
+    async with world_server(prosody, fresh_dsn, rate=20.0, burst=10, per_sender=20) as running, \
+            Bot(prosody, "dave") as dave, Bot(prosody, "alice") as alice:
+        dave.online()
+        alice.online()
+        await alice.expect(lambda b, u, r: entity(u, 1) is not None)
+        await dave.expect(lambda b, u, r: u is not None)
+        for _ in range(2000):
+            dave.command("use")
+        await asyncio.sleep(0.05)                       # the flood is on its way in
+        started = asyncio.get_running_loop().time()
+        seq = alice.command("move", dx=1, dy=0)
+        await alice.expect(lambda b, u, r: u is not None and int(u.get("acked") or 0) >= seq)
+        assert asyncio.get_running_loop().time() - started < 1.0
+        await dave.expect(lambda b, u, r: r is not None and r.get("reason", "").startswith(("dropped", "rate")))
+        assert running.inbox.dropped > 0
