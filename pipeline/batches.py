@@ -23,6 +23,7 @@ from vocabulary.records import COMMAND, pack_commands
 from vocabulary.types import Batch, WorldData
 
 from .jsoninput import (
+    CONTROL,
     I64_MAX,
     I64_MIN,
     U32_MAX,
@@ -33,12 +34,14 @@ from .jsoninput import (
     check_int,
     check_keys,
     check_list,
+    check_name,
     check_object,
     check_str,
     find_duplicate_key,
     key_count_bound,
     loads,
     path_str,
+    quoted,
 )
 
 TICK_MAX = 2**62  # the world file's tick range (docs/rules.md "Value ranges")
@@ -190,6 +193,8 @@ def _fast_line(raw: bytes) -> tuple[int, bytes, bytes] | None:
                 packer(packed, i * size, len(text), c)
                 continue
             if isinstance(c, _Join):
+                if CONTROL.search(c.name):
+                    return None     # the slow path names the problem
                 blob, zone, op = c.name.encode(), c.zone, _JOIN
             else:
                 assert isinstance(c, _Say)
@@ -225,7 +230,7 @@ def parse_batch_line(raw: bytes, previous: tuple[int, int]) -> tuple[int, list[d
     if key_count_bound(text) != len(doc) + sum(map(len, commands)):
         dup = find_duplicate_key(text)
         if dup:
-            raise Bad(dup, f'field "{dup[-1]}" appears more than once')
+            raise Bad(dup, f"field {quoted(str(dup[-1]))} appears more than once")
     return tick, commands
 
 
@@ -233,7 +238,10 @@ def check_command(at: Path, c: Any) -> None:
     """One command object: a known op, exactly its fields, each well typed."""
     op = _COMMANDS.check(at, c)
     for name in _STRINGS[op]:
-        check_str(at + (name,), c[name])
+        if name == "name":
+            check_name(at + (name,), c[name], None)
+        else:
+            check_str(at + (name,), c[name])
 
 
 def batch_commands_json(batch: Batch) -> list[dict[str, Any]]:

@@ -86,11 +86,38 @@ def _too_deep(text: str) -> int | None:
 
 
 def path_str(path: Path) -> str:
-    """("entities", 3, "hp") -> "entities[3].hp"."""
+    """("entities", 3, "hp") -> "entities[3].hp"; a key that is not a plain word is JSON-quoted,
+    so that whatever a file holds, an error message never carries a control character."""
     out = ""
     for step in path:
-        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else step)
+        if isinstance(step, int):
+            out += f"[{step}]"
+        else:
+            word = step if _WORD.fullmatch(step) else json.dumps(step)
+            out += f".{word}" if out else word
     return out
+
+
+def quoted(key: str) -> str:
+    """A key as an error message names it: JSON-quoted, control characters escaped."""
+    return json.dumps(key)
+
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def check_name(path: Path, value: Any, max_bytes: int | None) -> bytes:
+    """A name (docs/rules.md "Value ranges"): UTF-8 with no control character, and 1..max_bytes
+    bytes when given (a join's length is the rules' to judge: `bad_name`)."""
+    encoded = check_str(path, value).encode()
+    if max_bytes is not None and not 1 <= len(encoded) <= max_bytes:
+        raise Bad(path, f"name is {len(encoded)} bytes of UTF-8; allowed 1..{max_bytes}")
+    control = CONTROL.search(value)
+    if control:
+        raise Bad(path, f"name holds the control character U+{ord(control.group()):04X} "
+                        f"(at character {control.start() + 1}); a name may hold none")
+    return encoded
 
 
 def describe(value: Any) -> str:
@@ -146,7 +173,7 @@ def check_keys(path: Path, obj: dict[str, Any], fields: tuple[str, ...], what: s
     allowed = set(fields)
     for key in obj:
         if key not in allowed:
-            raise Bad(path + (key,), f'unknown field "{key}"; {what} has exactly: {", ".join(fields)}')
+            raise Bad(path + (key,), f'unknown field {quoted(key)}; {what} has exactly: {", ".join(fields)}')
     for key in fields:
         if key not in obj:
             # The path points at the object itself: the field has no line of its own.

@@ -26,8 +26,8 @@ from .jsoninput import (
     check_int,
     check_keys,
     check_list,
+    check_name,
     check_object,
-    check_str,
     describe,
     find_duplicate_key,
     key_count_bound,
@@ -35,6 +35,7 @@ from .jsoninput import (
     loads,
     locate,
     path_str,
+    quoted,
 )
 
 FORMAT = "fluxworld.world/1"
@@ -95,7 +96,7 @@ def parse_world(text: str, *, file: str | None = None) -> WorldData:
         if key_count_bound(text) != key_count:
             dup = find_duplicate_key(text)
             if dup:
-                raise Bad(dup, f'field "{dup[-1]}" appears more than once')
+                raise Bad(dup, f"field {quoted(str(dup[-1]))} appears more than once")
     except Bad as bad:
         raise InputError(bad.message, file=file, line=line_of(text, locate(text, bad.path)),
                          field=path_str(bad.path) or None) from None
@@ -200,9 +201,7 @@ def _living_record(at: Path, kind: str, e: dict[str, Any], zone: dict[str, int])
     if e["respawn_tick"] != 0 and hp != 0:
         raise Bad(at + ("hp",), f"hp {hp} with respawn_tick {e['respawn_tick']}: "
                                 "a dead entity (respawn_tick > 0) has hp 0")
-    name = check_str(at + ("name",), e["name"]).encode()
-    if not 1 <= len(name) <= NAME_MAX:
-        raise Bad(at + ("name",), f"name is {len(name)} bytes of UTF-8; allowed 1..{NAME_MAX}")
+    name = check_name(at + ("name",), e["name"], NAME_MAX)
     if kind == "player":
         online = e["online"]
         if type(online) is not bool:

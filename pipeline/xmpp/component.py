@@ -218,9 +218,12 @@ class XmppGateway:
         self.stanzas_in += 1
         sender = xml.get("from", "")
         jid = sender.partition("/")[0]     # the XMPP server stamps `from`: a full JID, normalised
-        element = xml.find(_COMMAND)
+        elements = xml.findall(_COMMAND)
+        element = elements[0] if elements else None
         try:
-            if element is not None:
+            if len(elements) > 1:
+                parsed = ParseError(f"one command per message; this one has {len(elements)}")
+            elif element is not None:
                 parsed = parse_payload(element)
             else:
                 body = xml.find(_BODY)

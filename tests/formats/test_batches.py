@@ -163,6 +163,8 @@ MALFORMED = [
      "a batch line must be a JSON object"),
     ("bad JSON", edit(4, '"leave"}]}', '"leave"}]'), 0, 4, None, "invalid JSON"),
     ("two objects on a line", edit(3, "[]}", "[]}{}"), 0, 3, None, "invalid JSON: Extra data"),
+    ("NUL in a join's name", edit(4, '"name": "bo"', '"name": "b\\u0000o"'), 0, 4, "commands[0].name",
+     "name holds the control character U+0000"),
     ("nested a thousand deep", edit(3, "[]}", "[" + "[" * 1000 + "]" * 1001 + "}"), 0, 3, None,
      "invalid JSON: arrays and objects nested more than 64 deep (column 88)"),
 ]

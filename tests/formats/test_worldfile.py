@@ -223,6 +223,10 @@ MALFORMED = [
     ("trailing comma", edit('"amount": 1}\n', '"amount": 1},\n'), 15, None, "invalid JSON"),
     ("top level not an object", "[1, 2]\n", 1, None, "a world file must be a JSON object, got an array"),
     ("empty file", "", 1, None, "invalid JSON"),
+    ("control character in a name", edit('"rat"', '"rat\\u0001"'), 12, "entities[1].name",
+     "name holds the control character U+0001 (at character 4)"),
+    ("control character in a key", edit('"home_y": 9}', '"home_y": 9, "\\u0007x": 1}'), 12, 'entities[1]."\\u0007x"',
+     'unknown field "\\u0007x"'),
     ("nested a thousand deep", edit('"amount": 1}\n', '"amount": 1, "x": ' + "[" * 1000 + "]" * 1000 + "}\n"), 14,
      None, "invalid JSON: arrays and objects nested more than 64 deep"),
 ]

@@ -8,6 +8,7 @@ import logging
 from click.testing import CliRunner
 
 from pipeline.__main__ import cli
+from pipeline.xmpp.protocol import COMMAND_NS
 from tests.xmpp.harness import PASSWORD, Bot, entity, left, world_server
 from vocabulary.records import unpack_entity
 
@@ -140,6 +141,9 @@ async def test_malformed_input_is_answered_with_the_reason(prosody, fresh_dsn):
         assert "too large" in await alice.expect_body("refused: malformed")
         alice.say("say " + "y" * 300)                 # well-formed: the rules reject it
         assert "say rejected: bad_text" in await alice.expect_body("rejected")
+        two = f'<command xmlns="{COMMAND_NS}" op="use" seq="7001"/>'
+        alice.client.send_raw(f'<message to="{alice.world}" type="chat">{two}{two.replace("7001", "7002")}</message>')
+        assert "one command per message; this one has 2" in await alice.expect_body("refused: malformed")
         alice.say("help")
         await alice.expect_body("fluxworld commands")
         alice.say("look")
