@@ -41,6 +41,7 @@ from .protocol import (
     HELP,
     LocalQuery,
     ParseError,
+    Parsed,
     Request,
     UpdatesSetting,
     look_text,
@@ -220,6 +221,7 @@ class XmppGateway:
         jid = sender.partition("/")[0]     # the XMPP server stamps `from`: a full JID, normalised
         elements = xml.findall(_COMMAND)
         element = elements[0] if elements else None
+        parsed: Parsed
         try:
             if len(elements) > 1:
                 parsed = ParseError(f"one command per message; this one has {len(elements)}")
