@@ -65,11 +65,14 @@ _STRINGS = {op: tuple(f for f in fields if f in ("name", "text")) for op, fields
 _OP_NAMES = {op.value: op.name for op in Op}
 
 
+MAX_TICK_GAP = 100_000     # ticks a batches file may skip (docs/rules.md, "Batches")
+
+
 def read_batches(path: str | os.PathLike[str], *, after_tick: int) -> Iterator[Batch]:
     """Stream the batches of a JSON Lines file, checking each line as it is read.
 
     Ticks must be strictly increasing and above `after_tick` (the world's
-    tick); gaps are allowed. Blank lines are skipped. Raises InputError naming
+    tick); gaps of up to MAX_TICK_GAP ticks are allowed. Blank lines are skipped. Raises InputError naming
     the file, line and field of the first problem.
     """
     file = os.fspath(path)
@@ -90,6 +93,12 @@ def read_batches(path: str | os.PathLike[str], *, after_tick: int) -> Iterator[B
                     raise InputError(bad.message, file=file, line=line_no, field=path_str(bad.path) or None) from None
                 batch = (tick, *pack_commands(commands))
             tick, packed, text = batch
+            if tick - previous[0] > MAX_TICK_GAP:
+                after = f"the previous batch's tick {previous[0]} (line {previous[1]})" if previous[1] \
+                    else f"the world's tick {previous[0]}"
+                raise InputError(f"tick {tick} is {tick - previous[0]:,} ticks after {after}; every tick in "
+                                 f"between would run, and a gap is at most {MAX_TICK_GAP:,}",
+                                 file=file, line=line_no, field="tick")
             yield Batch(tick=tick, commands=packed, text=text, source=f"{file}:{line_no}")
             previous = (tick, line_no)
 
@@ -223,6 +232,7 @@ def parse_batch_line(raw: bytes, previous: tuple[int, int]) -> tuple[int, list[d
         after = f"the previous batch's tick {last_tick} (line {last_line})" if last_line \
             else f"the world's tick {last_tick}"
         raise Bad(("tick",), f"tick {tick} is not above {after}; ticks must strictly increase")
+
     commands = check_list(("commands",), doc["commands"])
     for i, c in enumerate(commands):
         check_command(("commands", i), c)

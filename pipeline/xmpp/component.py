@@ -30,6 +30,7 @@ from vocabulary.records import unpack_entity, unpack_zone
 from vocabulary.types import Batch, TickResult
 
 from ..batches import check_command
+from ..blocks import SEQ_MAX
 from ..jsoninput import Bad, path_str
 from ..link.client import NOT_LINKED, WorldClient
 from ..view import WorldView
@@ -327,7 +328,7 @@ class XmppGateway:
         if self.view is not None:
             last = max(last, self.view.last_seq(entity) or 0)
         seq = request.seq if request.seq is not None else last + 1
-        if request.player in (None, entity):
+        if request.player in (None, entity) and 0 < seq <= SEQ_MAX:     # a malformed seq moves nothing
             self._seq[entity] = max(last, seq)
         command = make_command(request, entity, seq)
         try:

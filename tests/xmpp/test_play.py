@@ -271,3 +271,13 @@ async def test_a_flood_from_one_player_costs_the_others_nothing(prosody, fresh_d
         assert asyncio.get_running_loop().time() - started < 1.0
         await dave.expect(lambda b, u, r: r is not None and r.get("reason", "").startswith(("dropped", "rate")))
         assert running.inbox.dropped > 0
+
+
+async def test_a_malformed_seq_does_not_move_the_players_text_commands(prosody, fresh_dsn):
+    async with world_server(prosody, fresh_dsn), Bot(prosody, "alice") as alice:
+        alice.online()
+        await alice.expect(lambda b, u, r: entity(u, 1) is not None)
+        alice.command("use", seq=2**64)                   # refused: out of range
+        await alice.expect_body("refused: malformed")
+        alice.say("move 1 0")                             # the server's seq for it is still the next one
+        await alice.expect(lambda b, u, r: (entity(u, 1) or {}).get("x") == "11")
