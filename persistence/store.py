@@ -110,14 +110,19 @@ class WorldStore:
         """The stored world, exactly as seeded and then moved on by committed ticks."""
         async with self._unavailable("loading the world"), self._pool.acquire() as conn, \
                 conn.transaction(isolation="repeatable_read", readonly=True):   # one snapshot of every table
-            header = await conn.fetchrow("SELECT seed, tick, next_id FROM world")
-            if header is None:
-                raise NoWorld("no world is stored: seed one with `fluxworld world load WORLD`")
-            zone_rows = await conn.fetch(f"SELECT {', '.join(ZONE_FIELDS)} FROM zone ORDER BY id")
-            arrays = await conn.fetchrow(_LOAD_ALL)
-        zones = np.array([tuple(r) for r in zone_rows], dtype=ZONE_DTYPE)
-        return WorldData(seed=header["seed"], tick=header["tick"], next_id=header["next_id"],
-                         zones=zones.tobytes(), entities=assemble(_columns(arrays)))
+            return await _read_world(conn)
+
+    async def recovery_state(self) -> tuple[WorldData, tuple[int, bytes], tuple[int, bytes] | None]:
+        """(the world, the header's (tick, hash), the newest log row's (tick, hash)) read in ONE
+        snapshot: a dead server's tick statement that commits meanwhile is in all three or in none."""
+        async with self._unavailable("loading the world"), self._pool.acquire() as conn, \
+                conn.transaction(isolation="repeatable_read", readonly=True):
+            world = await _read_world(conn)
+            header = await conn.fetchrow("SELECT tick, world_hash FROM world")
+            last = await conn.fetchrow("SELECT tick, world_hash FROM command_log ORDER BY tick DESC LIMIT 1")
+        assert header is not None, "_read_world found it"
+        return world, (header["tick"], header["world_hash"]), \
+            None if last is None else (last["tick"], last["world_hash"])
 
     async def load_entities(self, ids: list[int]) -> bytes:
         """Packed records, ascending id, of those of `ids` that exist."""
@@ -261,6 +266,17 @@ def _columns(row: asyncpg.Record | None) -> dict[str, dict[str, list[object]]]:
 def _failed(tick: int, error: Exception) -> DatabaseError:
     return DatabaseError(f"tick {tick}: the commit failed, nothing of the tick was stored: "
                          f"{type(error).__name__}: {error}")
+
+
+async def _read_world(conn: asyncpg.pool.PoolConnectionProxy[asyncpg.Record]) -> WorldData:
+    header = await conn.fetchrow("SELECT seed, tick, next_id FROM world")
+    if header is None:
+        raise NoWorld("no world is stored: seed one with `fluxworld world load WORLD`")
+    zone_rows = await conn.fetch(f"SELECT {', '.join(ZONE_FIELDS)} FROM zone ORDER BY id")
+    arrays = await conn.fetchrow(_LOAD_ALL)
+    zones = np.array([tuple(r) for r in zone_rows], dtype=ZONE_DTYPE)
+    return WorldData(seed=header["seed"], tick=header["tick"], next_id=header["next_id"],
+                     zones=zones.tobytes(), entities=assemble(_columns(arrays)))
 
 
 async def _fill_temp_tables(conn: asyncpg.pool.PoolConnectionProxy[asyncpg.Record], tick: int,

@@ -15,22 +15,21 @@ from vocabulary.types import WorldData
 
 
 class RecoverableStore(Protocol):
-    async def load_world(self) -> WorldData: ...
     async def stored_hash(self) -> tuple[int, bytes] | None: ...
-    async def last_log(self) -> tuple[int, bytes] | None: ...
+    async def recovery_state(self) -> tuple[WorldData, tuple[int, bytes], tuple[int, bytes] | None]: ...
 
 
 async def recover(store: RecoverableStore) -> WorldData:
-    header = await store.stored_hash()
-    if header is None:
+    """Everything is read in one snapshot, so a server killed with its tick statement in flight
+    (which may still commit, as one statement does) is seen committed or not, never half."""
+    if await store.stored_hash() is None:
         raise RecoveryError("the database holds no world: seed one with `fluxworld world load WORLD`")
-    world = await store.load_world()
+    world, header, last = await store.recovery_state()
     digest = bytes.fromhex(world_hash(world))
     tick, stored = header
     if (world.tick, digest) != (tick, stored):
         raise RecoveryError(f"the stored world hashes to {digest.hex()} at tick {world.tick}, but its header "
                             f"says {stored.hex()} at tick {tick}: the fragment tables and the header disagree")
-    last = await store.last_log()
     if last is not None and last != (world.tick, digest):
         raise RecoveryError(f"the stored world at tick {world.tick} hashes to {digest.hex()}, but the newest "
                             f"command log row (tick {last[0]}) says {last[1].hex()}")
