@@ -4,6 +4,9 @@
      +-- DatabaseError             PostgreSQL refused or failed; the message says what to do
           +-- DatabaseUnavailable  cannot reach or start the server, or it is too old; also a
           |                        pipeline StoreUnavailable, which the runner retries
+          +-- PassingFailure       a statement failed for a reason that passes (a deadlock, a
+          |                        timeout, an operator's cancel): nothing was written; also a
+          |                        StoreUnavailable, so the runner retries it
           +-- SchemaNotCurrent     migrations are pending: run `fluxworld db migrate`
           +-- WorldExists          seeding over a stored world without replace
           +-- NoWorld              the database holds no world yet
@@ -24,6 +27,10 @@ class DatabaseError(FluxworldError):
 
 class DatabaseUnavailable(DatabaseError, StoreUnavailable):
     """The server cannot be reached, started, or is unsuitable."""
+
+
+class PassingFailure(DatabaseError, StoreUnavailable):
+    """The statement failed and wrote nothing, for a reason that passes: the same write may be retried."""
 
 
 class SchemaNotCurrent(DatabaseError):

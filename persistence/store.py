@@ -28,7 +28,7 @@ from vocabulary.types import Batch, SqlCopy, TickWrite, WorldData
 
 from .codec import assemble, fragment_rows
 from .database import TickConnection
-from .errors import DatabaseError, DatabaseUnavailable, NoWorld, TickConflict, WorldExists
+from .errors import DatabaseError, DatabaseUnavailable, NoWorld, PassingFailure, TickConflict, WorldExists
 from .fragments import FRAGMENTS
 
 FRAGMENT_TABLES = frozenset(f.table for f in FRAGMENTS)
@@ -38,6 +38,9 @@ _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}\Z")
 # What a dead server or connection raises; any other error is a refusal or a bug, not retried.
 CONNECTION_LOST = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.AdminShutdownError,
                    asyncpg.CrashShutdownError, asyncpg.CannotConnectNowError)
+# Failures of a statement that pass: it ran as a whole and wrote nothing, so running it again is safe.
+PASSING = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError, asyncpg.QueryCanceledError,
+           asyncpg.LockNotAvailableError)
 
 
 def _broken_connection(error: Exception) -> bool:
@@ -173,6 +176,9 @@ class WorldStore:
                     committed = await conn.fetchval(write.statement.sql, *write.statement.args)
                 except (*CONNECTION_LOST, asyncpg.InterfaceError, asyncpg.InternalClientError):
                     raise
+                except PASSING as e:   # one statement: it failed whole, so the same write may run again
+                    raise PassingFailure(f"tick {write.tick}: {type(e).__name__}: {e}; nothing was written, "
+                                         "retrying") from e
                 except asyncpg.UniqueViolationError as e:
                     if e.table_name == "command_log":
                         raise TickConflict(write.tick, "already committed; a tick is never applied twice") from None

@@ -211,3 +211,29 @@ async def test_recovery_racing_commits_never_sees_half_a_tick(db):
         seen.add((await recover(store)).tick)      # RecoveryError if it ever saw half a tick
     await committing
     assert (await recover(store)).tick == world.tick + 40 and len(seen) > 1
+
+
+async def test_a_cancelled_tick_statement_writes_nothing_and_is_retried(db):
+    """An operator's pg_cancel_backend (or a deadlock, or a timeout) is a failure that passes:
+    a StoreUnavailable the runner retries, not the end of the server."""
+    from vocabulary.errors import StoreUnavailable
+
+    world, records = await seeded(db, entities=300)
+    store = db.store()
+    records["x"][:5] = (records["x"][:5] + 1) % 16
+    after, write = next_tick(world, records)
+    async with db.pool.acquire() as locker:
+        async with locker.transaction():
+            await locker.execute("SELECT 1 FROM world FOR UPDATE")       # the tick statement will wait here
+            committing = asyncio.ensure_future(store.commit_tick(write))
+            for _ in range(100):
+                await asyncio.sleep(0.02)
+                waiting = await locker.fetchval("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+                if waiting:
+                    break
+            assert await locker.fetchval("SELECT pg_cancel_backend($1)", waiting)
+            with pytest.raises(StoreUnavailable, match="QueryCanceledError.*nothing was written"):
+                await committing
+    assert await store.load_world() == world                            # nothing of it landed
+    await store.commit_tick(write)                                      # the retry
+    assert await store.load_world() == after
