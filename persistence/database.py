@@ -45,11 +45,17 @@ class TickConnection(_Connection):
     """The pool's connections: each remembers the temp tables it has created,
     so a tick's COPY creates its per-connection temp table only once."""
 
-    __slots__ = ("temp_tables",)
+    __slots__ = ("temp_tables", "settings")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.temp_tables: set[str] = set()
+        self.settings: dict[str, str] = {}     # session settings made (fluxworld.fence: the writer's token)
+
+    def get_reset_query(self) -> str:
+        """The pool's reset on release, but for RESET ALL: the session keeps the settings made
+        on it (`settings`), so a writer's fence is set once per connection, not once per tick."""
+        return "\n".join(q for q in super().get_reset_query().splitlines() if q.strip() != "RESET ALL;")
 
 
 @dataclass(frozen=True)

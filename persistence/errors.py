@@ -11,6 +11,7 @@
           +-- WorldExists          seeding over a stored world without replace
           +-- NoWorld              the database holds no world yet
           +-- TickConflict         a tick already committed, or not after the stored tick
+          +-- Fenced               another server has taken the world over: this one must stop
 
 asyncpg's own exceptions are translated into these at the edge of this
 package, so callers never import asyncpg to handle them.
@@ -51,3 +52,7 @@ class TickConflict(DatabaseError):
     def __init__(self, tick: int, message: str) -> None:
         self.tick = tick
         super().__init__(f"tick {tick}: {message}")
+
+
+class Fenced(DatabaseError):
+    """Another server took the world (a newer fence token): this one may never write it again."""

@@ -28,7 +28,7 @@ from vocabulary.types import Batch, SqlCopy, TickWrite, WorldData
 
 from .codec import assemble, fragment_rows
 from .database import TickConnection
-from .errors import DatabaseError, DatabaseUnavailable, NoWorld, PassingFailure, TickConflict, WorldExists
+from .errors import DatabaseError, DatabaseUnavailable, Fenced, NoWorld, PassingFailure, TickConflict, WorldExists
 from .fragments import FRAGMENTS
 
 FRAGMENT_TABLES = frozenset(f.table for f in FRAGMENTS)
@@ -63,7 +63,8 @@ def _load_sql(where: str) -> str:
     return "SELECT * FROM " + " CROSS JOIN ".join(parts)
 
 
-_WHY_NOT = "SELECT (SELECT tick FROM world), EXISTS (SELECT 1 FROM command_log WHERE tick = $1)"
+_WHY_NOT = ("SELECT (SELECT tick FROM world), EXISTS (SELECT 1 FROM command_log WHERE tick = $1), "
+            "(SELECT fence FROM world)")
 _LOAD_ALL = _load_sql("")
 _LOAD_SOME = _load_sql("WHERE id = ANY($1::bigint[])")
 
@@ -74,6 +75,7 @@ class WorldStore:
         track their temp tables)."""
         self._pool = pool
         self._unsure_tick: int | None = None   # a commit interrupted by a lost connection
+        self.fence: int | None = None          # this writer's token once it took the world (take_writer)
 
     # ------------------------------------------------------------ seeding and loading
 
@@ -108,6 +110,17 @@ class WorldStore:
             await conn.copy_records_to_table("zone", records=zone_rows, columns=ZONE_FIELDS)
             for f in FRAGMENTS:
                 await conn.copy_records_to_table(f.table, records=rows[f.table], columns=f.columns)
+
+    async def take_writer(self) -> int:
+        """Become the world's only writer: take the next fence token. Waits for a tick statement
+        another server has in flight (it holds the header row), which then lands or not, whole;
+        after this, no earlier server's statement writes anything."""
+        async with self._unavailable("taking the world"):
+            token = await self._pool.fetchval("UPDATE world SET fence = fence + 1 RETURNING fence")
+        if token is None:
+            raise NoWorld("no world is stored: seed one with `fluxworld world load WORLD`")
+        self.fence = int(token)
+        return self.fence
 
     async def load_world(self) -> WorldData:
         """The stored world, exactly as seeded and then moved on by committed ticks."""
@@ -171,6 +184,10 @@ class WorldStore:
                 self._unsure_tick = None
                 return
             async with self._pool.acquire() as conn:
+                made = cast(TickConnection, conn).settings   # the pool proxies attributes to its TickConnection
+                if self.fence is not None and made.get("fluxworld.fence") != str(self.fence):
+                    await conn.execute("SELECT set_config('fluxworld.fence', $1, false)", str(self.fence))
+                    made["fluxworld.fence"] = str(self.fence)
                 await _fill_temp_tables(conn, write.tick, write.copies)
                 try:
                     committed = await conn.fetchval(write.statement.sql, *write.statement.args)
@@ -188,7 +205,10 @@ class WorldStore:
                 if committed is None:      # the header did not move, so nothing was written: why?
                     row = await conn.fetchrow(_WHY_NOT, write.tick)
                     assert row is not None, "a SELECT of scalars returns one row"
-                    stored, logged = row
+                    stored, logged, fence = row
+                    if self.fence is not None and fence != self.fence:
+                        raise Fenced(f"tick {write.tick}: another server has taken this world (fence {fence}, "
+                                     f"ours {self.fence}); this one writes nothing more")
                     if logged:
                         raise TickConflict(write.tick, "already committed; a tick is never applied twice")
                     if stored is None:

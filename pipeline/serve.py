@@ -102,11 +102,13 @@ async def _serve(options: ServeOptions, endpoint: Endpoint | None) -> int:
             world = load_world(options.world) if options.world else starter_world()
             await store.seed(world)
             log.info("seeded a world of %d entities", len(world.entities) // 120)
+        # Before recovering: any earlier server's in-flight tick lands whole or never, and it writes no more.
+        fence = await store.take_writer()
         view = WorldView.from_world(await recover(store))
         engine = create_engine(options.engine)
         engine.project(view.frame())
-        log.info("world at tick %d, %d entities, engine %s, %g Hz", view.tick, len(view),
-                 engine.name, options.hz)
+        log.info("world at tick %d, %d entities, engine %s, %g Hz, writer %d", view.tick, len(view),
+                 engine.name, options.hz, fence)
 
         # A full inbox sheds with an answer; one player's flood is shed at the door, a few bursts' worth waiting.
         inbox = Inbox(limit=QUEUE_LIMIT, per_sender=2 * options.burst)

@@ -59,7 +59,10 @@ def _upsert_tail(fragment: Fragment) -> str:
 
 
 # $1..$5 are the tick's own: tick, next_id, world_hash, commands, text.
-_HEADER = ("header AS (UPDATE world SET tick = $1, next_id = $2, world_hash = $3 WHERE tick < $1 RETURNING tick), "
+# The fence: a server that took the world (WorldStore.take_writer) writes only while the header holds its
+# token; a connection without one (a tool, a test) is not fenced.
+_HEADER = ("header AS (UPDATE world SET tick = $1, next_id = $2, world_hash = $3 WHERE tick < $1 "
+           "AND fence = coalesce(nullif(current_setting('fluxworld.fence', true), '')::bigint, fence) RETURNING tick), "
            "log AS (INSERT INTO command_log (tick, commands, text, world_hash) SELECT $1, $4, $5, $3 FROM header)")
 _FIRST_ARG = 6
 

@@ -237,3 +237,25 @@ async def test_a_cancelled_tick_statement_writes_nothing_and_is_retried(db):
     assert await store.load_world() == world                            # nothing of it landed
     await store.commit_tick(write)                                      # the retry
     assert await store.load_world() == after
+
+
+async def test_a_second_server_fences_off_the_first(db, migrated_dsn):
+    """Two servers on one database: the one that took the world last is the only one that writes."""
+    from persistence.errors import Fenced
+
+    world, records = await seeded(db, entities=300)
+    first = db.store()
+    await first.take_writer()
+    records["x"][:5] = (records["x"][:5] + 1) % 16
+    one, write_one = next_tick(world, records)
+    await first.commit_tick(write_one)
+    async with open_database(migrated_dsn) as other:
+        second = other.store()
+        await second.take_writer()                   # a restart, or a rival: the first is fenced off
+        records["x"][:5] = (records["x"][:5] + 1) % 16
+        two, write_two = next_tick(one, records)
+        with pytest.raises(Fenced, match="another server has taken this world"):
+            await first.commit_tick(write_two)
+        assert await second.load_world() == one      # the fenced write left nothing
+        await second.commit_tick(write_two)
+        assert await second.load_world() == two

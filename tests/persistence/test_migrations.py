@@ -17,7 +17,7 @@ EXTRA_TABLES = {
     "zone": [("id", "bigint"), ("width", "integer"), ("height", "integer"), ("spawn_x", "integer"),
              ("spawn_y", "integer")],
     "world": [("singleton", "boolean"), ("seed", "bigint"), ("tick", "bigint"), ("next_id", "bigint"),
-              ("world_hash", "bytea")],
+              ("world_hash", "bytea"), ("fence", "bigint")],
     "command_log": [("tick", "bigint"), ("commands", "bytea"), ("text", "bytea"), ("world_hash", "bytea"),
                     ("committed_at", "timestamp with time zone")],
 }
@@ -25,14 +25,14 @@ EXTRA_TABLES = {
 
 async def test_a_new_database_has_the_first_revision_pending(fresh_dsn):
     state = await status(fresh_dsn)
-    assert (state.current, state.pending) == (None, ("0001", "0002", "0003"))
+    assert (state.current, state.pending) == (None, ("0001", "0002", "0003", "0004"))
     with pytest.raises(SchemaNotCurrent, match="db migrate"):
         await require_current(fresh_dsn)
 
 
 async def test_migrate_reaches_head_and_is_idempotent(fresh_dsn):
     first = await migrate(fresh_dsn)
-    assert first.up_to_date and first.current == first.head == "0003"
+    assert first.up_to_date and first.current == first.head == "0004"
     assert await migrate(fresh_dsn) == first
 
 
