@@ -90,3 +90,19 @@ def run_both(world, ticks):
         for e in created:
             assert entities[e]["kind"] == Kind.player or e >= world.next_id, "rule-created ids are fresh"
         ever_created |= created
+
+
+def test_engines_agree_where_a_campaign_once_parted_them():
+    """Issue 13's two disagreements, as fixed cases: an id taken again on the same spot within a tick
+    (player 2 picks up item 1, then a join creates player 1 there: `enter`, as the rules say), and a
+    long jump (a dead player respawning 65,534 cells away), which once cost fuel by the area between."""
+    from tests.support import item, player, world
+
+    one_cell = [dict(id=1, width=1, height=1, spawn_x=0, spawn_y=0)]
+    reclaimed = world(item(1, 0, 0, gold=5), player(2, 0, 0), zones=one_cell, next_id=3)
+    run_both(reclaimed, [[{"player": 2, "seq": 1, "op": "pickup", "item": 1},
+                          {"player": 1, "seq": 1, "op": "join", "zone": 1, "name": "new"}], []])
+    huge = [dict(id=1, width=65535, height=65535, spawn_x=0, spawn_y=0)]
+    jump = world(player(1, 65534, 65534, hp=0, respawn_tick=1), player(2, 3, 3), player(3, 65533, 65534, online=0,
+                 hp=0, respawn_tick=1), zones=huge)
+    run_both(jump, [[], [{"player": 2, "seq": 1, "op": "move", "dx": -1, "dy": -1}]])
