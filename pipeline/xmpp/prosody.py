@@ -220,7 +220,8 @@ class ProsodyServer:
             self.write_config()
         done = subprocess.run(self._as_prosody(["prosodyctl", "--config", str(self.config), "register",
                                                 name, self.domain, password]),
-                              capture_output=True, text=True, timeout=30)
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30,
+                              start_new_session=True)     # no terminal to read: see create_accounts
         if done.returncode != 0:
             problem = [line for line in done.stdout.splitlines() + done.stderr.splitlines()
                        if "certmanager" not in line]
@@ -232,8 +233,10 @@ class ProsodyServer:
         (MEASURED.md: 600 in 1.3 s, where one prosodyctl call each takes ~50 ms)."""
         lines = "".join(f"user:create({_lua(f'{name}@{self.domain}')}, {_lua(password)})\n"
                         for name, password in accounts)
+        # A session of its own: with a controlling terminal, prosodyctl's shell reads the terminal
+        # instead of our pipe and waits forever (`make test` from a terminal hung here).
         done = subprocess.run(self._as_prosody(["prosodyctl", "--config", str(self.config), "shell"]),
-                              input=lines, capture_output=True, text=True, timeout=60)
+                              input=lines, capture_output=True, text=True, timeout=60, start_new_session=True)
         created = done.stdout.count("OK: User created")
         if done.returncode != 0 or created != len(accounts):
             raise XmppError(f"created {created} of {len(accounts)} accounts: {done.stdout[-500:]}")
