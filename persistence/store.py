@@ -242,6 +242,12 @@ class WorldStore:
             return cast("int | None", await self._pool.fetchval(
                 "SELECT entity_id FROM player_account WHERE jid = $1", jid))
 
+    async def accounts(self) -> dict[str, int]:
+        """Every bare JID -> its player entity id (a gateway probes their presence when it connects)."""
+        async with self._unavailable("reading player accounts"):
+            rows = await self._pool.fetch("SELECT jid, entity_id FROM player_account")
+        return {row["jid"]: row["entity_id"] for row in rows}
+
     async def allocate_account(self, jid: str, at_least: int) -> int:
         """Give `jid` a new entity id, max(at_least, every allocated id + 1), committed
         at once; an existing account is re-pointed (its old id was never usable).

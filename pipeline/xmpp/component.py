@@ -25,7 +25,7 @@ from slixmpp import ComponentXMPP
 from slixmpp.stanza import Presence
 from slixmpp.xmlstream import XMLStream
 
-from schema._generated.layout import Kind
+from schema._generated.layout import ENTITY_DTYPE, Kind
 from vocabulary.records import unpack_entity, unpack_zone
 from vocabulary.types import Batch, TickResult
 
@@ -62,9 +62,12 @@ QUESTION_RATE, QUESTION_BURST = 2.0, 5.0   # look, help, updates: answered here,
 NAME_BYTES = 32
 BOT_HZ = 10.0       # how often a player that sends payloads hears from the world, until it says otherwise
 STATUS_EVERY = 1.0  # seconds between the gateway's reports to the world
+PROBE_GRACE = 3.0   # seconds the players' servers have to answer a probe before silence means offline
+_ONLINE: int = ENTITY_DTYPE.fields["online"][1]  # type: ignore[index]
 
 
 class Accounts(Protocol):
+    async def accounts(self) -> dict[str, int]: ...
     async def account(self, jid: str) -> int | None: ...
     async def allocate_account(self, jid: str, at_least: int) -> int: ...
 
@@ -166,6 +169,7 @@ class XmppGateway:
                  self.endpoint.port)
         self.connected.set()
         self._status()
+        self._later(self._probe())
 
     def _on_ended(self, _: Any) -> None:
         self._ended.set()
@@ -198,7 +202,7 @@ class XmppGateway:
         self.stanzas_in += 1
         jid = presence["from"].bare
         entity = self._entity.get(jid)
-        if entity is not None and entity in self._joined and self.view is not None:
+        if entity is not None and self.view is not None:
             self._joined.discard(entity)
             self.fanout.leave(entity)
             self.presence.want(entity, False, self.view)
@@ -210,9 +214,34 @@ class XmppGateway:
         return self._submit(entity, self._join_request(jid, entity, None) if online else Request("leave", {}))
 
     def _on_subscribe(self, presence: Presence) -> None:
-        # Chat clients ask to add the world to their roster: accept, so their presence reaches us.
-        self.xmpp.send_presence(pto=presence["from"].bare, pfrom=self.endpoint.component, ptype="subscribed")
-        self.xmpp.send_presence(pto=presence["from"].bare, pfrom=self.endpoint.component)
+        # A chat client adds the world to its roster: accept, and ask for the player's presence in
+        # return, so that its plain available and unavailable (not only directed ones) reach us.
+        jid = presence["from"].bare
+        self.xmpp.send_presence(pto=jid, pfrom=self.endpoint.component, ptype="subscribed")
+        self.xmpp.send_presence(pto=jid, pfrom=self.endpoint.component, ptype="subscribe")
+        self.xmpp.send_presence(pto=jid, pfrom=self.endpoint.component)
+
+    async def _probe(self) -> None:
+        """On (re)connecting: ask every known player's presence (their servers answer for those who
+        let us subscribe); after PROBE_GRACE, whoever the world has online and did not answer
+        available is taken offline: after a restart nobody stays in the world without a presence."""
+        try:
+            accounts = await self.accounts.accounts()
+        except Exception:
+            log.exception("xmpp: cannot read the accounts to probe")
+            return
+        for jid, entity in accounts.items():
+            self._entity.setdefault(jid, entity)
+            self._jid.setdefault(entity, jid)
+            self.xmpp.send_presence(pto=jid, pfrom=self.endpoint.component, ptype="probe")
+        await asyncio.sleep(PROBE_GRACE)
+        view = self.view
+        if view is None:
+            return
+        for entity in accounts.values():
+            record = view.get(entity)
+            if record is not None and record[_ONLINE] and entity not in self._joined:
+                self.presence.want(entity, False, view)
 
     def _on_message(self, xml: ET.Element) -> None:
         if xml.get("type", "normal") not in ("chat", "normal"):

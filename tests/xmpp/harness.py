@@ -37,6 +37,7 @@ from pipeline.xmpp.component import XmppGateway
 from pipeline.xmpp.prosody import ProsodyServer, prosody_installed
 from pipeline.xmpp.protocol import COMMAND_NS, UPDATE_NS, read_left, read_seen
 from tests.support import item, npc, player, world
+from vocabulary.types import WorldData
 
 HZ = 100.0
 WAIT = 5.0
@@ -56,7 +57,7 @@ def prosody(pg_server: Any) -> Any:   # pg_server first: it sets FLUXWORLD_STATE
     if not prosody_installed():
         pytest.skip("the prosody binary is missing (apt-get install prosody; .ci/run does it)")
     server = ProsodyServer().start()
-    server.create_accounts([(name, PASSWORD) for name in (*ACCOUNTS, "dave", "mallory")])
+    server.create_accounts([(name, PASSWORD) for name in (*ACCOUNTS, "dave", "mallory", "frank")])
     yield server
     server.stop()
 
@@ -71,11 +72,11 @@ class Running:
 
 @asynccontextmanager
 async def world_server(prosody: ProsodyServer, dsn: str, *, rate: float = 200.0, burst: int = 50,
-                       per_sender: int | None = None) -> AsyncIterator[Running]:
+                       per_sender: int | None = None, seed: WorldData = WORLD) -> AsyncIterator[Running]:
     await migrate(dsn)
     async with open_database(dsn) as database:
         store = database.store()
-        await store.seed(WORLD)
+        await store.seed(seed)
         async with database.pool.acquire() as conn:
             for name, entity in ACCOUNTS.items():
                 await conn.execute("INSERT INTO player_account VALUES ($1, $2)", f"{name}@{prosody.domain}", entity)

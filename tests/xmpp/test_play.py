@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from pipeline.__main__ import cli
 from pipeline.xmpp.protocol import COMMAND_NS
+from tests.support import player, world
 from tests.xmpp.harness import PASSWORD, Bot, entity, left, world_server
 from vocabulary.records import unpack_entity
 
@@ -281,3 +282,39 @@ async def test_a_malformed_seq_does_not_move_the_players_text_commands(prosody, 
         await alice.expect_body("refused: malformed")
         alice.say("move 1 0")                             # the server's seq for it is still the next one
         await alice.expect(lambda b, u, r: (entity(u, 1) or {}).get("x") == "11")
+
+
+async def test_a_chat_client_subscribes_and_its_plain_presence_joins_and_leaves(prosody, fresh_dsn):
+    """As a chat client does it: add the world to the roster, then plain available and unavailable
+    presence to its server (no directed presence): the world follows."""
+    async with world_server(prosody, fresh_dsn) as running, Bot(prosody, "frank") as frank:
+        jid = f"frank@{prosody.domain}"
+        frank.client.send_presence(pto=frank.world, ptype="subscribe")
+
+        async def online(wanted: int) -> None:
+            for _ in range(200):
+                entity_id = running.gateway._entity.get(jid)
+                record = running.loop.view.get(entity_id) if entity_id else None
+                if record is not None and unpack_entity(record)["online"] == wanted:
+                    return
+                await asyncio.sleep(0.05)
+            raise AssertionError(f"frank never became online={wanted}")
+
+        await online(1)                                  # the world's subscribe back brought his presence
+        frank.client.send_presence(ptype="unavailable")  # to his own server: it tells its subscribers
+        await online(0)
+        frank.client.send_presence()
+        await online(1)
+
+
+async def test_after_a_restart_nobody_stays_online_without_a_presence(prosody, fresh_dsn):
+    """carol is online in the stored world (a server died with her in it) but has no XMPP session:
+    the gateway probes every account when it connects, and silence takes her offline."""
+    ghost = world(player(1, 10, 10, online=0, name="alice"), player(3, 50, 50, online=1, name="carol"), next_id=100)
+    async with world_server(prosody, fresh_dsn, seed=ghost) as running:
+        assert unpack_entity(running.loop.view.get(3))["online"] == 1
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            if unpack_entity(running.loop.view.get(3))["online"] == 0:
+                break
+        assert unpack_entity(running.loop.view.get(3))["online"] == 0
