@@ -14,10 +14,12 @@ directory defaults to /var/lib/fluxworld rather than anywhere under /root.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
 import threading
+import time
 import warnings
 from pathlib import Path
 from types import FrameType
@@ -32,6 +34,8 @@ with warnings.catch_warnings():
 
 ENV_STATE_DIR = "FLUXWORLD_STATE_DIR"
 ROOT_STATE_DIR = Path("/var/lib/fluxworld")
+
+log = logging.getLogger(__name__)
 
 
 def state_dir() -> Path:
@@ -74,6 +78,7 @@ class EmbeddedServer:
         """Start (blocking, ~0.5 s the first time); safe to call from a worker thread."""
         try:
             self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+            _set_aside_if_half_made(self.pgdata)
             if (self.pgdata / "PG_VERSION").exists():
                 _forget_dead_users(self.pgdata)
             server = get_server(self.pgdata, cleanup_mode="stop")
@@ -102,6 +107,18 @@ class EmbeddedServer:
     def __exit__(self, *exc: object) -> None:
         restore_signals(self._restore)
         self.stop()
+
+
+def _set_aside_if_half_made(pgdata: Path) -> None:
+    """A first start killed during initdb leaves a directory without global/pg_control, which no
+    server can ever start from (a stale postmaster.pid, no control file). Every cluster initdb
+    finished has that file, so one without it holds no data: it is renamed aside (kept, for a
+    person to look at) and a fresh cluster is made in its place."""
+    if pgdata.exists() and any(pgdata.iterdir()) and not (pgdata / "global" / "pg_control").exists():
+        aside = pgdata.with_name(f"{pgdata.name}.half-made-{int(time.time())}")
+        pgdata.rename(aside)
+        log.warning("the embedded PostgreSQL's data directory was never finished (initdb was killed); "
+                    "set it aside as %s and making a new one", aside)
 
 
 def _forget_dead_users(pgdata: Path) -> None:

