@@ -131,20 +131,21 @@ class Inbox:
     def put_block(self, block: CommandBlock) -> list[int]:
         """Queue what fits of `block`; returns the indexes of the commands it shed."""
         keep = np.ones(len(block), dtype=bool)
+        senders = block_senders(block)
         if self.per_sender is not None:
-            for i, sender in enumerate(block_senders(block).tolist()):
+            for i, sender in enumerate(senders.tolist()):
                 keep[i] = self._admit(sender or None)
         if self.limit is not None:
             kept = np.flatnonzero(keep)
             over = kept[max(0, self.limit - self._waiting):]
             keep[over] = False
-            for sender in block_senders(block)[over].tolist():
+            for sender in senders[over].tolist():
                 self._release(sender)
         shed = np.flatnonzero(~keep).tolist()
         if shed:
             self.dropped += len(shed)
             commands, text = select(block, keep)
-            block = CommandBlock(commands, text, block_senders(block)[keep].tobytes(), block.received)
+            block = CommandBlock(commands, text, senders[keep].tobytes(), block.received)
         if len(block):
             self._items.append(block)
             self._waiting += len(block)

@@ -29,6 +29,7 @@ from .frames import WORLD_FRAME
 _U64 = struct.Struct("<Q")
 _LAST_SEQ_OFFSET = 40
 _KIND_OFFSET = 80
+_ONLINE_OFFSET = 82
 
 
 def _records(packed: bytes) -> dict[int, bytes | None]:
@@ -107,6 +108,11 @@ class WorldView:
             return None
         last_seq: int = _U64.unpack_from(record, _LAST_SEQ_OFFSET)[0]
         return last_seq
+
+    def online(self, entity_id: int) -> bool:
+        """Whether `entity_id` is a player online in the world."""
+        record = self.get(entity_id)
+        return record is not None and record[_KIND_OFFSET] == Kind.player and record[_ONLINE_OFFSET] == 1
 
     def to_world(self) -> WorldData:
         """O(world): sorts ids; for dumps, restores and checks, not per tick."""

@@ -15,6 +15,7 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 from vocabulary.types import CommandBlock, Incoming, Unreadable
 
@@ -101,7 +102,7 @@ class WorldLink:
         elif frame.kind == codec.UNREADABLE:
             (sender,), (reason,) = frame.ints, frame.blobs
             if not self.inbox.put(Incoming(Unreadable(reason.decode()), sender, now)):
-                self._send_all(codec.encode(codec.REFUSED, (), (json.dumps([[sender, DROPPED, None]]).encode(),)))
+                self._send_refusals([[sender, DROPPED, None]])
         elif frame.kind == codec.HELLO:
             gateway.name = f"{gateway.name} ({frame.blobs[0].decode(errors='replace')})"
             log.info("link: %s connected", gateway.name)
@@ -118,7 +119,7 @@ class WorldLink:
     def _refuse_dropped(self, block: CommandBlock, shed: list[int]) -> None:
         senders = block_senders(block).tolist()
         rows = [[senders[i], DROPPED, block_command(block, i)] for i in shed]
-        self._send_all(codec.encode(codec.REFUSED, (), (json.dumps(rows).encode(),)))
+        self._send_refusals(rows)
 
     def counts(self) -> tuple[int, int, int]:
         """Stanzas in, stanzas out and bytes out, summed over the gateways connected now (each counts
@@ -132,6 +133,10 @@ class WorldLink:
         else:
             self.serving.clear()
 
+    def _send_refusals(self, rows: list[list[Any]]) -> None:
+        """[sender, reason, command or None] each: every gateway routes those of its own players."""
+        self._send_all(codec.encode(codec.REFUSED, (), (json.dumps(rows).encode(),)))
+
     def _send_all(self, frame: list[bytes]) -> None:
         for gateway in list(self._gateways):
             gateway.send(frame)
@@ -142,7 +147,7 @@ class WorldLink:
         rows = [[r.incoming.sender, r.reason, r.incoming.command if isinstance(r.incoming.command, dict) else None]
                 for r in ctx.refusals if r.incoming.sender is not None]
         if rows:
-            self._send_all(codec.encode(codec.REFUSED, (), (json.dumps(rows).encode(),)))
+            self._send_refusals(rows)
 
     async def deliver(self, ctx: TickContext) -> None:
         assert ctx.result is not None and ctx.next_view is not None

@@ -25,7 +25,7 @@ from slixmpp import ComponentXMPP
 from slixmpp.stanza import Presence
 from slixmpp.xmlstream import XMLStream
 
-from schema._generated.layout import ENTITY_DTYPE, Kind
+from schema._generated.layout import Kind
 from vocabulary.records import unpack_entity, unpack_zone
 from vocabulary.types import Batch, TickResult
 
@@ -33,6 +33,7 @@ from ..batches import check_command
 from ..blocks import SEQ_MAX
 from ..jsoninput import Bad, path_str
 from ..link.client import NOT_LINKED, WorldClient
+from ..stages.negotiate import Buckets
 from ..view import WorldView
 from . import Endpoint, stanzas
 from .fanout import Fanout
@@ -58,12 +59,11 @@ _COMMAND = f"{{{COMMAND_NS}}}command"
 
 BACKOFF_FIRST, BACKOFF_MAX = 0.1, 5.0     # seconds between reconnection attempts
 ID_GAP = 100        # new accounts start this far above next_id: ids the world may create meanwhile
-QUESTION_RATE, QUESTION_BURST = 2.0, 5.0   # look, help, updates: answered here, limited like commands
+QUESTION_RATE, QUESTION_BURST = 2.0, 5    # look, help, updates: answered here, limited like commands
 NAME_BYTES = 32
 BOT_HZ = 10.0       # how often a player that sends payloads hears from the world, until it says otherwise
 STATUS_EVERY = 1.0  # seconds between the gateway's reports to the world
 PROBE_GRACE = 3.0   # seconds the players' servers have to answer a probe before silence means offline
-_ONLINE: int = ENTITY_DTYPE.fields["online"][1]  # type: ignore[index]
 
 
 class Accounts(Protocol):
@@ -106,7 +106,7 @@ class XmppGateway:
         self._joined: set[int] = set()             # players this gateway has joined
         self._seq: dict[int, int] = {}             # entity -> last seq handed out or seen
         self.presence = PresenceSync(self._send_presence)
-        self._questions: dict[int, tuple[float, float]] = {}   # entity -> (tokens, when counted)
+        self._questions = Buckets(QUESTION_RATE, QUESTION_BURST)   # negotiate's token buckets
         self._tasks: set[asyncio.Future[None]] = set()
         self.xmpp = _Component(endpoint.component, endpoint.secret)  # type: ignore[no-untyped-call]
         self.xmpp.add_event_handler("session_start", self._on_session_start)
@@ -239,8 +239,7 @@ class XmppGateway:
         if view is None:
             return
         for entity in accounts.values():
-            record = view.get(entity)
-            if record is not None and record[_ONLINE] and entity not in self._joined:
+            if view.online(entity) and entity not in self._joined:
                 self.presence.want(entity, False, view)
 
     def _on_message(self, xml: ET.Element) -> None:
@@ -291,8 +290,8 @@ class XmppGateway:
             recipient.human = not payload
             if not recipient.chosen:
                 recipient.every = self._every(self.bot_hz) if payload else 1
-        if isinstance(parsed, (LocalQuery, UpdatesSetting)) and not self._take_token(entity):
-            self.send(jid, *stanzas.refused(f"rate limited: at most {QUESTION_BURST:g} questions at once, "
+        if isinstance(parsed, (LocalQuery, UpdatesSetting)) and not self._questions.take_one(entity, time.monotonic()):
+            self.send(jid, *stanzas.refused(f"rate limited: at most {QUESTION_BURST} questions at once, "
                                             f"{QUESTION_RATE:g} a second", None))
         elif isinstance(parsed, LocalQuery):
             self.send(jid, HELP if parsed.what == "help" else self._look(entity))
@@ -377,14 +376,6 @@ class XmppGateway:
             return look_text(None, [])
         near = [r for r in map(view.get, self.fanout.areas.get(entity, ())) if r is not None]
         return look_text(unpack_entity(record), sorted(map(unpack_entity, near), key=lambda e: e["id"]))
-
-    def _take_token(self, entity: int) -> bool:
-        """A player's token for a question the gateway answers itself (look, help, updates)."""
-        now = time.monotonic()
-        tokens, stamp = self._questions.get(entity, (QUESTION_BURST, now))
-        tokens = min(QUESTION_BURST, tokens + (now - stamp) * QUESTION_RATE)
-        self._questions[entity] = (tokens - 1 if tokens >= 1 else tokens, now)
-        return tokens >= 1
 
     # ------------------------------------------------------------ from the world (link.client.Listener)
 

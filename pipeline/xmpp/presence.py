@@ -17,12 +17,10 @@ from typing import Callable
 
 import numpy as np
 
-from schema._generated.layout import COMMAND_DTYPE, ENTITY_DTYPE
+from schema._generated.layout import COMMAND_DTYPE
 from vocabulary.types import Batch
 
 from ..view import WorldView
-
-_ONLINE: int = ENTITY_DTYPE.fields["online"][1]  # type: ignore[index]
 
 
 class PresenceSync:
@@ -58,9 +56,7 @@ class PresenceSync:
         return True
 
     def _settle(self, entity: int, view: WorldView) -> None:
-        record = view.get(entity)
-        online = bool(record is not None and record[_ONLINE])
-        if online == self.wanted[entity]:
+        if view.online(entity) == self.wanted[entity]:
             self._unsettled.discard(entity)
             return
         self._unsettled.add(entity)
