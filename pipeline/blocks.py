@@ -21,6 +21,10 @@ from .batches import OP_FIELDS, batch_commands_json
 
 MAX_TEXT_BYTES = 1024
 PLAYER_MAX, SEQ_MAX = 2**62 - 1, 2**62      # as for command dicts (pipeline/batches.py)
+# How far above its last seq a player's next may be: a client counting in ones, or
+# in milliseconds, never comes near it, and one that leaps would need 2^30 commands
+# (17 years at 2 a second) to reach SEQ_MAX and have no seq left.
+SEQ_STEP_MAX = 2**32
 SENDER_SIZE = 8                             # a sender id: little-endian u64
 # Which Command column each op's JSON field lands in (records.TARGET_KEYS).
 _COLUMN = {"zone": "zone", "dx": "dx", "dy": "dy", "target": "target", "item": "target", "to": "target",

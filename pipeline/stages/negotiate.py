@@ -10,7 +10,8 @@ refusal answered at once, never entering the batch or the command log
    worth a tick);
 2. authorised: `player` is the sender's own entity;
 3. in order: `seq` above the player's last accepted seq (a duplicate or a
-   replay of an old command is refused);
+   replay of an old command is refused) and, from a sender, at most
+   SEQ_STEP_MAX above it, so no client can use up its seq space;
 4. within the player's rate limit: a token bucket of `burst` commands
    refilled at `rate` a second (trusted input, a recorded batch, has none;
    `rate=None` turns the limit off).
@@ -35,7 +36,7 @@ from vocabulary.records import pack_commands
 from vocabulary.types import Batch, CommandBlock, Incoming, Refusal, Unreadable
 
 from ..batches import check_command
-from ..blocks import MAX_TEXT_BYTES, block_command, block_problems, block_records, block_senders, merge, select
+from ..blocks import MAX_TEXT_BYTES, SEQ_STEP_MAX, block_command, block_problems, block_records, block_senders, merge, select
 from ..context import TickContext
 from ..jsoninput import Bad, path_str
 
@@ -124,11 +125,14 @@ class Negotiate:
             view_last_seq = ctx.view.last_seq
             seen = [last_seq.get(p) for p in firsts]
             previous: list[int] = [(view_last_seq(p) or 0) if s is None else s for p, s in zip(firsts, seen)]
-            # One by one: seqs that fall back within the block or start at or below the last, senders mixed with
-            # trusted input (only senders are rate-limited).
+            last = np.array(previous, dtype=np.uint64)
+            leaps = np.diff(seqs, prepend=np.uint64(0)) > SEQ_STEP_MAX
+            leaps[starts] = seqs[starts] - np.minimum(seqs[starts], last) > SEQ_STEP_MAX
+            # One by one: seqs that fall back within the block, start at or below the last, or leap too far
+            # from a sender, and senders mixed with trusted input (only senders are rate- and step-limited).
             slow = ~np.logical_and.reduceat(rising, starts) \
                 | (np.logical_or.reduceat(limited, starts) != np.logical_and.reduceat(limited, starts)) \
-                | (seqs[starts] <= np.array(previous, dtype=np.uint64))
+                | (seqs[starts] <= last) | np.logical_or.reduceat(leaps & limited, starts)
             allowed = counts.copy()
             if self.rate is not None:
                 metered = np.flatnonzero(~slow & limited[starts])
@@ -159,6 +163,8 @@ class Negotiate:
             seq = int(records["seq"][i])
             if seq <= previous:
                 problems[i] = f"out of order: seq {seq} is not above your last seq {previous}"
+            elif senders[i] and seq - previous > SEQ_STEP_MAX:
+                problems[i] = _leap(seq, previous)
             elif self.rate is not None and senders[i] and not self._take_token(player, received):
                 problems[i] = self._limited()
             else:
@@ -188,6 +194,8 @@ class Negotiate:
             previous = ctx.view.last_seq(player) or 0
         if seq <= previous:
             return f"out of order: seq {seq} is not above your last seq {previous}"
+        if incoming.sender is not None and seq - previous > SEQ_STEP_MAX:
+            return _leap(seq, previous)
         if self.rate is not None and incoming.sender is not None and not self._take_token(player, incoming.received):
             return self._limited()
         return None
@@ -256,3 +264,7 @@ class Buckets:
             self._stamps = np.concatenate([self._stamps, np.zeros(place)])
         self._tokens[place], self._stamps[place] = float(self.burst), now
         return place
+
+
+def _leap(seq: int, previous: int) -> str:
+    return f"out of order: seq {seq} is more than {SEQ_STEP_MAX} above your last seq {previous}"

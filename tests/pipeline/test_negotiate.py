@@ -61,6 +61,14 @@ def test_stale_and_duplicate_seqs_are_refused():
                                                 "out of order: seq 5 is not above your last seq 5"]
 
 
+def test_a_seq_may_not_leap_so_far_that_the_seq_space_runs_out():
+    ctx = negotiate(sent({"player": 1, "seq": 2**62, "op": "use"}),          # would leave no higher seq
+                    sent({"player": 1, "seq": 4 + 2**32, "op": "use"}),      # the largest step
+                    sent({"player": 1, "seq": 2**62, "op": "use"}, sender=None))    # trusted: no bound
+    assert accepted(ctx) == [(1, 4 + 2**32), (1, 2**62)]
+    assert [r.reason for r in ctx.refusals] == [f"out of order: seq {2**62} is more than {2**32} above your last seq 4"]
+
+
 def test_a_flood_is_rate_limited_and_the_bucket_refills():
     stage = Negotiate(rate=10, burst=3)
     flood = [sent({"player": 1, "seq": s, "op": "use"}, at=0.0) for s in range(5, 11)]

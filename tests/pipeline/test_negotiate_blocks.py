@@ -51,6 +51,17 @@ def test_a_block_negotiates_exactly_like_single_commands(rate):
     assert len(blocked.refusals) == 3
 
 
+@pytest.mark.parametrize("seqs, refused", [([5, 2**62], 1), ([2**62 - 1, 2**62], 2), ([4 + 2**32, 5 + 2**32], 0),
+                                            ([5 + 2**32, 6], 1), ([6, 6 + 2**32, 7 + 2**33], 1)])
+def test_a_leap_in_seq_is_refused_in_a_block_as_alone(seqs, refused):
+    commands = [{"player": 1, "seq": s, "op": "use"} for s in seqs]
+    singles = run(*(Incoming(c, 1, 0.0) for c in commands))
+    blocked = run(block(commands, [1] * len(commands)))
+    assert blocked.batch.commands == singles.batch.commands
+    assert [r.reason for r in blocked.refusals] == [r.reason for r in singles.refusals]
+    assert len(blocked.refusals) == refused
+
+
 def test_blocks_and_single_commands_keep_arrival_order_and_text_offsets():
     first = Incoming({"player": 1, "seq": 5, "op": "say", "text": "one"}, 1, 0.0)
     middle = block([{"player": 2, "seq": 1, "op": "say", "text": "two"}, {"player": 2, "seq": 2, "op": "use"}], [2, 2])

@@ -280,6 +280,8 @@ async def test_a_malformed_seq_does_not_move_the_players_text_commands(prosody, 
         await alice.expect(lambda b, u, r: entity(u, 1) is not None)
         alice.command("use", seq=2**64)                   # refused: out of range
         await alice.expect_body("refused: malformed")
+        alice.command("use", seq=2**62)                   # refused: no seq would be left above it
+        await alice.expect_body("refused: out of order")
         alice.say("move 1 0")                             # the server's seq for it is still the next one
         await alice.expect(lambda b, u, r: (entity(u, 1) or {}).get("x") == "11")
 
