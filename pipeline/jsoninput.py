@@ -161,10 +161,9 @@ def range_str(lo: int, hi: int) -> str:
 def _num(n: int) -> str:
     """Write the limits people know by their powers of two as such."""
     for bits in (62, 63, 64, 32):
-        if n == 2**bits:
-            return f"2^{bits}"
-        if n == 2**bits - 1:
-            return f"2^{bits}-1"
+        for near in range(-2, 11):
+            if n == 2**bits + near:
+                return f"2^{bits}{near:+d}" if near else f"2^{bits}"
         if n == -(2**bits):
             return f"-2^{bits}"
     return str(n)

@@ -40,6 +40,8 @@ from .jsoninput import (
 
 FORMAT = "fluxworld.world/1"
 U62 = 2**62
+ID_LIMIT = 2**63 - 1     # next_id's largest: PostgreSQL's largest bigint (gold drops stop there)
+TICK_REACH = U62 + 10    # a tick of at most 2^62 plus the rules' longest wait (respawn, 10 ticks)
 STAT_MAX = 1_000_000  # max_hp, attack, defense, potions
 
 TOP_FIELDS = ("format", "seed", "tick", "next_id", "zones", "entities")
@@ -54,10 +56,10 @@ FIELDS = {"player": PLAYER_FIELDS, "npc": NPC_FIELDS, "item": ITEM_FIELDS}
 # Integer fields and their ranges that do not depend on other fields, checked
 # in file order before any cross-check, so the cross-checks can trust them.
 _RANGES = {
-    "id": (1, U62), "zone": (0, U32_MAX), "x": (0, 65534), "y": (0, 65534),
+    "id": (1, ID_LIMIT - 1), "zone": (0, U32_MAX), "x": (0, 65534), "y": (0, 65534),
     "hp": (0, STAT_MAX), "max_hp": (1, STAT_MAX), "attack": (0, STAT_MAX),
     "defense": (0, STAT_MAX), "gold": (0, U62), "potions": (0, STAT_MAX),
-    "next_action_tick": (0, U62), "respawn_tick": (0, U62), "last_seq": (0, U62),
+    "next_action_tick": (0, TICK_REACH), "respawn_tick": (0, TICK_REACH), "last_seq": (0, U62),
     "home_x": (0, 65534), "home_y": (0, 65534), "amount": (0, U62),
 }
 _ENTITIES = Variants("kind", FIELDS, _RANGES, noun="an entity", allowed='"player", "npc", "item"',
@@ -113,7 +115,7 @@ def _check_world(doc: Any) -> tuple[WorldData, int]:
     check_keys((), top, TOP_FIELDS, "a world file")
     seed = check_int(("seed",), top["seed"], 0, U62)
     tick = check_int(("tick",), top["tick"], 0, U62)
-    next_id = check_int(("next_id",), top["next_id"], 0, U62)
+    next_id = check_int(("next_id",), top["next_id"], 0, ID_LIMIT)
     zones = _check_zones(check_list(("zones",), top["zones"]))
     entities = check_list(("entities",), top["entities"])
 

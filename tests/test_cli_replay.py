@@ -151,3 +151,23 @@ def test_the_installed_console_script_runs():
                            "--engine", "python"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["ticks"] == 30
+
+
+@pytest.mark.parametrize("next_id", [2**62, 2**63 - 1])
+def test_a_world_play_reaches_at_the_range_edges_loads_again(tmp_path, engine_name, next_id):
+    """At the last tick, a kill sets respawn_tick and the killer's next_action_tick past 2^62,
+    and its gold drop takes next_id past 2^62 (or, with no id left, stays with the dead)."""
+    from pipeline.worldfile import dump_world
+    from tests.support import player, world
+
+    edge = world(player(1, 5, 5), player(2, 6, 5, hp=5, gold=30), tick=2**62 - 1, next_id=next_id)
+    dump_world(edge, tmp_path / "edge.json")
+    line = {"tick": 2**62, "commands": [{"player": 1, "seq": 1, "op": "attack", "target": 2}]}
+    (tmp_path / "b.jsonl").write_text(json.dumps(line) + "\n")
+    result = run(tmp_path / "edge.json", tmp_path / "b.jsonl", "--engine", engine_name,
+                 "--dump-state", tmp_path / "after.json")
+    assert result.exit_code == 0, result.output
+    after = load_world(tmp_path / "after.json")
+    assert after.tick == 2**62 and after.next_id == min(next_id + 1, 2**63 - 1)
+    (tmp_path / "none.jsonl").write_text("")
+    assert run(tmp_path / "after.json", tmp_path / "none.jsonl", "--engine", engine_name).exit_code == 0

@@ -177,7 +177,7 @@ MALFORMED = [
     ("living with hp 0", edit('"hp": 100,', '"hp": 0,'), 7, "entities[0].hp", "living entity"),
     ("dead with hp", edit('"respawn_tick": 0, "online"', '"respawn_tick": 5, "online"'), 7, "entities[0].hp",
      "a dead entity (respawn_tick > 0) has hp 0"),
-    ("id 0", edit('{"id": 1, "kind"', '{"id": 0, "kind"'), 7, "entities[0].id", "id 0 is out of range 1..2^62"),
+    ("id 0", edit('{"id": 1, "kind"', '{"id": 0, "kind"'), 7, "entities[0].id", "id 0 is out of range 1..2^63-2"),
     ("duplicate id", edit('{"id": 3, "kind"', '{"id": 2, "kind"'), 13, "entities[2].id",
      "id 2 is used twice (also by entities[1])"),
     ("id not below next_id", edit('"next_id": 1000', '"next_id": 4'), 14, "entities[3].id",

@@ -55,6 +55,14 @@ def test_a_killed_player_drops_its_gold_as_a_new_item(start):
     assert sorted(changed(result)) == [1, 2, 50]
 
 
+def test_with_no_id_left_a_killed_player_keeps_its_gold(start):
+    s = start(player(1, 5, 5), player(2, 6, 5, hp=5, gold=30), next_id=2**63 - 1)
+    result, effects = s.step(hit(1, 1, 2))
+    assert non_aoi(effects) == [{"type": "died", "entity": 2, "by": 1}]
+    assert s.entities()[2]["gold"] == 30 and s.entities()[2]["hp"] == 0
+    assert result.next_id == 2**63 - 1 and sorted(s.entities()) == [1, 2]
+
+
 def test_a_killed_npc_without_gold_drops_nothing(start):
     s = start(player(1, 5, 5), npc(2, 6, 5, hp=9, next_action_tick=PASSIVE), next_id=50)
     result, effects = s.step(hit(1, 1, 2))

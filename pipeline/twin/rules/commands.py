@@ -26,6 +26,7 @@ NEW_PLAYER = dict(hp=100, max_hp=100, attack=10, defense=2)
 ATTACK_RANGE = 1
 ATTACK_COOLDOWN = 2   # next_action_tick = tick + 2
 RESPAWN_DELAY = 10    # respawn_tick = tick + 10
+ID_LIMIT = 2**63 - 1  # next_id never passes it: PostgreSQL's largest bigint
 POTION_HP = 30
 TEXT_MAX = 200
 
@@ -221,7 +222,8 @@ def strike(world: World, attacker: Entity, target: Entity, log: EffectLog) -> No
 
 
 def die(world: World, victim: Entity, killer: Entity, log: EffectLog) -> None:
-    """The death rule: hp 0, respawn in 10 ticks, and any gold dropped as an item.
+    """The death rule: hp 0, respawn in 10 ticks, and any gold dropped as an item
+    (while ids last: with next_id at ID_LIMIT the victim keeps its gold).
 
     Everything else about the victim (potions, next_action_tick, online) stays.
     """
@@ -230,7 +232,7 @@ def die(world: World, victim: Entity, killer: Entity, log: EffectLog) -> None:
     victim.respawn_tick = world.tick + RESPAWN_DELAY
     world.schedule_respawn(victim)
     log.died(victim.id, killer.id)
-    if victim.gold > 0:
+    if victim.gold > 0 and world.next_id < ID_LIMIT:
         world.create(Entity.new(id=world.next_id, kind=Kind.item, zone=victim.zone, x=victim.x,
                                 y=victim.y, item_type=ItemType.gold, amount=victim.gold))
         world.next_id += 1

@@ -16,7 +16,7 @@ import { chat, died, rejected } from "../output";
 import { schedule } from "../schedule";
 import { listeners } from "./aoi";
 import {
-  claimId, createEntity, findZone, rec, reclaim, removeEntity, sync, takeNextId, tick, zoneOf,
+  claimId, createEntity, findZone, nextId, rec, reclaim, removeEntity, sync, takeNextId, tick, zoneOf,
 } from "../world";
 
 const NAME_MAX: u32 = 32;
@@ -24,6 +24,7 @@ const TEXT_MAX: u32 = 200;
 const RESPAWN_DELAY: u64 = 10;
 const COOLDOWN: u64 = 2;
 const POTION_HEAL: i32 = 30;
+const ID_LIMIT: u64 = 0x7FFF_FFFF_FFFF_FFFF; // next_id never passes it: PostgreSQL's largest bigint
 
 // The tick's CommandFrame text blob (join names, say texts).
 let text: usize = 0;
@@ -238,7 +239,7 @@ export function strike(attacker: i32, target: i32): void {
 
 /**
  * Death: hp 0, back in ten ticks, and any gold it held dropped as a new
- * gold item where it fell (id next_id).
+ * gold item where it fell (id next_id); with no id left, it keeps the gold.
  */
 export function die(slot: i32, by: u64): void {
   let p = touch(slot);
@@ -248,7 +249,7 @@ export function die(slot: i32, by: u64): void {
   died(id, by);
   schedule(tick + RESPAWN_DELAY, id, slot);
   const gold = Entity.gold(p);
-  if (gold > 0) {
+  if (gold > 0 && nextId < ID_LIMIT) {
     const s = createEntity(takeNextId());
     noteCreated(s);
     p = rec(slot); // creating may have moved the records
