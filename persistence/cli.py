@@ -29,6 +29,14 @@ def _run(work: Coroutine[Any, Any, T]) -> T:
     except FluxworldError as exc:
         click.echo(f"fluxworld: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT if isinstance(exc, InputError) else EXIT_FAILED)
+    except Exception as exc:
+        asyncpg = sys.modules.get("asyncpg")      # imported lazily, by the work, if at all
+        if asyncpg is None or not isinstance(exc, asyncpg.PostgresError):
+            raise
+        detail = f" ({exc.detail})" if getattr(exc, "detail", None) else ""
+        click.echo(f"fluxworld: PostgreSQL refused it: {exc.message}{detail} "
+                   f"[SQLSTATE {exc.sqlstate}]", err=True)
+        sys.exit(EXIT_FAILED)
 
 
 def _check_db(ctx: click.Context, param: click.Parameter, value: str) -> str:

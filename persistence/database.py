@@ -110,9 +110,16 @@ async def _start_embedded(stack: AsyncExitStack, database: str) -> str:
     # Starting blocks for ~0.5 s (initdb the first time): keep it off the loop.
     await asyncio.to_thread(server.start)
     stack.callback(server.stop)
+    watcher = asyncio.create_task(server.watch(), name="embedded PostgreSQL watch")
+    stack.push_async_callback(_cancelled, watcher)   # before the stop: no restart can follow it
     stack.callback(restore_signals, exit_on_termination())  # signals only from the main thread
     await create_database_if_missing(server.uri("postgres"), database)
     return server.uri(database)
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 async def connect(dsn: str) -> asyncpg.Connection[asyncpg.Record]:

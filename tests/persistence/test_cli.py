@@ -86,6 +86,16 @@ def test_commands_on_an_unmigrated_database_say_to_migrate(fresh_dsn, tmp_path):
         assert "run `fluxworld db migrate`" in result.stderr
 
 
+def test_a_world_the_database_refuses_is_one_line_and_nothing_stored(migrated_dsn, run_sql):
+    run_sql(migrated_dsn, "ALTER TABLE entity_wealth ADD CONSTRAINT modest CHECK (gold < 10)")
+    result = run("world", "load", str(TINY), "--db", migrated_dsn)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("fluxworld: PostgreSQL refused it: new row for relation \"entity_wealth\" "
+                                    "violates check constraint \"modest\"") and "SQLSTATE 23514" in result.stderr
+    assert "Traceback" not in result.output and len(result.stderr.splitlines()) == 1
+    assert run_sql(migrated_dsn, "SELECT count(*) AS n FROM world")[0]["n"] == 0
+
+
 def test_dump_without_a_world(migrated_dsn, tmp_path):
     result = run("world", "dump", str(tmp_path / "w.json"), "--db", migrated_dsn)
     assert result.exit_code == 1

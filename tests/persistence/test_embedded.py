@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -60,11 +61,13 @@ def test_dead_processes_are_forgotten(tmp_path):
 
 
 def _hold_open(state: Path) -> subprocess.Popen[str]:
-    process = subprocess.Popen([sys.executable, "-c", HOLD_OPEN], cwd=ROOT, text=True, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, env={**os.environ, "FLUXWORLD_STATE_DIR": str(state)})
+    state.mkdir(parents=True, exist_ok=True)
+    with open(state / "holder.log", "a") as log:     # a file: an unread pipe could fill and stall it
+        process = subprocess.Popen([sys.executable, "-c", HOLD_OPEN], cwd=ROOT, text=True, stdout=subprocess.PIPE,
+                                   stderr=log, env={**os.environ, "FLUXWORLD_STATE_DIR": str(state)})
     assert process.stdout is not None
     line = process.stdout.readline()
-    assert line.startswith("postgresql://"), process.stderr.read() if process.stderr else ""
+    assert line.startswith("postgresql://"), (state / "holder.log").read_text()
     return process
 
 
@@ -91,6 +94,35 @@ def test_the_server_stops_with_its_process_and_survives_kill_9(tmp_path):
         if postmaster.exists():
             server = EmbeddedServer(state / "pgdata").start()
             server.stop()
+
+
+def _postmaster_pid(pgdata: Path) -> int | None:
+    info = embedded._running_postmaster(pgdata)
+    return info.pid if info is not None else None
+
+
+def test_a_cluster_that_stops_underneath_is_started_again_and_stopped_at_exit(tmp_path):
+    """Killed (or shut down by PostgreSQL itself, as on a full WAL disk), the cluster is started
+    again while its user runs; and the postmaster started since is the one stopped at exit."""
+    state = tmp_path / "state"
+    pgdata = state / "pgdata"
+    holder = _hold_open(state)
+    try:
+        first = _postmaster_pid(pgdata)
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while (_postmaster_pid(pgdata) in (None, first)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        second = _postmaster_pid(pgdata)
+        assert second not in (None, first), "the embedded PostgreSQL was not started again"
+        holder.send_signal(signal.SIGTERM)
+        assert holder.wait(timeout=30) == 128 + signal.SIGTERM
+        assert _postmaster_pid(pgdata) is None, "the restarted PostgreSQL was left running"
+    finally:
+        holder.kill()
+        if _postmaster_pid(pgdata) is not None:
+            EmbeddedServer(pgdata).start().stop()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the package runs the server as another user only for root")
