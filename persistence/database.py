@@ -12,6 +12,7 @@ or use the server becomes a DatabaseUnavailable saying which server and why.
 from __future__ import annotations
 
 import asyncio
+import logging
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, AsyncIterator
@@ -26,6 +27,8 @@ from .errors import DatabaseUnavailable
 
 if TYPE_CHECKING:
     from .store import WorldStore
+
+log = logging.getLogger(__name__)
 
 EMBEDDED = "embedded"
 EMBEDDED_DATABASE = "fluxworld"          # the server's world
@@ -107,8 +110,17 @@ async def open_database(db: str, *, pool_max: int = POOL_MAX,
 
 async def _start_embedded(stack: AsyncExitStack, database: str) -> str:
     server = EmbeddedServer()
-    # Starting blocks for ~0.5 s (initdb the first time): keep it off the loop.
-    await asyncio.to_thread(server.start)
+    # Starting blocks for ~0.5 s (initdb the first time): keep it off the loop. A cluster whose
+    # postmaster was just killed refuses to start until its last backends have gone: try again.
+    for delay in (0.2, 0.5, 1.0, 2.0, 4.0, 0.0):
+        try:
+            await asyncio.to_thread(server.start)
+            break
+        except DatabaseUnavailable as e:
+            if not delay:
+                raise
+            log.warning("%s; trying again in %.1f s", e, delay)
+            await asyncio.sleep(delay)
     stack.callback(server.stop)
     watcher = asyncio.create_task(server.watch(), name="embedded PostgreSQL watch")
     stack.push_async_callback(_cancelled, watcher)   # before the stop: no restart can follow it

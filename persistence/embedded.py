@@ -14,6 +14,7 @@ directory defaults to /var/lib/fluxworld rather than anywhere under /root.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import logging
 import os
@@ -96,11 +97,11 @@ class EmbeddedServer:
             if (self.pgdata / "PG_VERSION").exists():
                 _forget_dead_users(self.pgdata)
                 with PostgresServer._lock:
-                    if _running_postmaster(self.pgdata) is None:
-                        _clear_dead_locks(self.pgdata)
+                    _clear_dead_locks(self.pgdata)
             server = get_server(self.pgdata, cleanup_mode="stop")
             server.__enter__()  # type: ignore[no-untyped-call]  # counts this handle
         except (OSError, subprocess.SubprocessError, AssertionError) as e:
+            _forget_failed_start(self.pgdata)
             raise DatabaseUnavailable(
                 f"cannot start the embedded PostgreSQL in {self.pgdata}: {e}{_log_tail(self.pgdata)}") from e
         self._server = server
@@ -201,13 +202,27 @@ def _running_postmaster(pgdata: Path) -> PostmasterInfo | None:
     return info
 
 
+def _forget_failed_start(pgdata: Path) -> None:
+    """The package keeps the object of a server that failed to start, never running, and would
+    hand it out again on the next try: drop it, with the exit hook it registered."""
+    failed = PostgresServer._instances.pop(pgdata.expanduser().resolve(), None)
+    if failed is not None:
+        atexit.unregister(failed._cleanup)
+
+
 def _clear_dead_locks(pgdata: Path) -> None:
     """Remove a dead postmaster's lock files. It may linger as a zombie where nothing reaps orphans
-    (a container's init), and the package and PostgreSQL itself would both take its pid as alive."""
+    (a container's init), and the package and PostgreSQL itself would both take its pid as alive.
+    A pid file still being written belongs to a postmaster starting: it is left alone."""
     pid_file = pgdata / "postmaster.pid"
     try:
         lines = pid_file.read_text().splitlines()
-    except OSError:
+        pid = int(lines[0])
+        if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+            return
+    except psutil.NoSuchProcess:
+        pass
+    except (OSError, ValueError, IndexError, psutil.Error):
         return
     if len(lines) > 4 and lines[3].strip().isdigit() and lines[4].strip():
         (Path(lines[4].strip()) / f".s.PGSQL.{lines[3].strip()}.lock").unlink(missing_ok=True)
