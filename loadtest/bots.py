@@ -13,6 +13,11 @@ strictly increasing seq, closed loop (`window` outstanding) or open loop
 world `<update acked=S>` every outstanding seq <= S and `<refused seq=S>`
 that one (as refused, not timed); from the echo, the echoed command.
 
+The first `flooders` accounts flood instead: each keeps FLOOD_WINDOW
+commands outstanding whatever the pace it is allowed, sending again on
+every answer or refusal. Their answers are counted apart and never timed,
+so the latencies are those of the players who keep to the rules.
+
 Workers talk to the parent over one Queue: ("ready", w, login_s), then
 ("interval", w, t, sent, answered) each second, then ("done", w, totals)
 or ("error", w, message). run_swarm is async and reads the queue from a
@@ -49,6 +54,7 @@ DRAIN = 2.0             # after the clock: how long answers to outstanding comma
 DISCONNECT = 2.0
 INTERVAL = 1.0          # timeline resolution, seconds
 POLL = 0.2              # how often the parent looks at its workers
+FLOOD_WINDOW = 500       # commands a flooding bot keeps outstanding
 SAY = ("hello", "over here", "rat!", "gold nearby", "follow me", "brb")
 
 _UPDATE, _REFUSED, _COMMAND = f"{{{UPDATE_NS}}}update", f"{{{UPDATE_NS}}}refused", f"{{{COMMAND_NS}}}command"
@@ -73,6 +79,7 @@ class SwarmSpec:
     workload: str = "mmo"   # "mmo": join the world and play; "echo": the same payloads, no join
     processes: int = 1
     seed: int = 1
+    flooders: int = 0       # the first accounts flood (module docstring)
 
 
 async def run_swarm(spec: SwarmSpec, progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
@@ -101,7 +108,8 @@ async def run_swarm(spec: SwarmSpec, progress: Callable[[dict[str, Any]], None] 
     latencies = sorted(x for t in totals for x in t["latencies"])
     answered_in_window = sum(t["answered_in_window"] for t in totals)
     return {"bots": len(spec.accounts), "login_s": max(login), "seconds": spec.seconds,
-            **{k: sum(t[k] for t in totals) for k in ("sent", "answered", "refused", "rejected", "unanswered")},
+            **{k: sum(t[k] for t in totals) for k in ("sent", "answered", "refused", "rejected", "unanswered",
+                                                       "flood_sent", "flood_answered", "flood_refused")},
             "round_trips_per_s": answered_in_window / spec.seconds, "latency_ms": summarize(latencies),
             "timeline": mail.timeline, "cpu_s": sum(t["cpu_s"] for t in totals)}
 
@@ -194,11 +202,14 @@ class _Worker:
         self.spec, self.index, self.outbox = spec, index, outbox
         self.sending = False
         self.sent = self.answered = self.refused = self.rejected = 0
+        self.flood_sent = self.flood_answered = self.flood_refused = 0
         self.latencies = array("d")     # ms; compact to send to the parent
         shared_ssl = ssl.create_default_context()    # unused on plain TCP; one for all (MEASURED.md)
         # Microseconds since the epoch: above every seq an earlier run gave these players.
         first_seq = time.time_ns() // 1000
-        self.bots = [_Bot(self, name, password, shared_ssl, first_seq) for name, password in accounts]
+        flooders = {name for name, _ in spec.accounts[:spec.flooders]}
+        self.bots = [_Bot(self, name, password, shared_ssl, first_seq, flooding=name in flooders)
+                     for name, password in accounts]
 
     async def run(self, go: Any, start_at: Any) -> None:
         began = time.monotonic()
@@ -223,10 +234,10 @@ class _Worker:
         cpu = time.process_time()
         self.sending = True
         rate = self.spec.rate
-        senders = [asyncio.create_task(bot.open_loop(rate, start + self.spec.seconds)) for bot in self.bots] \
-            if rate else []
-        if not rate:
-            for bot in self.bots:
+        senders = [asyncio.create_task(bot.open_loop(rate, start + self.spec.seconds))
+                   for bot in self.bots if rate and not bot.flooding]
+        for bot in self.bots:
+            if bot.flooding or not rate:
                 bot.fill()
         await self._intervals(start)
         self.sending = False
@@ -241,6 +252,7 @@ class _Worker:
         self.outbox.put(("done", self.index, {
             "sent": self.sent, "answered": self.answered, "refused": self.refused, "rejected": self.rejected,
             "unanswered": self.sent - self.answered - self.refused, "answered_in_window": answered_in_window,
+            "flood_sent": self.flood_sent, "flood_answered": self.flood_answered, "flood_refused": self.flood_refused,
             "latencies": self.latencies, "cpu_s": cpu}))
 
     async def _intervals(self, start: float) -> None:
@@ -268,8 +280,11 @@ class _BotClient(DirectMessages, ClientXMPP):
 class _Bot:
     """One player: its client, its outstanding seqs, and what it saw of the world (mmo)."""
 
-    def __init__(self, worker: _Worker, name: str, password: str, shared_ssl: ssl.SSLContext, seq: int) -> None:
+    def __init__(self, worker: _Worker, name: str, password: str, shared_ssl: ssl.SSLContext, seq: int,
+                 flooding: bool = False) -> None:
         self.worker, self.spec, self.name, self.seq = worker, worker.spec, name.lower(), seq
+        self.flooding = flooding
+        self.window = FLOOD_WINDOW if flooding else self.spec.window
         self.rng = random.Random(f"{worker.spec.seed}:{name}")
         # The context goes in the constructor: set afterwards, each client would still have built one (~90 ms).
         self.client = _BotClient(f"{name}@{self.spec.domain}", password, ssl_context=shared_ssl,
@@ -317,7 +332,7 @@ class _Bot:
             self.send()
 
     def fill(self) -> None:
-        while self.worker.sending and len(self.sent_at) < self.spec.window:
+        while self.worker.sending and len(self.sent_at) < self.window:
             self.send()
 
     def send(self) -> None:
@@ -331,7 +346,10 @@ class _Bot:
                              + "</message>")
         self.sent_at[self.seq] = time.monotonic()
         self.order.append(self.seq)
-        self.worker.sent += 1
+        if self.flooding:
+            self.worker.flood_sent += 1
+        else:
+            self.worker.sent += 1
 
     def _choose(self) -> tuple[str, str, str]:
         """The game mix: mostly steps (toward its focus when it has one), some chat and potions,
@@ -375,7 +393,7 @@ class _Bot:
             self._complete(int(echoed.get("seq", "0")), now)
             while self.order and self.order[0] not in self.sent_at:
                 self.order.popleft()
-        if self.worker.sending and self.spec.rate is None:
+        if self.worker.sending and (self.spec.rate is None or self.flooding):
             self.fill()
 
     def _complete(self, seq: int, now: float, refused: bool = False) -> None:
@@ -383,7 +401,10 @@ class _Bot:
         self.targets.pop(seq, None)
         if sent is None:
             return      # not ours (a join presence made), or already refused
-        if refused:
+        if self.flooding:
+            self.worker.flood_refused += refused
+            self.worker.flood_answered += not refused
+        elif refused:
             self.worker.refused += 1
         else:
             self.worker.answered += 1

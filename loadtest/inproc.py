@@ -83,16 +83,17 @@ class LiveWorld:
 
     def __init__(self, options: LoadOptions, engine_name: str, scenario: Scenario, store: WorldStore | None, *,
                  rate_limit: float | None, outbox_for: Callable[[Inbox], Outbox] | None = None,
-                 inbox_limit: int | None = None) -> None:
+                 inbox_limit: int | None = None, burst: int | None = None, per_sender: int | None = None) -> None:
         self.scenario, self.store = scenario, store
         self.view = WorldView.from_world(scenario.world)
         self.engine = create_engine(engine_name)
         self.engine.project(self.view.frame())
         self.collector = Collector(pgdata=pgdata_dir() if options.db == "embedded" else None)
-        self.inbox = Inbox(limit=inbox_limit or max(1, int(options.queue_seconds * options.offered_per_second)))
+        self.inbox = Inbox(limit=inbox_limit or max(1, int(options.queue_seconds * options.offered_per_second)),
+                           per_sender=per_sender)
         self.outbox = outbox_for(self.inbox) if outbox_for else None
-        negotiate = Negotiate(rate=rate_limit, burst=DEFAULT_BURST if rate_limit is None else
-                              max(DEFAULT_BURST, int(rate_limit)))
+        negotiate = Negotiate(rate=rate_limit, burst=burst or (DEFAULT_BURST if rate_limit is None else
+                                                               max(DEFAULT_BURST, int(rate_limit))))
         self.pipeline = Pipeline(self.engine, store, self.outbox, negotiate=negotiate,
                                  on_committed=self._committed)
         self.loop = TickLoop(self.pipeline, self.view, self.inbox, hz=options.hz, summary_every=float("inf"))

@@ -38,6 +38,7 @@ class LoadOptions:
     open_loop: bool = False           # xmpp: bots offer `rate` a second each (Poisson) instead of a closed loop
     updates_hz: float | None = None   # xmpp: how often a bot hears from the world (None: the gateway's default)
     bot_processes: int = 1            # xmpp: worker processes for the bots
+    flooders: int = 0                 # xmpp: bots that flood; the world then keeps serve's own limits
 
     def check(self) -> None:
         """InputError for a combination no run can do."""
@@ -45,6 +46,10 @@ class LoadOptions:
             raise InputError("--transport xmpp runs the mmo scenario (the bank's transfers are in-process only)")
         if self.transport == "xmpp" and self.db == "none":
             raise InputError("--transport xmpp needs a database: player accounts live there (--db embedded or a DSN)")
+        if self.flooders and (self.transport != "xmpp" or not self.open_loop):
+            raise InputError("--flooders needs --transport xmpp --open-loop: the others keep to their --rate")
+        if self.flooders and self.flooders >= min(self.players, *self.more_players, self.players):
+            raise InputError(f"--flooders {self.flooders} leaves no player to measure among {self.players}")
 
     @property
     def engines(self) -> tuple[str, ...]:

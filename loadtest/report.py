@@ -106,6 +106,11 @@ def summary_table(results: dict[str, Any]) -> str:
         row("kB/s out (gateway)", "stanzas_per_s", "bytes_out", fmt=lambda v: _rate(v / 1000 if v else v))
     if any(r.get("latency_ms") for r in runs):
         rows.append(["latency p50/p99 ms", *(_ms_list(r.get("latency_ms"), ("p50", "p99")) for r in runs)])
+    if any(r.get("flood") for r in runs):
+        row("flooding bots", "flood", "bots")
+        row("flood sent cmd/s", "flood", "sent_per_s", fmt=_rate)
+        rows.append(["flood answered / refused", *(f"{_int(_dig(r, 'flood', 'answered'))} / "
+                                                   f"{_int(_dig(r, 'flood', 'refused'))}" for r in runs)])
     if any(r.get("baseline_ratio") is not None for r in runs):
         row("x baseline", "baseline_ratio", fmt=_ratio)
     if any(r.get("echo_ratio") is not None for r in runs):

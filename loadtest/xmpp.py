@@ -39,6 +39,8 @@ from persistence.database import Database
 from persistence.embedded import state_dir
 from pipeline.link.world import WorldLink
 from pipeline.runner import Inbox
+from pipeline.serve import QUEUE_LIMIT
+from pipeline.stages.negotiate import DEFAULT_BURST, DEFAULT_RATE
 from pipeline.view import WorldView
 from pipeline.xmpp.gateway import GatewayProcess
 from pipeline.xmpp.prosody import ProsodyServer
@@ -84,9 +86,12 @@ async def run_xmpp(options: LoadOptions, engine_name: str, database: Database | 
             links.append(WorldLink(directory / "world.sock", inbox, WorldView.from_world(scenario.world), options.hz))
             return links[0]
 
-        # Closed loop: at most every bot's window waits at once, so the inbox holds them all.
-        world = LiveWorld(options, engine_name, scenario, store, rate_limit=WINDOW * options.hz,
-                          outbox_for=link_for, inbox_limit=2 * WINDOW * len(names))
+        if options.flooders:        # as serve runs: its rate limit, inbox bound and per-sender bound
+            limits: dict[str, Any] = dict(rate_limit=DEFAULT_RATE, burst=DEFAULT_BURST, inbox_limit=QUEUE_LIMIT,
+                                          per_sender=2 * DEFAULT_BURST)
+        else:                       # closed loop: at most every bot's window waits at once; the inbox holds them
+            limits = dict(rate_limit=WINDOW * options.hz, inbox_limit=2 * WINDOW * len(names))
+        world = LiveWorld(options, engine_name, scenario, store, outbox_for=link_for, **limits)
         link = links[0]
         await link.start()
         stack.push_async_callback(link.stop)
@@ -98,10 +103,12 @@ async def run_xmpp(options: LoadOptions, engine_name: str, database: Database | 
         world.start()
         spec = SwarmSpec("127.0.0.1", prosody.c2s_port, prosody.domain, prosody.component, tuple(names),
                          seconds=options.duration, rate=options.rate if options.open_loop else None, window=WINDOW,
-                         workload="mmo", processes=options.bot_processes, seed=options.seed)
+                         workload="mmo", processes=options.bot_processes, seed=options.seed,
+                         flooders=options.flooders)
         loop = f"open loop, {options.rate:g} commands a second each" if options.open_loop else \
             f"closed loop, {WINDOW} commands outstanding each"
-        note(f"xmpp: {options.players} bots log in and join, then {options.duration:g} s {loop}")
+        flood = f"; {options.flooders} of them flood" if options.flooders else ""
+        note(f"xmpp: {options.players} bots log in and join, then {options.duration:g} s {loop}{flood}")
         started = time.monotonic()
         counts_before = link.counts()
         t = world.collector.totals
@@ -114,7 +121,7 @@ async def run_xmpp(options: LoadOptions, engine_name: str, database: Database | 
             progress(world.collector.sample())
 
         swarm = await run_swarm(spec, progress=interval)
-        t.offered = swarm["sent"] + 2 * len(names)          # + each bot's join and leave
+        t.offered = swarm["sent"] + swarm["flood_sent"] + 2 * len(names)     # + each bot's join and leave
         await world.drain(lambda: t.committed + t.refused + world.inbox.dropped >= t.offered, SETTLE_TIMEOUT)
         seconds = time.monotonic() - started
         counts_after = link.counts()
@@ -128,6 +135,9 @@ async def run_xmpp(options: LoadOptions, engine_name: str, database: Database | 
         # The bots' own count, over their clock: the rate the echo is compared with.
         run["rates"]["answered_per_s"] = round(swarm["round_trips_per_s"], 1)
         run["swarm"] = {k: v for k, v in swarm.items() if k not in ("timeline", "latency_ms")}
+        if options.flooders:
+            run["flood"] = {"bots": options.flooders, "sent_per_s": round(swarm["flood_sent"] / options.duration, 1),
+                            "answered": swarm["flood_answered"], "refused": swarm["flood_refused"]}
         if options.echo:
             run["echo"] = await _echo(prosody, spec, note)
         return run

@@ -10,6 +10,7 @@ Only the failing commands cost Python time; the rest is numpy over columns.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -21,10 +22,21 @@ from .batches import OP_FIELDS, batch_commands_json
 
 MAX_TEXT_BYTES = 1024
 PLAYER_MAX, SEQ_MAX = 2**62 - 1, 2**62      # as for command dicts (pipeline/batches.py)
-# How far above its last seq a player's next may be: a client counting in ones, or
-# in milliseconds, never comes near it, and one that leaps would need 2^30 commands
-# (17 years at 2 a second) to reach SEQ_MAX and have no seq left.
+# How far a player's next seq may leap: at most SEQ_STEP_MAX above its last seq or
+# above the wall clock in microseconds since the epoch, whichever is higher. Clients
+# counting in ones or stamping seqs with the time (in seconds, ms or µs) never meet
+# it; one that leaps would need 2^30 commands (17 years at 2 a second) to reach
+# SEQ_MAX and have no seq left.
 SEQ_STEP_MAX = 2**32
+
+
+def wall_microseconds() -> int:
+    return time.time_ns() // 1000
+
+
+def seq_ceiling(last: int, now_us: int) -> int:
+    """The highest seq a player whose last seq is `last` may send now."""
+    return min(SEQ_MAX, max(last, now_us) + SEQ_STEP_MAX)
 SENDER_SIZE = 8                             # a sender id: little-endian u64
 # Which Command column each op's JSON field lands in (records.TARGET_KEYS).
 _COLUMN = {"zone": "zone", "dx": "dx", "dy": "dy", "target": "target", "item": "target", "to": "target",

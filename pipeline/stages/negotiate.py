@@ -10,8 +10,8 @@ refusal answered at once, never entering the batch or the command log
    worth a tick);
 2. authorised: `player` is the sender's own entity;
 3. in order: `seq` above the player's last accepted seq (a duplicate or a
-   replay of an old command is refused) and, from a sender, at most
-   SEQ_STEP_MAX above it, so no client can use up its seq space;
+   replay of an old command is refused) and, from a sender, no higher than
+   `seq_ceiling` (pipeline/blocks.py), so no client can use up its seq space;
 4. within the player's rate limit: a token bucket of `burst` commands
    refilled at `rate` a second (trusted input, a recorded batch, has none;
    `rate=None` turns the limit off).
@@ -27,7 +27,7 @@ refusal must not advance a player's seq.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -45,6 +45,8 @@ from ..blocks import (
     block_senders,
     merge,
     select,
+    seq_ceiling,
+    wall_microseconds,
 )
 from ..context import TickContext
 from ..jsoninput import Bad, path_str
@@ -88,12 +90,15 @@ class _Accepted:
 class Negotiate:
     rate: float | None = DEFAULT_RATE
     burst: int = DEFAULT_BURST
+    clock: Callable[[], int] = wall_microseconds      # the seq ceiling's (tests set their own)
 
     def __post_init__(self) -> None:
         self._buckets = Buckets(self.rate or 0.0, self.burst)
+        self._now_us = 0
 
     async def __call__(self, ctx: TickContext) -> TickContext:
         accepted = _Accepted()
+        self._now_us = self.clock()
         last_seq: dict[int, int] = {}
         for incoming in _merged(ctx.incoming):
             if isinstance(incoming, CommandBlock):
@@ -135,8 +140,11 @@ class Negotiate:
             seen = [last_seq.get(p) for p in firsts]
             previous: list[int] = [(view_last_seq(p) or 0) if s is None else s for p, s in zip(firsts, seen)]
             last = np.array(previous, dtype=np.uint64)
+            # Flagged where a leap may be too far (exactly so for a block's rising run of seqs
+            # above the clock); the one-by-one path then applies seq_ceiling itself.
             leaps = np.diff(seqs, prepend=np.uint64(0)) > SEQ_STEP_MAX
-            leaps[starts] = seqs[starts] - np.minimum(seqs[starts], last) > SEQ_STEP_MAX
+            floor = np.maximum(last, np.uint64(self._now_us))
+            leaps[starts] = seqs[starts] - np.minimum(seqs[starts], floor) > SEQ_STEP_MAX
             # One by one: seqs that fall back within the block, start at or below the last, or leap too far
             # from a sender, and senders mixed with trusted input (only senders are rate- and step-limited).
             slow = ~np.logical_and.reduceat(rising, starts) \
@@ -172,7 +180,7 @@ class Negotiate:
             seq = int(records["seq"][i])
             if seq <= previous:
                 problems[i] = f"out of order: seq {seq} is not above your last seq {previous}"
-            elif senders[i] and seq - previous > SEQ_STEP_MAX:
+            elif senders[i] and seq > seq_ceiling(previous, self._now_us):
                 problems[i] = _leap(seq, previous)
             elif self.rate is not None and senders[i] and not self._take_token(player, received):
                 problems[i] = self._limited()
@@ -203,7 +211,7 @@ class Negotiate:
             previous = ctx.view.last_seq(player) or 0
         if seq <= previous:
             return f"out of order: seq {seq} is not above your last seq {previous}"
-        if incoming.sender is not None and seq - previous > SEQ_STEP_MAX:
+        if incoming.sender is not None and seq > seq_ceiling(previous, self._now_us):
             return _leap(seq, previous)
         if self.rate is not None and incoming.sender is not None and not self._take_token(player, incoming.received):
             return self._limited()
@@ -276,4 +284,5 @@ class Buckets:
 
 
 def _leap(seq: int, previous: int) -> str:
-    return f"out of order: seq {seq} is more than {SEQ_STEP_MAX} above your last seq {previous}"
+    return (f"out of order: seq {seq} leaps too far: at most {SEQ_STEP_MAX} above your last seq {previous} "
+            "or above the time in microseconds since 1970")

@@ -30,7 +30,7 @@ from vocabulary.records import unpack_entity, unpack_zone
 from vocabulary.types import Batch, TickResult
 
 from ..batches import check_command
-from ..blocks import SEQ_MAX, SEQ_STEP_MAX
+from ..blocks import seq_ceiling, wall_microseconds
 from ..jsoninput import Bad, path_str
 from ..link.client import NOT_LINKED, WorldClient
 from ..stages.negotiate import Buckets
@@ -356,7 +356,7 @@ class XmppGateway:
         if self.view is not None:
             last = max(last, self.view.last_seq(entity) or 0)
         seq = request.seq if request.seq is not None else last + 1
-        if request.player in (None, entity) and 0 < seq <= min(SEQ_MAX, last + SEQ_STEP_MAX):
+        if request.player in (None, entity) and 0 < seq <= seq_ceiling(last, wall_microseconds()):
             self._seq[entity] = max(last, seq)      # what negotiate refuses moves nothing
         command = make_command(request, entity, seq)
         try:

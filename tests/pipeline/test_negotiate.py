@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import numpy as np
@@ -64,9 +65,20 @@ def test_stale_and_duplicate_seqs_are_refused():
 def test_a_seq_may_not_leap_so_far_that_the_seq_space_runs_out():
     ctx = negotiate(sent({"player": 1, "seq": 2**62, "op": "use"}),          # would leave no higher seq
                     sent({"player": 1, "seq": 4 + 2**32, "op": "use"}),      # the largest step
-                    sent({"player": 1, "seq": 2**62, "op": "use"}, sender=None))    # trusted: no bound
+                    sent({"player": 1, "seq": 5 + 2**33, "op": "use"}),      # one more than that
+                    sent({"player": 1, "seq": 2**62, "op": "use"}, sender=None),    # trusted: no bound
+                    stage=Negotiate(clock=lambda: 0))
     assert accepted(ctx) == [(1, 4 + 2**32), (1, 2**62)]
-    assert [r.reason for r in ctx.refusals] == [f"out of order: seq {2**62} is more than {2**32} above your last seq 4"]
+    assert [r.reason.split(" leaps")[0] for r in ctx.refusals] == [f"out of order: seq {2**62}",
+                                                                   f"out of order: seq {5 + 2**33}"]
+    assert ctx.refusals[0].reason.endswith(f"at most {2**32} above your last seq 4 or above the time in "
+                                           "microseconds since 1970")
+
+
+def test_a_seq_may_be_the_time_in_microseconds():
+    now = time.time_ns() // 1000
+    ctx = negotiate(sent({"player": 1, "seq": now, "op": "use"}), sent({"player": 1, "seq": now + 2**33, "op": "use"}))
+    assert accepted(ctx) == [(1, now)] and len(ctx.refusals) == 1
 
 
 def test_a_flood_is_rate_limited_and_the_bucket_refills():

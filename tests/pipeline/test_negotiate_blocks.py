@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import numpy as np
@@ -55,11 +56,17 @@ def test_a_block_negotiates_exactly_like_single_commands(rate):
                                             ([5 + 2**32, 6], 1), ([6, 6 + 2**32, 7 + 2**33], 1)])
 def test_a_leap_in_seq_is_refused_in_a_block_as_alone(seqs, refused):
     commands = [{"player": 1, "seq": s, "op": "use"} for s in seqs]
-    singles = run(*(Incoming(c, 1, 0.0) for c in commands))
-    blocked = run(block(commands, [1] * len(commands)))
+    singles = run(*(Incoming(c, 1, 0.0) for c in commands), stage=Negotiate(clock=lambda: 0))
+    blocked = run(block(commands, [1] * len(commands)), stage=Negotiate(clock=lambda: 0))
     assert blocked.batch.commands == singles.batch.commands
     assert [r.reason for r in blocked.refusals] == [r.reason for r in singles.refusals]
     assert len(blocked.refusals) == refused
+
+
+def test_seqs_stamped_with_the_time_pass_in_a_block():
+    now = time.time_ns() // 1000
+    ctx = run(block([{"player": 1, "seq": now + s, "op": "use"} for s in (0, 1, 2)], [1] * 3))
+    assert ctx.refusals == [] and len(ctx.batch.commands) == 3 * COMMAND_DTYPE.itemsize
 
 
 def test_blocks_and_single_commands_keep_arrival_order_and_text_offsets():
