@@ -43,7 +43,7 @@ from pipeline.serve import QUEUE_LIMIT
 from pipeline.stages.negotiate import DEFAULT_BURST, DEFAULT_RATE
 from pipeline.view import WorldView
 from pipeline.xmpp.gateway import GatewayProcess
-from pipeline.xmpp.prosody import ProsodyServer
+from pipeline.xmpp.prosody import CLIENT_RATE, ProsodyServer
 
 from .bots import SwarmSpec, run_swarm
 from .collector import CpuMeter
@@ -66,7 +66,9 @@ async def run_xmpp(options: LoadOptions, engine_name: str, database: Database | 
     async with AsyncExitStack() as stack:
         root = state_dir() / "loadtest-prosody"
         shutil.rmtree(root, ignore_errors=True)       # ours alone: every run starts with no accounts
-        prosody = ProsodyServer(root, extra_components=(ECHO_COMPONENT,))
+        # Closed loop measures the ceiling: no client throttled; open loop keeps what serve runs with.
+        prosody = ProsodyServer(root, extra_components=(ECHO_COMPONENT,),
+                                client_rate=CLIENT_RATE if options.open_loop else None)
         await asyncio.to_thread(prosody.start)
         stack.callback(prosody.stop)
         names = [(f"bot{i}", PASSWORD) for i in range(options.players)]

@@ -105,6 +105,7 @@ class XmppGateway:
         self._jid: dict[int, str] = {}             # entity -> bare JID, once looked up
         self._joined: set[int] = set()             # players this gateway has joined
         self._seq: dict[int, int] = {}             # entity -> last seq handed out or seen
+        self._refusals: dict[str, list[tuple[str, str]]] = {}    # jid -> answers to send together
         self.presence = PresenceSync(self._send_presence)
         self._questions = Buckets(QUESTION_RATE, QUESTION_BURST)   # negotiate's token buckets
         self._tasks: set[asyncio.Future[None]] = set()
@@ -390,8 +391,18 @@ class XmppGateway:
             self._send("".join(messages))      # one write for the tick's messages
 
     def on_refused(self, sender: int, reason: str, command: dict[str, Any] | None) -> None:
+        """Refusals are answered one message a player for all that arrive together (a flood's
+        hundreds in one tick cost Prosody one stanza, not hundreds)."""
         if self.presence.on_refused(sender, command.get("seq") if isinstance(command, dict) else None):
             return      # presence's own join or leave: sent again after the next tick
         jid = self._jid.get(sender)
-        if jid is not None:
-            self.send(jid, *stanzas.refused(reason, command))
+        if jid is None:
+            return
+        if not self._refusals:
+            asyncio.get_running_loop().call_soon(self._send_refusals)
+        self._refusals.setdefault(jid, []).append(stanzas.refused(reason, command))
+
+    def _send_refusals(self) -> None:
+        refusals, self._refusals = self._refusals, {}
+        for jid, answers in refusals.items():
+            self.send(jid, "\n".join(body for body, _ in answers), "".join(payload for _, payload in answers))

@@ -49,7 +49,7 @@ https_ports = {{ }}
 c2s_direct_tls_ports = {{ }}
 legacy_ssl_ports = {{ }}
 admin_socket = {admin_socket}
-modules_enabled = {{ "roster", "saslauth", "disco", "ping", "admin_shell" }}
+modules_enabled = {{ "roster", "saslauth", "disco", "ping", "admin_shell"{limits_module} }}
 -- The world's messages are live news: a player who comes back wants the world as it is, not a backlog.
 modules_disabled = {{ "s2s", "tls", "offline" }}
 -- Loopback only, so no TLS: plain passwords never leave the machine.
@@ -58,7 +58,7 @@ allow_unencrypted_plain_auth = true
 allow_registration = false
 authentication = "internal_hashed"
 storage = "internal"
--- Debian's stock config throttles each client to 10 kB/s; these two halve CPU and latency.
+{limits}-- Debian's stock config throttles each client to 10 kB/s; these two halve CPU and latency.
 network_settings = {{ nagle = false; }}
 gc = {{ mode = "incremental", threshold = 200, speed = 200 }}
 
@@ -71,6 +71,13 @@ Component {component}
 
 
 C2S_PORT = 5222          # XMPP client connections (RFC 6120)
+# What one client may send: a player's commands are ~150 bytes and the world takes 20 a second
+# (burst 10), so 4 kB/s (27 a second, 53 at once) never holds a player back, while a flood is
+# throttled at its socket, before Prosody parses it or the world has to answer it.
+CLIENT_RATE = "4kb/s"
+_LIMITS = """-- What one client may send (pipeline/xmpp/prosody.py, CLIENT_RATE).
+limits = {{ c2s = {{ rate = {rate}; burst = "2s" }} }}
+"""
 COMPONENT_PORT = 5347    # XEP-0114 components, by convention
 
 
@@ -103,10 +110,12 @@ class ProsodyServer:
     """`with ProsodyServer() as server:` runs Prosody until the block ends."""
 
     def __init__(self, root: Path | None = None, *, domain: str = DEFAULT_DOMAIN,
-                 component: str = DEFAULT_COMPONENT, extra_components: tuple[str, ...] = ()) -> None:
+                 component: str = DEFAULT_COMPONENT, extra_components: tuple[str, ...] = (),
+                 client_rate: str | None = CLIENT_RATE) -> None:
         self.root = root or state_dir() / "prosody"
         self.domain, self.component = domain, component
         self.extra_components = extra_components    # more components (the load test's echo), same secret
+        self.client_rate = client_rate              # None: clients send unthrottled (a load test's ceiling)
         self.config = self.root / "prosody.cfg.lua"
         self.data = self.root / "data"
         self.log = self.root / "prosody.log"
@@ -137,6 +146,8 @@ class ProsodyServer:
             pidfile=_lua(self.root / "prosody.pid"), data=_lua(self.data), certs=_lua(self.root / "certs"),
             log=_lua(self.log), c2s_port=self.c2s_port, component_port=self.component_port,
             admin_socket=_lua(self.data / "prosody.sock"), domain=_lua(self.domain),
+            limits_module=', "limits"' if self.client_rate else "",
+            limits=_LIMITS.format(rate=_lua(self.client_rate)) if self.client_rate else "",
             components="".join(_COMPONENT.format(component=_lua(c), secret=_lua(self.secret()))
                                for c in (self.component, *self.extra_components)))
         # The config holds the secret: readable by Prosody's user only.

@@ -119,12 +119,20 @@ class Bot:
         # Every message, with a body or not (the world sends programs that speak payloads none).
         self.client.register_handler(Callback("all messages", MatchXPath("{jabber:client}message"), self._on_message))
         self.seq = 1000
+        self.grouped = 0        # messages that carried several refusals
 
     def _on_message(self, msg: Any) -> None:
         if msg.xml.find("{urn:xmpp:delay}delay") is not None:
             return      # kept offline by Prosody for an earlier test's session of this account
-        self.messages.append((msg["body"], msg.xml.find(f"{{{UPDATE_NS}}}update"),
-                              msg.xml.find(f"{{{UPDATE_NS}}}refused")))
+        refusals = msg.xml.findall(f"{{{UPDATE_NS}}}refused")
+        if len(refusals) > 1:       # refusals that came together, in one message: one entry each, as sent
+            lines = msg["body"].split("\n")
+            assert len(lines) == len(refusals), msg
+            self.grouped += 1
+            self.messages.extend((line, None, refused) for line, refused in zip(lines, refusals))
+        else:
+            update = msg.xml.find(f"{{{UPDATE_NS}}}update")
+            self.messages.append((msg["body"], update, refusals[0] if refusals else None))
         self._arrived.set()
 
     async def __aenter__(self) -> Bot:

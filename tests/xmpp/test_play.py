@@ -110,6 +110,7 @@ async def test_a_flood_is_rate_limited_and_every_refusal_is_answered(prosody, fr
         limited = [await dave.expect(lambda b, u, r: (b or "").startswith("refused: rate limited"))
                    for _ in range(10)]
         assert len(limited) == 10
+        assert dave.grouped >= 1            # a tick's refusals for one player come in one message
         metrics = running.loop.pipeline.metrics
         assert metrics.commands.labels("refused")._value.get() >= 10
 
