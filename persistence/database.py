@@ -177,8 +177,8 @@ async def create_database_if_missing(admin_dsn: str, name: str) -> bool:
             return False
         try:
             await conn.execute(f'CREATE DATABASE "{name}"')
-        except asyncpg.DuplicateDatabaseError:  # another process won the race
-            return False
+        except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+            return False     # another process won the race (caught by the catalog's unique index)
         return True
     finally:
         await conn.close()

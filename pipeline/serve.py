@@ -152,7 +152,7 @@ async def _serve(options: ServeOptions, endpoint: Endpoint | None) -> int:
                 await link.stop()
                 if options.link is None:
                     shutil.rmtree(link.path.parent, ignore_errors=True)
-        log.info("stopped at tick %d: %s", loop.committed_tick, pipeline.metrics.summary(list(STAGES)))
+        log.info("the run, stage by stage: %s", pipeline.metrics.summary(list(STAGES)))
         return loop.committed_tick
 
 

@@ -38,15 +38,21 @@ def player_group() -> None:
 @player_group.command("add")
 @click.argument("name")
 @click.option("--password", help="The account's password (default: a generated one, printed).")
+@click.option("--reset-password", is_flag=True, help="The account exists: give it a new password.")
 @click.option("--db", default="embedded", show_default=True, envvar="FLUXWORLD_DB",
               help="'embedded' or a postgresql:// DSN: where the JID -> entity mapping is kept.")
-def player_add(name: str, password: str | None, db: str) -> None:
+def player_add(name: str, password: str | None, reset_password: bool, db: str) -> None:
     """Create NAME@fluxworld.localhost and the player entity it commands."""
     from .prosody import ProsodyServer
 
     password = password or secrets.token_urlsafe(9)
+    server = ProsodyServer()
+    if server.account_exists(name) and not reset_password:
+        click.echo(f"fluxworld: {name}@{server.domain} already has an account; to give it a new password, "
+                   "add --reset-password", err=True)
+        sys.exit(1)
     try:
-        jid = ProsodyServer().create_account(name, password)
+        jid = server.create_account(name, password)
         entity = asyncio.run(_map(db, jid))
     except FluxworldError as exc:
         click.echo(f"fluxworld: {exc}", err=True)

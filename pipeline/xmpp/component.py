@@ -37,7 +37,7 @@ from ..stages.negotiate import Buckets
 from ..view import WorldView
 from . import Endpoint, stanzas
 from .fanout import Fanout
-from .presence import PresenceSync
+from .presence import PresenceSync, sessions
 from .protocol import (
     COMMAND_NS,
     HELP,
@@ -106,6 +106,7 @@ class XmppGateway:
         self._joined: set[int] = set()             # players this gateway has joined
         self._seq: dict[int, int] = {}             # entity -> last seq handed out or seen
         self._refusals: dict[str, list[tuple[str, str]]] = {}    # jid -> answers to send together
+        self._lookups: dict[str, asyncio.Future[int]] = {}         # jid -> its account lookup under way
         self.presence = PresenceSync(self._send_presence)
         self._questions = Buckets(QUESTION_RATE, QUESTION_BURST)   # negotiate's token buckets
         self._tasks: set[asyncio.Future[None]] = set()
@@ -342,6 +343,15 @@ class XmppGateway:
         return Request("join", fields, seq=request.seq if request else None, player=request.player if request else None)
 
     async def _lookup(self, jid: str, view: WorldView) -> int:
+        """The player `jid` commands; lookups of one JID at once (a chat client's subscribe and
+        presence arrive together) share one, or each would allocate it an id."""
+        pending = self._lookups.get(jid)
+        if pending is None:
+            pending = self._lookups[jid] = asyncio.ensure_future(self._look_up(jid, view))
+            pending.add_done_callback(lambda _: self._lookups.pop(jid, None))
+        return await asyncio.shield(pending)
+
+    async def _look_up(self, jid: str, view: WorldView) -> int:
         entity = self._entity.get(jid) or await self.accounts.account(jid)
         record = view.get(entity) if entity else None
         if entity is None or (record is not None and record[80] != Kind.player):
@@ -385,6 +395,10 @@ class XmppGateway:
 
     def on_tick(self, view: WorldView, result: TickResult, batch: Batch) -> None:
         self.presence.on_tick(view, batch)
+        if log.isEnabledFor(logging.INFO):
+            for entity, online in sessions(result, batch):
+                log.info("%s (player %d) %s the world", self._jid.get(entity, "a player"), entity,
+                         "joined" if online else "left")
         messages = list(self.fanout.on_tick(view, result, batch, self.presence.sent))
         if messages:
             self.stanzas_out += len(messages)

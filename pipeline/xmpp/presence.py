@@ -17,10 +17,26 @@ from typing import Callable
 
 import numpy as np
 
-from schema._generated.layout import COMMAND_DTYPE
-from vocabulary.types import Batch
+from schema._generated.layout import COMMAND_DTYPE, EffectKind, Op
+from vocabulary.types import Batch, TickResult
 
+from ..effects import effect_array
 from ..view import WorldView
+
+
+def sessions(result: TickResult, batch: Batch) -> list[tuple[int, bool]]:
+    """The players a tick's joins and leaves (those the rules did not reject) took online (True)
+    or offline (False), in the batch's order."""
+    commands = np.frombuffer(batch.commands, dtype=COMMAND_DTYPE)
+    moving = commands[(commands["op"] == Op.join) | (commands["op"] == Op.leave)]
+    if not len(moving):
+        return []
+    effects = effect_array(result)
+    rejections = effects[effects["kind"] == EffectKind.rejected]
+    rejected = set(zip(rejections["subject"].tolist(), rejections["object"].tolist()))
+    return [(player, op == Op.join) for player, seq, op in
+            zip(moving["player"].tolist(), moving["seq"].tolist(), moving["op"].tolist())
+            if (player, seq) not in rejected]
 
 
 class PresenceSync:

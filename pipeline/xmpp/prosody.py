@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import resource
 import secrets
 import shutil
@@ -223,6 +224,13 @@ class ProsodyServer:
         self.stop()
 
     # ------------------------------------------------------------ accounts
+
+    def account_exists(self, name: str) -> bool:
+        """Whether `name@domain` has an account (Prosody's data file for it, which exists whether or
+        not the server runs; the path's parts encoded as Prosody's datamanager does)."""
+        def encoded(part: str) -> str:
+            return re.sub(r"[^A-Za-z0-9]", lambda m: "".join(f"%{b:02x}" for b in m.group().encode()), part)
+        return (self.data / encoded(self.domain) / "accounts" / f"{encoded(name.lower())}.dat").exists()
 
     def create_account(self, name: str, password: str) -> str:
         """Create (or reset the password of) `name@domain`; returns the bare JID.

@@ -148,3 +148,17 @@ def test_a_data_directory_initdb_never_finished_is_set_aside_and_made_anew(tmp_p
         server.stop()
     (aside,) = tmp_path.glob("pgdata.half-made-*")
     assert (aside / "postmaster.pid").exists()      # kept for a person to look at, not deleted
+
+
+async def test_processes_racing_to_create_the_database_all_succeed(pg_server, run_sql):
+    """`player add` and a starting `serve` on a fresh state directory both create the database."""
+    import asyncio
+
+    from persistence.database import create_database_if_missing
+
+    admin = pg_server.uri("postgres")
+    created = await asyncio.gather(*(create_database_if_missing(admin, "raced") for _ in range(8)))
+    try:
+        assert sorted(created) == [False] * 7 + [True]
+    finally:
+        run_sql(admin, 'DROP DATABASE IF EXISTS "raced"')

@@ -179,6 +179,11 @@ async def test_player_add_makes_an_account_that_logs_in_and_plays(prosody, fresh
     assert added.exit_code == 0, added.output
     jid, _, _, _, entity_id = added.stdout.split()          # "JID password P entity N"
     assert jid == f"erin@{prosody.domain}"
+    again = await asyncio.to_thread(CliRunner().invoke, cli, ["player", "add", "erin", "--db", fresh_dsn])
+    assert again.exit_code == 1 and "already has an account" in again.output and "--reset-password" in again.output
+    reset = await asyncio.to_thread(CliRunner().invoke, cli, ["player", "add", "erin", "--password", PASSWORD,
+                                                              "--reset-password", "--db", fresh_dsn])
+    assert reset.exit_code == 0 and reset.stdout.split()[4] == entity_id, reset.output
     async with world_server(prosody, fresh_dsn), Bot(prosody, "erin") as erin:
         erin.online()
         await erin.expect(lambda b, u, r: entity(u, int(entity_id)) is not None)
@@ -287,9 +292,10 @@ async def test_a_malformed_seq_does_not_move_the_players_text_commands(prosody, 
         await alice.expect(lambda b, u, r: (entity(u, 1) or {}).get("x") == "11")
 
 
-async def test_a_chat_client_subscribes_and_its_plain_presence_joins_and_leaves(prosody, fresh_dsn):
+async def test_a_chat_client_subscribes_and_its_plain_presence_joins_and_leaves(prosody, fresh_dsn, caplog):
     """As a chat client does it: add the world to the roster, then plain available and unavailable
-    presence to its server (no directed presence): the world follows."""
+    presence to its server (no directed presence): the world follows, and the log says so."""
+    caplog.set_level(logging.INFO, logger="pipeline.xmpp.component")
     async with world_server(prosody, fresh_dsn) as running, Bot(prosody, "frank") as frank:
         jid = f"frank@{prosody.domain}"
         frank.client.send_presence(pto=frank.world, ptype="subscribe")
@@ -308,6 +314,9 @@ async def test_a_chat_client_subscribes_and_its_plain_presence_joins_and_leaves(
         await online(0)
         frank.client.send_presence()
         await online(1)
+        said = [r.getMessage() for r in caplog.records if "the world" in r.getMessage()]
+        entity_id = running.gateway._entity[jid]
+        assert said == [f"{jid} (player {entity_id}) {done} the world" for done in ("joined", "left", "joined")]
 
 
 async def test_after_a_restart_nobody_stays_online_without_a_presence(prosody, fresh_dsn):
