@@ -5,12 +5,14 @@ PYTHON ?= python3
 .PHONY: system setup build test bench serve
 
 # Debian packages, when missing: Node.js and npm build the reducers; `serve`
-# runs a private Prosody for the players (and the tests run a real one).
+# runs a private Prosody for the players (and the tests run a real one);
+# go-sendxmpp is a chat client we did not write, for the tests.
 system:
 	@need=""; \
 	command -v node >/dev/null 2>&1 || need="$$need nodejs"; \
 	command -v npm >/dev/null 2>&1 || need="$$need npm"; \
 	command -v prosody >/dev/null 2>&1 || need="$$need prosody"; \
+	command -v go-sendxmpp >/dev/null 2>&1 || need="$$need go-sendxmpp"; \
 	if [ -n "$$need" ]; then \
 		echo "apt-get install$$need"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need; \

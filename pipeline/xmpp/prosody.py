@@ -30,6 +30,7 @@ from persistence.embedded import state_dir
 from vocabulary.errors import XmppError
 
 from . import DEFAULT_COMPONENT, DEFAULT_DOMAIN, Endpoint
+from .certificate import ensure_certificate
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
@@ -50,10 +51,12 @@ https_ports = {{ }}
 c2s_direct_tls_ports = {{ }}
 legacy_ssl_ports = {{ }}
 admin_socket = {admin_socket}
-modules_enabled = {{ "roster", "saslauth", "disco", "ping", "admin_shell"{limits_module} }}
+modules_enabled = {{ "roster", "saslauth", "tls", "disco", "ping", "admin_shell"{limits_module} }}
 -- The world's messages are live news: a player who comes back wants the world as it is, not a backlog.
-modules_disabled = {{ "s2s", "tls", "offline" }}
--- Loopback only, so no TLS: plain passwords never leave the machine.
+modules_disabled = {{ "s2s", "offline" }}
+-- STARTTLS with a self-signed certificate (pipeline/xmpp/certificate.py): chat clients will not send a
+-- password without it. Loopback only, so plain TCP stays allowed too (the load test's bots use it).
+ssl = {{ certificate = {certificate}; key = {key}; }}
 c2s_require_encryption = false
 allow_unencrypted_plain_auth = true
 allow_registration = false
@@ -143,7 +146,9 @@ class ProsodyServer:
         self.component_port = free_port(self.component_port or COMPONENT_PORT)
         for d in (self.root, self.data, self.root / "certs"):
             d.mkdir(parents=True, exist_ok=True)
+        certificate, key = ensure_certificate(self.root / "certs", self.domain)
         text = _CONFIG.format(
+            certificate=_lua(certificate), key=_lua(key),
             pidfile=_lua(self.root / "prosody.pid"), data=_lua(self.data), certs=_lua(self.root / "certs"),
             log=_lua(self.log), c2s_port=self.c2s_port, component_port=self.component_port,
             admin_socket=_lua(self.data / "prosody.sock"), domain=_lua(self.domain),
@@ -166,7 +171,8 @@ class ProsodyServer:
         except KeyError:
             raise XmppError(f"no '{PROSODY_USER}' user: install Debian's prosody package "
                             "(apt-get install prosody)") from None
-        for path in (self.root, self.data, self.root / "certs", self.config, *self.data.rglob("*")):
+        for path in (self.root, self.data, self.config, *self.data.rglob("*"), self.root / "certs",
+                     *(self.root / "certs").iterdir()):
             os.chown(path, user.pw_uid, user.pw_gid)
         os.chmod(self.root, 0o700)
         # Prosody's user must be able to reach root: make its parents traversable
@@ -224,6 +230,11 @@ class ProsodyServer:
         self.stop()
 
     # ------------------------------------------------------------ accounts
+
+    @property
+    def certificate(self) -> Path:
+        """The self-signed certificate STARTTLS presents (made on the first start): what a client trusts."""
+        return self.root / "certs" / f"{self.domain}.crt"
 
     def account_exists(self, name: str) -> bool:
         """Whether `name@domain` has an account (Prosody's data file for it, which exists whether or
