@@ -275,6 +275,10 @@ class XmppGateway:
             self._later(self._handle_joining(jid, parsed, payload))
 
     async def _handle_joining(self, jid: str, parsed: Any, payload: bool) -> None:
+        if not payload:
+            # A person who just wrote to the world: ask to see their presence, so going offline leaves
+            # it (their client asks them once; a server whose user already agreed answers by itself).
+            self.xmpp.send_presence(pto=jid, pfrom=self.endpoint.component, ptype="subscribe")
         try:
             joining = isinstance(parsed, Request) and parsed.op == "join"
             entity = await self._join(jid, parsed if joining else None)

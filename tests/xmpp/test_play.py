@@ -319,6 +319,15 @@ async def test_a_chat_client_subscribes_and_its_plain_presence_joins_and_leaves(
         assert said == [f"{jid} (player {entity_id}) {done} the world" for done in ("joined", "left", "joined")]
 
 
+async def test_a_person_who_only_writes_is_asked_for_their_presence(prosody, fresh_dsn):
+    async with world_server(prosody, fresh_dsn), Bot(prosody, "carol") as carol:
+        asked = asyncio.Event()
+        carol.client.add_event_handler("presence_subscribe", lambda p: asked.set())
+        carol.say("look")                                   # no presence sent to the world, no roster entry
+        await carol.expect_body("you:")
+        await asyncio.wait_for(asked.wait(), 5)
+
+
 async def test_after_a_restart_nobody_stays_online_without_a_presence(prosody, fresh_dsn):
     """carol is online in the stored world (a server died with her in it) but has no XMPP session:
     the gateway probes every account when it connects, and silence takes her offline."""
