@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -36,7 +35,7 @@ from ..link.client import NOT_LINKED, WorldClient
 from ..stages.negotiate import Buckets
 from ..view import WorldView
 from . import Endpoint, stanzas
-from .fanout import Fanout
+from .fanout import Fanout, cadence
 from .presence import PresenceSync, sessions
 from .protocol import (
     COMMAND_NS,
@@ -295,27 +294,24 @@ class XmppGateway:
             # payloads, at the rate bots get (unless it chose one); a person reads the body.
             recipient.human = not payload
             if not recipient.chosen:
-                recipient.every = self._every(self.bot_hz) if payload else 1
+                setting = UpdatesSetting("hz", self.bot_hz) if payload else UpdatesSetting("digest")
+                recipient.every, recipient.digest, _ = cadence(setting, self.world.hz)
         if isinstance(parsed, (LocalQuery, UpdatesSetting)) and not self._questions.take_one(entity, time.monotonic()):
             self.send(jid, *stanzas.refused(f"rate limited: at most {QUESTION_BURST} questions at once, "
                                             f"{QUESTION_RATE:g} a second", None))
         elif isinstance(parsed, LocalQuery):
             self.send(jid, HELP if parsed.what == "help" else self._look(entity))
         elif isinstance(parsed, UpdatesSetting):
-            every = 1 if parsed.hz is None else self._every(parsed.hz)
+            every, digest, said = cadence(parsed, self.world.hz)
             if recipient is not None:
-                recipient.every, recipient.chosen = every, True
-            self.send(jid, f"updates: every {every} tick{'s' if every > 1 else ''} "
-                           f"({self.world.hz / every:g} a second)")
+                recipient.every, recipient.digest, recipient.chosen = every, digest, True
+            self.send(jid, said)
         elif isinstance(parsed, ParseError):
             self.world.unreadable(entity, parsed.reason)
         elif parsed.op == "join":     # asked for: answered like any command (already_online, if so)
             self._submit(entity, self._join_request(jid, entity, parsed))
         else:
             self._submit(entity, parsed)
-
-    def _every(self, hz: float) -> int:
-        return max(1, math.ceil(self.world.hz / hz - 1e-9))
 
     async def _join(self, jid: str, request: Request | None) -> int | None:
         """The JID's entity, joining the world first unless this gateway has joined it (or
@@ -328,7 +324,8 @@ class XmppGateway:
         if entity in self._joined and request is None:
             return entity
         self._joined.add(entity)
-        self.fanout.join(entity, jid, 1)
+        every, digest, _ = cadence(UpdatesSetting("digest"), self.world.hz)
+        self.fanout.join(entity, jid, every, digest)
         if request is None:
             self.presence.want(entity, True, view)
         else:

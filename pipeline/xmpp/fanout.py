@@ -1,8 +1,10 @@
 """What each player is owed, gathered between its sends: coalesced, then one stanza.
 
 A player chooses how often it hears from the world (`every` N ticks: bots
-10 a second by default, chat clients every tick until digests come). In
-between, its news accumulates here and coalesces: an entity that changed
+10 a second by default; people a digest every DIGEST_SECONDS, and at once
+whatever happens to them: a rejection, chat, their own command taking
+effect, being hurt or killed; see `cadence`). In between, its news
+accumulates here and coalesces: an entity that changed
 three times is sent once, as it stands when the message goes; one that
 came into sight and went again is not sent at all; chat and rejections are
 events and all of them are kept, in order. `acked` is the player's highest
@@ -16,6 +18,7 @@ is per message sent, with each entity rendered once per tick (stanzas.py).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -28,9 +31,12 @@ from vocabulary.types import Batch, TickResult
 from ..effects import effect_array
 from ..view import WorldView
 from . import stanzas
+from .protocol import UpdatesSetting
 
 _ENTER, _UPDATE, _LEAVE = EffectKind.enter.value, EffectKind.update.value, EffectKind.leave.value
 _REASONS = {r.value: r.name for r in Reason}
+DIGEST_SECONDS = 5.0
+NEVER = 1 << 62         # `every` for a player who wants no periodic news at all
 _OPS = {o.value: o.name for o in Op}
 
 
@@ -51,7 +57,22 @@ class Recipient:
     every: int = 1                  # at most one message every `every` ticks
     chosen: bool = False            # the player set `every` itself
     human: bool = True              # a body with a human line (a program sending payloads reads the payload)
+    digest: bool = False            # news that concerns the player goes at once, whatever `every` says
+    hp: int | None = None           # its own hp when last looked at (a drop is news for a digest)
     last_sent: int = -(1 << 62)
+
+
+def cadence(setting: UpdatesSetting, hz: float) -> tuple[int, bool, str]:
+    """(every, digest, what to tell the player) for an `updates` setting, the world ticking `hz` a second."""
+    if setting.mode == "live":
+        return 1, False, f"updates: live, every tick ({hz:g} a second)"
+    if setting.mode == "digest":
+        return max(1, round(DIGEST_SECONDS * hz)), True, \
+            f"updates: digest, a summary every {DIGEST_SECONDS:g} s; what happens to you at once"
+    if setting.mode == "off":
+        return NEVER, True, "updates: off; only what happens to you"
+    every = max(1, math.ceil(hz / (setting.hz or hz) - 1e-9))
+    return every, False, f"updates: every {every} tick{'s' if every > 1 else ''} ({hz / every:g} a second)"
 
 
 class Fanout:
@@ -64,9 +85,9 @@ class Fanout:
         self._ids: np.ndarray | None = None
         self.sent = 0               # stanzas rendered, for the gateway's counters
 
-    def join(self, player: int, jid: str, every: int) -> None:
+    def join(self, player: int, jid: str, every: int, digest: bool) -> None:
         if player not in self.players:
-            self.players[player] = Recipient(jid, every)
+            self.players[player] = Recipient(jid, every, digest=digest)
             self.areas[player] = set()
             self._ids = None
 
@@ -148,12 +169,28 @@ class Fanout:
 
     def _due(self, view: WorldView, tick: int) -> Iterator[str]:
         players = self.players
-        for player in [p for p in self._news if tick - players[p].last_sent >= players[p].every]:
+        due = [p for p, n in self._news.items() if tick - players[p].last_sent >= players[p].every
+               or (players[p].digest and self._concerns(view, p, players[p], n))]
+        for player in due:
             news = self._news.pop(player)
             recipient = players[player]
             recipient.last_sent = tick
             self.sent += 1
             yield self.render(view, tick, recipient, news)
+
+    @staticmethod
+    def _concerns(view: WorldView, player: int, recipient: Recipient, news: News) -> bool:
+        """Whether the news concerns the player itself: a rejection, chat it heard, its own command
+        taking effect, or a drop in its hp, death included (regeneration is not news)."""
+        if news.rejected or news.chat or news.acked is not None:
+            return True
+        if player not in news.seen:
+            return False
+        record = view.get(player)
+        hp = int(np.frombuffer(record, dtype=ENTITY_DTYPE)["hp"][0]) if record is not None else None
+        hurt = hp is not None and recipient.hp is not None and hp < recipient.hp
+        recipient.hp = hp
+        return hurt
 
     def render(self, view: WorldView, tick: int, recipient: Recipient, news: News) -> str:
         seen, left = [], list(news.left)

@@ -10,7 +10,7 @@ instead, carrying their own seq. Either becomes a `Request`; `look` and
 which the component hands to negotiate as `Unreadable` so that it is
 refused, answered and counted like every other refusal.
 
-`updates HZ` (or `updates live`; a payload `op="updates" hz=`) sets how
+`updates digest|live|off|HZ` (a payload `op="updates" hz=`) sets how
 often the player hears from the world: an `UpdatesSetting` the gateway
 keeps. Out: `describe` and `look_text` make the human lines; the stanzas
 themselves are made in stanzas.py.
@@ -49,7 +49,9 @@ HELP = """fluxworld commands (one per message):
   say TEXT             talk to players within 10 cells
   join [ZONE]          enter the world (your presence does this)
   leave                leave the world (going offline does this)
-  updates HZ|live      how often the world tells you what changed"""
+  updates MODE         what the world tells you, and when: digest (a summary every
+                       few seconds; what happens to you at once; the default),
+                       live (every tick), off (only what happens to you), or HZ"""
 
 
 @dataclass(frozen=True)
@@ -71,9 +73,10 @@ class LocalQuery:
 
 @dataclass(frozen=True)
 class UpdatesSetting:
-    """How often the player wants news: `hz` a second, None for every tick."""
+    """How the player wants news: `mode` live (every tick), digest, off, or hz (`hz` a second)."""
 
-    hz: float | None
+    mode: str
+    hz: float | None = None
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,7 @@ def parse_text(body: str) -> Parsed:
     if verb in ("look", "help", "?"):
         return LocalQuery("help" if verb == "?" else verb)
     if verb == "updates":
-        return _updates(args[0] if len(args) == 1 else "", "usage: updates HZ|live")
+        return _updates(args[0] if len(args) == 1 else "", "usage: updates digest|live|off|HZ")
     if verb == "say":
         text = body.strip()[3:].strip()
         return Request("say", {"text": text}) if text else ParseError("say what? `say TEXT`")
@@ -128,7 +131,7 @@ def parse_payload(element: ET.Element) -> Parsed:
     attrs = dict(element.attrib)
     op = attrs.pop("op", None)
     if op == "updates":
-        return _updates(attrs.get("hz", ""), "payload: updates needs hz= (a number, or live)")
+        return _updates(attrs.get("hz", ""), "payload: updates needs hz= (a number, live, digest or off)")
     if op not in OP_FIELDS:
         return ParseError(f"payload: op must be one of {', '.join(OP_FIELDS)}, got {op!r}")
     if element.text and element.text.strip() and "text" not in attrs:
@@ -161,15 +164,15 @@ def make_command(request: Request, player: int, seq: int) -> dict[str, Any]:
 
 
 def _updates(arg: str, usage: str) -> UpdatesSetting | ParseError:
-    if arg.lower() == "live":
-        return UpdatesSetting(None)
+    if arg.lower() in ("live", "digest", "off"):
+        return UpdatesSetting(arg.lower())
     try:
         hz = float(arg)
     except ValueError:
         return ParseError(usage)
     if not 0 < hz <= MAX_UPDATES_HZ:
         return ParseError(f"updates: HZ must be above 0 and at most {MAX_UPDATES_HZ:g}, got {arg}")
-    return UpdatesSetting(hz)
+    return UpdatesSetting("hz", hz)
 
 
 def _int(text: str) -> int | None:

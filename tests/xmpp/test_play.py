@@ -316,7 +316,9 @@ async def test_a_chat_client_subscribes_and_its_plain_presence_joins_and_leaves(
         await online(1)
         said = [r.getMessage() for r in caplog.records if "the world" in r.getMessage()]
         entity_id = running.gateway._entity[jid]
-        assert said == [f"{jid} (player {entity_id}) {done} the world" for done in ("joined", "left", "joined")]
+        heard = iter(said)
+        assert all(f"{jid} (player {entity_id}) {done} the world" in heard for done in ("joined", "left", "joined")), \
+            said        # in this order (a probe may add a pair)
 
 
 async def test_a_person_who_only_writes_is_asked_for_their_presence(prosody, fresh_dsn):

@@ -62,9 +62,11 @@ def test_payload_errors():
 
 
 def test_updates_setting():
-    assert parse_text("updates 5") == UpdatesSetting(5.0) and parse_text("updates live") == UpdatesSetting(None)
-    assert parse_payload(payload(op="updates", hz="2.5")) == UpdatesSetting(2.5)
-    assert parse_text("updates") == ParseError("usage: updates HZ|live")
+    assert parse_text("updates 5") == UpdatesSetting("hz", 5.0)
+    assert [parse_text(f"updates {m}") for m in ("live", "Digest", "off")] == \
+        [UpdatesSetting("live"), UpdatesSetting("digest"), UpdatesSetting("off")]
+    assert parse_payload(payload(op="updates", hz="2.5")) == UpdatesSetting("hz", 2.5)
+    assert parse_text("updates") == ParseError("usage: updates digest|live|off|HZ")
     assert parse_text("updates 0").reason.startswith("updates: HZ must be above 0")     # type: ignore[union-attr]
     assert parse_text("updates nan").reason.startswith("updates: HZ must be above 0")   # type: ignore[union-attr]
 
