@@ -355,9 +355,11 @@ class XmppGateway:
     async def _look_up(self, jid: str, view: WorldView) -> int:
         entity = self._entity.get(jid) or await self.accounts.account(jid)
         record = view.get(entity) if entity else None
-        if entity is None or (record is not None and record[80] != Kind.player):
-            # No account, or its id was taken by something the world made before
-            # the player ever joined: a fresh id, above anything the world has used.
+        if entity is None or (record is None and entity < view.next_id) or \
+                (record is not None and record[80] != Kind.player):
+            # No account, or the world handed its id to something else before the player
+            # ever joined (there now, or gone since: ids are never used twice): a fresh id,
+            # above anything the world has used.
             entity = await self.accounts.allocate_account(jid, view.next_id + ID_GAP)
         self._entity[jid], self._jid[entity] = entity, jid
         return entity

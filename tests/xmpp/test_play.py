@@ -330,6 +330,18 @@ async def test_a_person_who_only_writes_is_asked_for_their_presence(prosody, fre
         await asyncio.wait_for(asked.wait(), 5)
 
 
+async def test_an_account_whose_id_the_world_used_meanwhile_gets_a_fresh_one(prosody, fresh_dsn):
+    """carol's account names entity 3, but she never joined and the world handed 3 out (an item,
+    picked up since): she joins under a fresh id, never one the world has used."""
+    used = world(player(1, 10, 10, online=0, name="alice"), player(2, 11, 10, online=0, name="bob"), next_id=100)
+    async with world_server(prosody, fresh_dsn, seed=used) as running, Bot(prosody, "carol") as carol:
+        carol.online()
+        await carol.expect(lambda b, u, r: u is not None and u.get("acked") is not None)
+        fresh = running.gateway._entity[f"carol@{prosody.domain}"]
+        assert fresh >= 100 and unpack_entity(running.loop.view.get(fresh))["online"] == 1
+        assert running.loop.view.get(3) is None
+
+
 async def test_after_a_restart_nobody_stays_online_without_a_presence(prosody, fresh_dsn):
     """carol is online in the stored world (a server died with her in it) but has no XMPP session:
     the gateway probes every account when it connects, and silence takes her offline."""
