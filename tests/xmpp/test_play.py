@@ -224,10 +224,21 @@ async def test_joins_and_leaves_a_player_sends_are_answered_like_any_command(pro
         await alice.expect(lambda b, u, r: (entity(u, 1) or {}).get("online") == "1")
 
 
+async def _answered_within(bot: Bot, seconds: float) -> None:
+    """A step by `bot` (another player) is acknowledged within `seconds`."""
+    started = asyncio.get_running_loop().time()
+    seq = bot.command("move", dx=1, dy=0)
+    await bot.expect(lambda b, u, r: u is not None and int(u.get("acked") or 0) >= seq)
+    assert asyncio.get_running_loop().time() - started < seconds
+
+
 async def test_a_presence_storm_ends_with_the_last_presence_and_no_refusals(prosody, fresh_dsn):
-    async with world_server(prosody, fresh_dsn, rate=5.0, burst=3) as running, Bot(prosody, "alice") as alice:
+    async with world_server(prosody, fresh_dsn, rate=5.0, burst=3) as running, Bot(prosody, "alice") as alice, \
+            Bot(prosody, "bob") as bob:
+        bob.online()
         alice.online()
         await alice.expect(lambda b, u, r: (entity(u, 1) or {}).get("online") == "1")
+        await bob.expect(lambda b, u, r: u is not None)
 
         def online() -> int:
             return unpack_entity(running.loop.view.get(1))["online"]
@@ -238,6 +249,7 @@ async def test_a_presence_storm_ends_with_the_last_presence_and_no_refusals(pros
                 alice.online()
             if last == "offline":
                 alice.offline()
+            await _answered_within(bob, 1.0)    # bob plays on through alice's storm
             for _ in range(200):
                 await asyncio.sleep(0.05)
                 if online() == (last == "online"):
@@ -255,6 +267,7 @@ async def test_look_shows_the_area_of_interest_and_is_rate_limited(prosody, fres
         alice.messages.clear()
         for _ in range(8):
             alice.say("look")
+        await _answered_within(bob, 1.0)        # bob plays on through alice's looks
         answers = [await alice.expect(lambda b, u, r: (b or "").startswith(("you:", "refused"))) for _ in range(8)]
         looks = [b for b, _, _ in answers if b.startswith("you:")]
         assert len(looks) == 5 and all(b.startswith("refused: rate limited") for b, _, _ in answers[5:])
