@@ -64,7 +64,7 @@ async def _map(db: str, jid: str) -> int:
     from persistence.database import open_database
     from persistence.migrator import migrate
 
-    from .component import ID_GAP
+    from .players import ID_GAP
 
     async with open_database(db, pool_max=1) as database:
         await migrate(database.dsn)

@@ -18,13 +18,12 @@ import logging
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 from slixmpp import ComponentXMPP
 from slixmpp.stanza import Presence
 from slixmpp.xmlstream import XMLStream
 
-from schema._generated.layout import Kind
 from vocabulary.records import unpack_entity, unpack_zone
 from vocabulary.types import Batch, TickResult
 
@@ -36,6 +35,7 @@ from ..stages.negotiate import Buckets
 from ..view import WorldView
 from . import Endpoint, stanzas
 from .fanout import Fanout, cadence
+from .players import Accounts, Players
 from .presence import PresenceSync, sessions
 from .protocol import (
     COMMAND_NS,
@@ -57,18 +57,11 @@ _BODY = "{jabber:component:accept}body"
 _COMMAND = f"{{{COMMAND_NS}}}command"
 
 BACKOFF_FIRST, BACKOFF_MAX = 0.1, 5.0     # seconds between reconnection attempts
-ID_GAP = 100        # new accounts start this far above next_id: ids the world may create meanwhile
 QUESTION_RATE, QUESTION_BURST = 2.0, 5    # look, help, updates: answered here, limited like commands
 NAME_BYTES = 32
 BOT_HZ = 10.0       # how often a player that sends payloads hears from the world, until it says otherwise
 STATUS_EVERY = 1.0  # seconds between the gateway's reports to the world
 PROBE_GRACE = 3.0   # seconds the players' servers have to answer a probe before silence means offline
-
-
-class Accounts(Protocol):
-    async def accounts(self) -> dict[str, int]: ...
-    async def account(self, jid: str) -> int | None: ...
-    async def allocate_account(self, jid: str, at_least: int) -> int: ...
 
 
 class DirectMessages(XMLStream):
@@ -92,7 +85,8 @@ class _Component(DirectMessages, ComponentXMPP):
 
 class XmppGateway:
     def __init__(self, endpoint: Endpoint, world_path: Path, accounts: Accounts, *, bot_hz: float = BOT_HZ) -> None:
-        self.endpoint, self.accounts, self.bot_hz = endpoint, accounts, bot_hz
+        self.endpoint, self.bot_hz = endpoint, bot_hz
+        self.players = Players(accounts)
         self.world = WorldClient(world_path, self, hello=f"xmpp {endpoint.component}")
         self.fanout = Fanout(endpoint.component)
         self.connected = asyncio.Event()
@@ -100,12 +94,11 @@ class XmppGateway:
         self._stopping = False
         self._ended = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._entity: dict[str, int] = {}          # bare JID -> entity, once looked up
-        self._jid: dict[int, str] = {}             # entity -> bare JID, once looked up
+        self._entity, self._jid = self.players.entity, self.players.jid     # JID -> entity and back
         self._joined: set[int] = set()             # players this gateway has joined
         self._seq: dict[int, int] = {}             # entity -> last seq handed out or seen
+        self._turns: dict[str, int] = {}           # jid -> presences seen: the latest one wins
         self._refusals: dict[str, list[tuple[str, str]]] = {}    # jid -> answers to send together
-        self._lookups: dict[str, asyncio.Future[int]] = {}         # jid -> its account lookup under way
         self.presence = PresenceSync(self._send_presence)
         self._questions = Buckets(QUESTION_RATE, QUESTION_BURST)   # negotiate's token buckets
         self._tasks: set[asyncio.Future[None]] = set()
@@ -192,16 +185,31 @@ class XmppGateway:
         self._tasks.add(task)      # a reference, so the task is not collected mid-way
         task.add_done_callback(self._tasks.discard)
 
-    async def _on_available(self, presence: Presence) -> None:
+    def _presence_turn(self, jid: str) -> int:
+        turn = self._turns[jid] = self._turns.get(jid, 0) + 1
+        return turn
+
+    def _on_available(self, presence: Presence) -> None:
+        # A plain handler, so its turn is taken in the order presences arrive (slixmpp runs a
+        # coroutine handler later, after the plain handlers of the presences that follow it).
         self.stanzas_in += 1
+        jid = presence["from"].bare
+        self._later(self._available(jid, self._presence_turn(jid)))
+
+    async def _available(self, jid: str, turn: int) -> None:
         try:
-            await self._join(presence["from"].bare, None)
+            view = self.view
+            if view is not None:
+                await self.players.lookup(jid, view)    # the first time, a wait on the database
+            if self._turns.get(jid) == turn:            # no later presence of this JID came meanwhile
+                await self._join(jid, None)
         except Exception:   # a bad stanza, or the database away: log it, never stop the component
-            log.exception("xmpp: presence from %s", presence["from"])
+            log.exception("xmpp: presence from %s", jid)
 
     def _on_unavailable(self, presence: Presence) -> None:
         self.stanzas_in += 1
         jid = presence["from"].bare
+        self._presence_turn(jid)
         entity = self._entity.get(jid)
         if entity is not None and self.view is not None:
             self._joined.discard(entity)
@@ -227,13 +235,12 @@ class XmppGateway:
         let us subscribe); after PROBE_GRACE, whoever the world has online and did not answer
         available is taken offline: after a restart nobody stays in the world without a presence."""
         try:
-            accounts = await self.accounts.accounts()
+            accounts = await self.players.accounts.accounts()
         except Exception:
             log.exception("xmpp: cannot read the accounts to probe")
             return
         for jid, entity in accounts.items():
-            self._entity.setdefault(jid, entity)
-            self._jid.setdefault(entity, jid)
+            self.players.know(jid, entity)
             self.xmpp.send_presence(pto=jid, pfrom=self.endpoint.component, ptype="probe")
         await asyncio.sleep(PROBE_GRACE)
         view = self.view
@@ -320,7 +327,7 @@ class XmppGateway:
         if view is None:
             self.send(jid, *stanzas.refused(NOT_LINKED, None))
             return None
-        entity = await self._lookup(jid, view)
+        entity = await self.players.lookup(jid, view)
         if entity in self._joined and request is None:
             return entity
         self._joined.add(entity)
@@ -342,27 +349,6 @@ class XmppGateway:
         if "name" not in fields:
             fields["name"] = jid.split("@")[0].encode()[:NAME_BYTES].decode(errors="ignore") or "player"
         return Request("join", fields, seq=request.seq if request else None, player=request.player if request else None)
-
-    async def _lookup(self, jid: str, view: WorldView) -> int:
-        """The player `jid` commands; lookups of one JID at once (a chat client's subscribe and
-        presence arrive together) share one, or each would allocate it an id."""
-        pending = self._lookups.get(jid)
-        if pending is None:
-            pending = self._lookups[jid] = asyncio.ensure_future(self._look_up(jid, view))
-            pending.add_done_callback(lambda _: self._lookups.pop(jid, None))
-        return await asyncio.shield(pending)
-
-    async def _look_up(self, jid: str, view: WorldView) -> int:
-        entity = self._entity.get(jid) or await self.accounts.account(jid)
-        record = view.get(entity) if entity else None
-        if entity is None or (record is None and entity < view.next_id) or \
-                (record is not None and record[80] != Kind.player):
-            # No account, or the world handed its id to something else before the player
-            # ever joined (there now, or gone since: ids are never used twice): a fresh id,
-            # above anything the world has used.
-            entity = await self.accounts.allocate_account(jid, view.next_id + ID_GAP)
-        self._entity[jid], self._jid[entity] = entity, jid
-        return entity
 
     def _submit(self, entity: int, request: Request) -> int | None:
         """Send the command to the world; its seq, or None when it was not well typed (refused at once)."""

@@ -255,7 +255,7 @@ async def test_a_presence_storm_ends_with_the_last_presence_and_no_refusals(pros
                 if online() == (last == "online"):
                     break
             await asyncio.sleep(0.3)            # and it stays so
-            assert online() == (last == "online"), last
+            assert online() == (last == "online"), (last, running.gateway.presence.wanted)
         assert not [b for b, _, _ in alice.messages if "refused" in (b or "")]
 
 
