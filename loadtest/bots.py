@@ -4,8 +4,9 @@
     result = await run_swarm(spec, progress=print)
 
 Each worker process (spawned, for the reasons loadtest/echo.py gives) runs
-one asyncio loop with its share of the bots: slixmpp clients that log in
-with PLAIN on plain loopback TCP and share one ssl context (MEASURED.md).
+one asyncio loop with its share of the bots, each on a minimal XMPP client
+of our own (loadtest/wire.py: PLAIN on plain loopback TCP, messages parsed
+by expat; lighter than slixmpp's ClientXMPP, which the bots used before).
 Every bot logs in, and for the world joins and hears so, before the clock
 starts. Then each sends `<command xmlns=COMMAND_NS op= seq=/>` with its own
 strictly increasing seq, closed loop (`window` outstanding) or open loop
@@ -32,24 +33,22 @@ import multiprocessing.process
 import multiprocessing.queues
 import queue
 import random
-import ssl
 import time
 import xml.etree.ElementTree as ET
 from array import array
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, quoteattr
 
-from slixmpp import ClientXMPP
-
-from pipeline.xmpp.component import DirectMessages
 from pipeline.xmpp.protocol import COMMAND_NS, UPDATE_NS, read_left, read_seen
-from vocabulary.errors import FluxworldError
+from vocabulary.errors import FluxworldError, XmppError
+
+from .wire import WireClient
 
 LOGIN_TIMEOUT = 60.0    # every bot of a worker connected, authenticated (and joined)
 LOGINS_AT_ONCE = 200
-SPAWN_TIMEOUT = 30.0    # a worker process started and imported slixmpp
+SPAWN_TIMEOUT = 30.0    # a worker process started and imported its modules
 DRAIN = 2.0             # after the clock: how long answers to outstanding commands are awaited
 DISCONNECT = 2.0
 INTERVAL = 1.0          # timeline resolution, seconds
@@ -204,11 +203,10 @@ class _Worker:
         self.sent = self.answered = self.refused = self.rejected = 0
         self.flood_sent = self.flood_answered = self.flood_refused = 0
         self.latencies = array("d")     # ms; compact to send to the parent
-        shared_ssl = ssl.create_default_context()    # unused on plain TCP; one for all (MEASURED.md)
         # Microseconds since the epoch: above every seq an earlier run gave these players.
         first_seq = time.time_ns() // 1000
         flooders = {name for name, _ in spec.accounts[:spec.flooders]}
-        self.bots = [_Bot(self, name, password, shared_ssl, first_seq, flooding=name in flooders)
+        self.bots = [_Bot(self, name, password, first_seq, flooding=name in flooders)
                      for name, password in accounts]
 
     async def run(self, go: Any, start_at: Any) -> None:
@@ -265,35 +263,24 @@ class _Worker:
             sent, answered = self.sent, self.answered
 
     async def _leave(self) -> None:
+        leave = f"<presence to={quoteattr(self.spec.target)} type='unavailable'/>"
         for bot in self.bots:
-            if self.spec.workload == "mmo" and bot.client.transport is not None:
-                bot.client.send_presence(pto=self.spec.target, ptype="unavailable")   # leave the world
-        closing = [asyncio.ensure_future(bot.client.disconnect(wait=DISCONNECT)) for bot in self.bots]
+            if self.spec.workload == "mmo" and bot.client.open:
+                bot.client.send(leave)      # leave the world
+        closing = [asyncio.ensure_future(bot.client.close(DISCONNECT)) for bot in self.bots]
         await asyncio.wait(closing, timeout=DISCONNECT + 1.0)      # a hung server must not hang us
-
-
-class _BotClient(DirectMessages, ClientXMPP):
-    """A bot's client: thousands of messages a second would otherwise cost the bots CPU the
-    server under test, on the same machine, would lose."""
 
 
 class _Bot:
     """One player: its client, its outstanding seqs, and what it saw of the world (mmo)."""
 
-    def __init__(self, worker: _Worker, name: str, password: str, shared_ssl: ssl.SSLContext, seq: int,
-                 flooding: bool = False) -> None:
+    def __init__(self, worker: _Worker, name: str, password: str, seq: int, flooding: bool = False) -> None:
         self.worker, self.spec, self.name, self.seq = worker, worker.spec, name.lower(), seq
         self.flooding = flooding
         self.window = FLOOD_WINDOW if flooding else self.spec.window
         self.rng = random.Random(f"{worker.spec.seed}:{name}")
-        # The context goes in the constructor: set afterwards, each client would still have built one (~90 ms).
-        self.client = _BotClient(f"{name}@{self.spec.domain}", password, ssl_context=shared_ssl,
-                                 plugin_config={"feature_mechanisms": {"unencrypted_plain": True,
-                                                                       "use_mechanisms": ["PLAIN"]}})
-        self.client.enable_starttls = self.client.enable_direct_tls = False   # plain TCP on loopback
-        self.client.enable_plaintext = True
-        self.client.on_message = self._on_message     # every message, body or not
-        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.password = password
+        self.client = WireClient(self._on_message)     # every message, body or not
         self.joined = asyncio.Event()
         self.logged_in = False
         self.sent_at: dict[int, float] = {}     # seq -> time.monotonic() when sent, until answered
@@ -303,20 +290,13 @@ class _Bot:
         self.targets: dict[int, int] = {}       # seq of an attack or pickup -> its target
 
     async def login(self) -> None:
-        def fail(why: str) -> None:
-            if not self.ready.done():
-                self.ready.set_exception(SwarmError(f"bot {self.name}: {why}"))
-        def started(_: Any) -> None:
-            if not self.ready.done():
-                self.ready.set_result(None)
-        self.client.add_event_handler("session_start", started)
-        self.client.add_event_handler("failed_all_auth", lambda _: fail("authentication failed"))
-        self.client.add_event_handler("connection_failed", lambda e: fail(f"cannot connect: {e}"))
-        self.client.connect(self.spec.host, self.spec.port)
-        await self.ready
-        self.client.send_presence()     # available to its server: messages to the bare JID reach it
+        try:
+            await self.client.login(self.spec.host, self.spec.port, self.spec.domain, self.name, self.password)
+        except XmppError as e:
+            raise SwarmError(f"bot {self.name}: {e}") from None
+        self.client.send("<presence/>")     # available to its server: messages to the bare JID reach it
         if self.spec.workload == "mmo":
-            self.client.send_presence(pto=self.spec.target)    # joins the world; its first update says so
+            self.client.send(f"<presence to={quoteattr(self.spec.target)}/>")   # joins; its first update says so
             await self.joined.wait()
         self.logged_in = True
 
@@ -336,14 +316,14 @@ class _Bot:
             self.send()
 
     def send(self) -> None:
-        if self.client.transport is None or self.client.transport.is_closing():
+        if not self.client.open:
             return      # the connection dropped: nothing is sent, nothing counted
         self.seq += 1
         op, attrs, text = self._choose()
-        # Raw XML straight onto the socket: slixmpp's stanza objects would cost the bots more CPU than Prosody.
-        self.client.send_raw(f'<message to="{self.spec.target}" type="chat"><command xmlns="{COMMAND_NS}" '
-                             f'op="{op}" seq="{self.seq}"{attrs}' + (f">{escape(text)}</command>" if text else "/>")
-                             + "</message>")
+        # Raw XML straight onto the socket: stanza objects would cost the bots more CPU than Prosody.
+        self.client.send(f'<message to="{self.spec.target}" type="chat"><command xmlns="{COMMAND_NS}" '
+                         f'op="{op}" seq="{self.seq}"{attrs}' + (f">{escape(text)}</command>" if text else "/>")
+                         + "</message>")
         self.sent_at[self.seq] = time.monotonic()
         self.order.append(self.seq)
         if self.flooding:

@@ -1,4 +1,4 @@
-"""The xmpp transport: real slixmpp bots through Prosody to the world server, then to a bare echo.
+"""The xmpp transport: real XMPP bots through Prosody to the world server, then to a bare echo.
 
 This process runs the world server exactly as `serve` does: the tick loop
 with its link socket, and the XMPP gateway in a process of its own on that
