@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import unquote
 
 from ..batches import OP_FIELDS
@@ -186,15 +186,16 @@ def _int(text: str) -> int | None:
 
 SEEN_FIELDS = ("id", "kind", "x", "y", "hp", "max_hp", "gold", "dead", "potions", "online", "item", "amount", "name")
 _SEEN_INTS = frozenset(SEEN_FIELDS) - {"kind", "item", "name"}
+_SEEN_READERS: tuple[Callable[[str], Any], ...] = tuple(
+    int if k in _SEEN_INTS else unquote if k == "name" else str for k in SEEN_FIELDS)
 
 
 def read_seen(text: str | None) -> list[dict[str, Any]]:
     """The entities of an `<update>`'s `<seen>` text (docs/xmpp.md), as a client reads them."""
-    out = []
-    for line in (text or "").split(";") if text else []:
-        values = dict(zip(SEEN_FIELDS, line.split(" ")))
-        out.append({k: int(v) if k in _SEEN_INTS else unquote(v) if k == "name" else v for k, v in values.items()})
-    return out
+    if not text:
+        return []
+    return [{k: read(v) for k, read, v in zip(SEEN_FIELDS, _SEEN_READERS, line.split(" "))}
+            for line in text.split(";")]
 
 
 def read_left(text: str | None) -> list[int]:
