@@ -302,16 +302,16 @@ class XmppGateway:
             recipient.human = not payload
             if not recipient.chosen:
                 setting = UpdatesSetting("hz", self.bot_hz) if payload else UpdatesSetting("digest")
-                recipient.every, recipient.digest, _ = cadence(setting, self.world.hz)
+                recipient.every, _ = cadence(setting, self.world.hz)
         if isinstance(parsed, (LocalQuery, UpdatesSetting)) and not self._questions.take_one(entity, time.monotonic()):
             self.send(jid, *stanzas.refused(f"rate limited: at most {QUESTION_BURST} questions at once, "
                                             f"{QUESTION_RATE:g} a second", None))
         elif isinstance(parsed, LocalQuery):
             self.send(jid, HELP if parsed.what == "help" else self._look(entity))
         elif isinstance(parsed, UpdatesSetting):
-            every, digest, said = cadence(parsed, self.world.hz)
+            every, said = cadence(parsed, self.world.hz)
             if recipient is not None:
-                recipient.every, recipient.digest, recipient.chosen = every, digest, True
+                recipient.every, recipient.chosen = every, True
             self.send(jid, said)
         elif isinstance(parsed, ParseError):
             self.world.unreadable(entity, parsed.reason)
@@ -331,8 +331,7 @@ class XmppGateway:
         if entity in self._joined and request is None:
             return entity
         self._joined.add(entity)
-        every, digest, _ = cadence(UpdatesSetting("digest"), self.world.hz)
-        self.fanout.join(entity, jid, every, digest)
+        self.fanout.join(entity, jid, cadence(UpdatesSetting("digest"), self.world.hz)[0], self.world.hz)
         if request is None:
             self.presence.want(entity, True, view)
         else:

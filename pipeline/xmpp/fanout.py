@@ -1,15 +1,17 @@
 """What each player is owed, gathered between its sends: coalesced, then one stanza.
 
-A player chooses how often it hears from the world (`every` N ticks: bots
-10 a second by default; people a digest every DIGEST_SECONDS, and at once
-whatever happens to them: a rejection, chat, their own command taking
-effect, being hurt or killed; see `cadence`). In between, its news
-accumulates here and coalesces: an entity that changed
+A player chooses how often it hears news from the world (`every` N ticks:
+bots 10 a second by default, people a digest every DIGEST_SECONDS; see
+`cadence`), and whatever concerns it goes the tick it happens, with the
+news gathered so far: a rejection, chat, its own command taking effect
+(so an acknowledgement never waits for the period), being killed, and
+being hurt, at most once every CALM_SECONDS (a rat bites every other tick:
+a message a bite would be ten a second).
+In between, its news accumulates here and coalesces: an entity that changed
 three times is sent once, as it stands when the message goes; one that
 came into sight and went again is not sent at all; chat and rejections are
 events and all of them are kept, in order. `acked` is the player's highest
-seq committed since its last message, so a command's acknowledgement waits
-at most one send period.
+seq committed since its last message.
 
 Per tick the work is numpy over the tick's effects (which of them concern
 this gateway's players) and then Python per effect that does; rendering
@@ -19,6 +21,7 @@ is per message sent, with each entity rendered once per tick (stanzas.py).
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -37,6 +40,8 @@ _ENTER, _UPDATE, _LEAVE = EffectKind.enter.value, EffectKind.update.value, Effec
 _REASONS = {r.value: r.name for r in Reason}
 DIGEST_SECONDS = 5.0
 NEVER = 1 << 62         # `every` for a player who wants no periodic news at all
+CALM_SECONDS = 1.0      # at least this between messages sent only because the player was hurt
+_HP, _HP_AT = struct.Struct("<i"), int(dict(ENTITY_DTYPE.fields or {})["hp"][1])    # a record's hp, where
 _OPS = {o.value: o.name for o in Op}
 
 
@@ -57,22 +62,23 @@ class Recipient:
     every: int = 1                  # at most one message every `every` ticks
     chosen: bool = False            # the player set `every` itself
     human: bool = True              # a body with a human line (a program sending payloads reads the payload)
-    digest: bool = False            # news that concerns the player goes at once, whatever `every` says
-    hp: int | None = None           # its own hp when last looked at (a drop is news for a digest)
+    calm: int = 1                   # ticks in CALM_SECONDS
+    hp: int | None = None           # its own hp when last looked at (a drop concerns it)
     last_sent: int = -(1 << 62)
 
 
-def cadence(setting: UpdatesSetting, hz: float) -> tuple[int, bool, str]:
-    """(every, digest, what to tell the player) for an `updates` setting, the world ticking `hz` a second."""
+def cadence(setting: UpdatesSetting, hz: float) -> tuple[int, str]:
+    """(every, what to tell the player) for an `updates` setting, the world ticking `hz` a second."""
     if setting.mode == "live":
-        return 1, False, f"updates: live, every tick ({hz:g} a second)"
+        return 1, f"updates: live, every tick ({hz:g} a second)"
     if setting.mode == "digest":
-        return max(1, round(DIGEST_SECONDS * hz)), True, \
+        return max(1, round(DIGEST_SECONDS * hz)), \
             f"updates: digest, a summary every {DIGEST_SECONDS:g} s; what happens to you at once"
     if setting.mode == "off":
-        return NEVER, True, "updates: off; only what happens to you"
+        return NEVER, "updates: off; only what happens to you"
     every = max(1, math.ceil(hz / (setting.hz or hz) - 1e-9))
-    return every, False, f"updates: every {every} tick{'s' if every > 1 else ''} ({hz / every:g} a second)"
+    return every, f"updates: every {every} tick{'s' if every > 1 else ''} ({hz / every:g} a second); " \
+        "what happens to you at once"
 
 
 class Fanout:
@@ -85,9 +91,9 @@ class Fanout:
         self._ids: np.ndarray | None = None
         self.sent = 0               # stanzas rendered, for the gateway's counters
 
-    def join(self, player: int, jid: str, every: int, digest: bool) -> None:
+    def join(self, player: int, jid: str, every: int, hz: float) -> None:
         if player not in self.players:
-            self.players[player] = Recipient(jid, every, digest=digest)
+            self.players[player] = Recipient(jid, every, calm=max(1, round(CALM_SECONDS * hz)))
             self.areas[player] = set()
             self._ids = None
 
@@ -170,7 +176,7 @@ class Fanout:
     def _due(self, view: WorldView, tick: int) -> Iterator[str]:
         players = self.players
         due = [p for p, n in self._news.items() if tick - players[p].last_sent >= players[p].every
-               or (players[p].digest and self._concerns(view, p, players[p], n))]
+               or n.acked is not None or n.rejected or n.chat or self._hurt(view, tick, p, players[p], n)]
         for player in due:
             news = self._news.pop(player)
             recipient = players[player]
@@ -179,18 +185,16 @@ class Fanout:
             yield self.render(view, tick, recipient, news)
 
     @staticmethod
-    def _concerns(view: WorldView, player: int, recipient: Recipient, news: News) -> bool:
-        """Whether the news concerns the player itself: a rejection, chat it heard, its own command
-        taking effect, or a drop in its hp, death included (regeneration is not news)."""
-        if news.rejected or news.chat or news.acked is not None:
-            return True
+    def _hurt(view: WorldView, tick: int, player: int, recipient: Recipient, news: News) -> bool:
+        """Whether the player was killed, or hurt and last heard from at least `calm` ticks ago, since
+        its hp was last looked at (regeneration is not news)."""
         if player not in news.seen:
             return False
         record = view.get(player)
-        hp = int(np.frombuffer(record, dtype=ENTITY_DTYPE)["hp"][0]) if record is not None else None
+        hp = _HP.unpack_from(record, _HP_AT)[0] if record is not None else None
         hurt = hp is not None and recipient.hp is not None and hp < recipient.hp
         recipient.hp = hp
-        return hurt
+        return hurt and (hp == 0 or tick - recipient.last_sent >= recipient.calm)
 
     def render(self, view: WorldView, tick: int, recipient: Recipient, news: News) -> str:
         seen, left = [], list(news.left)

@@ -43,7 +43,7 @@ def left(update: ET.Element) -> list[int]:
 def test_a_player_hears_once_per_period_and_an_entity_changed_many_times_is_sent_once_as_it_stands():
     view = WorldView.from_world(world(player(1, 5, 5), player(2, 6, 5), npc(3, 7, 5), next_id=10))
     fanout = Fanout("world.x")
-    fanout.join(1, "ada@x", every=3, digest=False)
+    fanout.join(1, "ada@x", every=3, hz=20.0)
     sent = []
     for n, x in ((1, 7), (2, 8), (3, 9), (4, 9)):
         moved = pack_entity(**npc(3, x, 5))
@@ -57,7 +57,7 @@ def test_a_player_hears_once_per_period_and_an_entity_changed_many_times_is_sent
 def test_what_came_and_went_between_sends_is_not_sent_and_what_left_is():
     view = WorldView.from_world(world(player(1, 5, 5), npc(3, 7, 5), npc(4, 8, 5), next_id=10))
     fanout = Fanout("world.x")
-    fanout.join(1, "ada@x", every=2, digest=False)
+    fanout.join(1, "ada@x", every=2, hz=20.0)
     view, result, batch = tick(view, 1, [sighting(1, 4, ENTER)])
     assert len(list(fanout.on_tick(view, result, batch, {}))) == 1
     view, result, batch = tick(view, 2, [sighting(1, 3, ENTER), sighting(1, 4, LEAVE)])
@@ -71,8 +71,8 @@ def test_acks_rejections_chat_and_removed_entities():
     view = WorldView.from_world(world(player(1, 5, 5, name="ada"), player(2, 6, 5, name="bo"), item(5, 5, 6),
                                       next_id=10))
     fanout = Fanout("world.x")
-    fanout.join(1, "ada@x", every=1, digest=False)
-    fanout.join(2, "bo@x", every=1, digest=False)
+    fanout.join(1, "ada@x", every=1, hz=20.0)
+    fanout.join(2, "bo@x", every=1, hz=20.0)
     commands = [{"player": 1, "seq": 7, "op": "move", "dx": 5, "dy": 0}, {"player": 1, "seq": 8, "op": "use"},
                 {"player": 2, "seq": 3, "op": "say", "text": "hi ada"}, {"player": 2, "seq": 4, "op": "join",
                                                                           "zone": 1, "name": "bo"}]
@@ -96,7 +96,7 @@ def test_acks_rejections_chat_and_removed_entities():
 def test_a_player_who_left_gets_nothing_more():
     view = WorldView.from_world(world(player(1, 5, 5), npc(3, 7, 5), next_id=10))
     fanout = Fanout("world.x")
-    fanout.join(1, "ada@x", every=5, digest=False)
+    fanout.join(1, "ada@x", every=5, hz=20.0)
     view, result, batch = tick(view, 1, [sighting(1, 3, ENTER)])
     assert len(list(fanout.on_tick(view, result, batch, {}))) == 1
     view, result, batch = tick(view, 2, [sighting(1, 3, UPDATE)])
@@ -107,13 +107,14 @@ def test_a_player_who_left_gets_nothing_more():
 
 
 def test_a_digest_waits_for_its_period_but_what_concerns_the_player_goes_at_once():
-    """A person's default: others moving waits for the summary; being hurt, killed, its own command
-    taking effect, a rejection or chat goes the same tick; regeneration is not news."""
-    every, digest, _ = cadence(UpdatesSetting("digest"), 20.0)
-    assert (every, digest) == (100, True)
+    """A person's default: others moving waits for the summary; being killed, its own command taking
+    effect, a rejection or chat goes the same tick, being hurt too but at most once a second;
+    regeneration is not news."""
+    every, _ = cadence(UpdatesSetting("digest"), 20.0)
+    assert every == 100
     view = WorldView.from_world(world(player(1, 5, 5, hp=50), npc(3, 7, 5), next_id=10))
     fanout = Fanout("world.x")
-    fanout.join(1, "ada@x", every=every, digest=True)
+    fanout.join(1, "ada@x", every=every, hz=20.0)
 
     def step(number, effects, *, commands=(), changed=()):
         nonlocal view
@@ -124,18 +125,19 @@ def test_a_digest_waits_for_its_period_but_what_concerns_the_player_goes_at_once
     assert len(step(1, [sighting(1, 3, ENTER)])) == 1                       # the first news: no summary sent yet
     assert step(2, [sighting(1, 3, UPDATE)], changed=[npc(3, 8, 5)]) == []  # the rat moved: wait
     assert step(3, [sighting(1, 1, UPDATE)], changed=[player(1, 5, 5, hp=51)]) == []   # regeneration: wait
-    (hurt,) = step(4, [sighting(1, 1, UPDATE)], changed=[player(1, 5, 5, hp=40)])      # bitten: at once
+    assert step(4, [sighting(1, 1, UPDATE)], changed=[player(1, 5, 5, hp=49)]) == []   # bitten, but 3 ticks
+    (hurt,) = step(30, [sighting(1, 1, UPDATE)], changed=[player(1, 5, 5, hp=40)])     # after the last: calm
     assert [e["x"] for e in seen(hurt) if e["id"] == 3] == [8]              # with the summary so far
-    assert step(5, [sighting(1, 3, UPDATE)], changed=[npc(3, 9, 5)]) == []
-    (moved,) = step(6, [sighting(1, 1, UPDATE)], commands=[{"player": 1, "seq": 2, "op": "move", "dx": 1, "dy": 0}],
-                    changed=[player(1, 6, 5, hp=40)])                       # its own command: at once
+    assert step(31, [sighting(1, 1, UPDATE)], changed=[player(1, 5, 5, hp=39)]) == []  # within a second: wait
+    (moved,) = step(32, [sighting(1, 1, UPDATE)], commands=[{"player": 1, "seq": 2, "op": "move", "dx": 1, "dy": 0}],
+                    changed=[player(1, 6, 5, hp=39)])                       # its own command: at once
     assert moved.get("acked") == "2"
-    assert len(step(7, [sighting(1, 1, UPDATE)], changed=[player(1, 6, 5, hp=0, respawn_tick=17)])) == 1   # killed
+    assert len(step(33, [sighting(1, 1, UPDATE)], changed=[player(1, 6, 5, hp=0, respawn_tick=43)])) == 1  # killed
     assert step(50, [sighting(1, 3, UPDATE)], changed=[npc(3, 10, 5)]) == []
-    assert len(step(107, [sighting(1, 3, UPDATE)], changed=[npc(3, 11, 5)])) == 1    # the period is up
+    assert len(step(133, [sighting(1, 3, UPDATE)], changed=[npc(3, 11, 5)])) == 1    # the period is up
 
 
 def test_off_sends_only_what_concerns_the_player_and_live_every_tick():
-    assert cadence(UpdatesSetting("off"), 20.0)[:2] == (NEVER, True)
-    assert cadence(UpdatesSetting("live"), 20.0)[:2] == (1, False)
-    assert cadence(UpdatesSetting("hz", 5.0), 20.0)[:2] == (4, False)
+    assert cadence(UpdatesSetting("off"), 20.0)[0] == NEVER
+    assert cadence(UpdatesSetting("live"), 20.0)[0] == 1
+    assert cadence(UpdatesSetting("hz", 5.0), 20.0)[0] == 4
