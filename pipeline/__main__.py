@@ -8,6 +8,7 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from tqdm import tqdm
@@ -15,6 +16,9 @@ from tqdm import tqdm
 from vocabulary.errors import FluxworldError, InputError
 
 from .engine import ENGINES, default_engine
+
+if TYPE_CHECKING:
+    from .operate.http import HttpOptions
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -48,8 +52,9 @@ class _Commands(click.Group):
 @click.option("-v", "--verbose", is_flag=True, help="Log what the engine and stages do.")
 def cli(verbose: bool) -> None:
     """fluxworld: an MMO world server whose game rules are pure reducers."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from .operate.logs import setup_logging
+
+    setup_logging(logging.INFO if verbose else logging.WARNING)    # in $FLUXWORLD_LOG_FORMAT (serve sets it)
 
 
 @cli.command()
@@ -136,13 +141,25 @@ def replay(world: Path, batches: Path, engine: str | None, dump_state: Path | No
               help="File holding the component's secret (with --xmpp-server).")
 @click.option("--link", type=click.Path(path_type=Path, dir_okay=False),
               help="The socket XMPP gateways connect to (default: one in a fresh private directory).")
+@click.option("--http", "http", metavar="HOST:PORT|off", envvar="FLUXWORLD_HTTP",
+              help="Serve /metrics, /health/live and /health/ready there (default: 127.0.0.1:8020, or, if that "
+                   "is taken, none); off: no HTTP.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
+              help="Log lines as text (default) or as one JSON object a line (also $FLUXWORLD_LOG_FORMAT).")
+@click.option("--summary-every", type=click.FloatRange(min=0.1), default=10.0, show_default=True, metavar="SECONDS",
+              help="How often the tick loop logs a summary of its timings.")
 def serve(db: str, engine: str | None, hz: float, world: Path | None, drive: Path | None, ticks: int | None,
           rate: float, burst: int, xmpp: bool | None, xmpp_server: str | None, component: str,
-          secret_file: Path | None, link: Path | None) -> None:
+          secret_file: Path | None, link: Path | None, http: str | None, log_format: str | None,
+          summary_every: float) -> None:
     """Run the world server: the tick loop against PostgreSQL, players over XMPP."""
+    from .operate import logs
     from .serve import ServeOptions, XmppOptions
     from .serve import serve as run_serve
 
+    if log_format is not None:
+        logs.use_format(log_format)
+    as_json = logs.log_format() == "json"
     if not logging.getLogger().isEnabledFor(logging.INFO):
         logging.getLogger("pipeline").setLevel(logging.INFO)
     xmpp_options = None
@@ -151,13 +168,33 @@ def serve(db: str, engine: str | None, hz: float, world: Path | None, drive: Pat
 
         server = host_port(xmpp_server, "--xmpp-server") if xmpp_server is not None else None
         xmpp_options = XmppOptions(server=server, component=component, secret_file=secret_file)
-    options = ServeOptions(db=db, engine=engine or default_engine(), hz=hz, world=world, drive=drive,
-                           ticks=ticks, rate=rate, burst=burst, xmpp=xmpp_options, link=link)
     try:
+        http_options = _http_options(http)
+        options = ServeOptions(db=db, engine=engine or default_engine(), hz=hz, world=world, drive=drive,
+                               ticks=ticks, rate=rate, burst=burst, xmpp=xmpp_options, link=link, http=http_options,
+                               summary_every=summary_every)
         tick = asyncio.run(run_serve(options))
     except FluxworldError as exc:
+        if as_json:     # the last words in the format the log collector reads
+            logging.getLogger("pipeline.serve").error("fluxworld: %s", exc, extra={"event": "failed"})
+            sys.exit(EXIT_BAD_INPUT if isinstance(exc, InputError) else EXIT_FAILED)
         _fail(exc)
-    click.echo(f"stopped at tick {tick}", err=True)
+    if as_json:
+        logging.getLogger("pipeline.serve").info("stopped at tick %d", tick, extra={"event": "stopped", "tick": tick})
+    else:
+        click.echo(f"stopped at tick {tick}", err=True)
+
+
+def _http_options(http: str | None) -> HttpOptions | None:
+    """--http: off, HOST:PORT (which must be free), or nothing (the default address, if it is free)."""
+    from .operate.http import HttpOptions, parse_address
+
+    if http is None:
+        return HttpOptions(required=False)
+    if http.strip().lower() == "off":
+        return None
+    host, port = parse_address(http.strip())
+    return HttpOptions(host, port)
 
 
 @cli.group()

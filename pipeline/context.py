@@ -17,6 +17,7 @@ class TickContext:
     view: WorldView                    # the world before this tick
     incoming: list[Incoming | CommandBlock] = field(default_factory=list)  # what arrived for this tick
     refusals: list[Refusal] = field(default_factory=list)   # what negotiate refused
+    trapped: bool = False              # the rules trapped on the batch; transform left commands out
     loaded: bytes = b""                # packed Entity records to materialize (contextualize)
     result: TickResult | None = None   # what transform reported
     next_view: WorldView | None = None # the world after this tick

@@ -56,7 +56,7 @@ class Pipeline:
         self.engine = EngineThread(engine)
         self.compute_stages = (
             ("negotiate", negotiate or Negotiate()),
-            ("contextualize", Contextualize(store)),
+            ("contextualize", Contextualize(store, self.metrics.outages)),
             ("project", Project(self.engine)),
             ("transform", Transform(self.engine, isolate_traps=True)),
             ("plan", Plan()),
@@ -74,10 +74,7 @@ class Pipeline:
             ctx = await stage(ctx)
             ctx.timings[name] = time.perf_counter() - t
             self.metrics.observe_stage(name, ctx.timings[name])
-        self.metrics.tick_seconds.observe(time.perf_counter() - started)
-        self.metrics.ticks.inc()
-        self.metrics.commands.labels("accepted").inc(len(ctx.batch.commands) // 64)
-        self.metrics.commands.labels("refused").inc(len(ctx.refusals))
+        self.metrics.computed(ctx, time.perf_counter() - started)
         if self.outbox is not None and ctx.refusals:
             await self.outbox.refuse(ctx)
         return ctx
@@ -86,12 +83,14 @@ class Pipeline:
         """Actuate, waiting out an unreachable store: the tick's write is plain
         data, and a commit that did land is recognised, not applied twice."""
         t = time.perf_counter()
-        ctx = await until_available(f"tick {ctx.tick} commit", lambda: self.actuate(ctx))
+        ctx = await until_available(f"tick {ctx.tick} commit", lambda: self.actuate(ctx), tick=ctx.tick,
+                                    outages=self.metrics.outages)
         ctx.timings["actuate"] = time.perf_counter() - t
         self.metrics.observe_stage("actuate", ctx.timings["actuate"])
         for name in BESIDE:
             if name in ctx.timings:
                 self.metrics.observe_stage(name, ctx.timings[name])
+        self.metrics.committed(ctx)
         if self.on_committed is not None:
             self.on_committed(ctx)
         return ctx
@@ -190,10 +189,16 @@ class TickLoop:
         self.period = 1.0 / hz
         self.summary_every = summary_every
         self.committed_tick = view.tick
+        # Set while the loop waits for a tick's slot: work that must not delay a tick (a
+        # metrics scrape, pipeline/operate) waits for it and runs in the slack.
+        self.between_ticks = asyncio.Event()
 
     async def run(self, stop: asyncio.Event, *, max_ticks: int | None = None) -> None:
-        with GcPacer() as gc_pacer:
-            await self._run(stop, max_ticks, gc_pacer)
+        try:
+            with GcPacer() as gc_pacer:
+                await self._run(stop, max_ticks, gc_pacer)
+        finally:
+            self.between_ticks.set()    # no tick comes any more: nothing need wait for one
 
     async def _run(self, stop: asyncio.Event, max_ticks: int | None, gc_pacer: GcPacer) -> None:
         loop = asyncio.get_running_loop()
@@ -206,19 +211,23 @@ class TickLoop:
             while not stop.is_set() and (max_ticks is None or ran < max_ticks):
                 wait, skipped = schedule(start, slot, self.period, loop.time())
                 if wait:
+                    self.between_ticks.set()
                     try:
                         await asyncio.wait_for(stop.wait(), wait)
                         break
                     except asyncio.TimeoutError:
                         pass
+                    finally:
+                        self.between_ticks.clear()
                 if skipped:
-                    metrics.missed.inc(skipped)
+                    metrics.miss(skipped)
                     slot += skipped
                 tick = self.view.tick + 1
                 if self.before_tick is not None:
                     self.before_tick(tick)
                 ctx = TickContext(tick=tick, batch=Batch(tick, b"", b""), view=self.view,
                                   incoming=self.inbox.drain())
+                metrics.dropped(self.inbox.dropped)
                 ctx = await self.pipeline.compute(ctx)
                 if pending is not None:
                     self.committed_tick = (await pending).tick
@@ -231,7 +240,8 @@ class TickLoop:
                 self.view = self.view.settle()
                 gc_pacer.between_ticks()
                 if loop.time() >= next_summary:
-                    log.info("%s", metrics.summary([*STAGES, *BESIDE]))
+                    log.info("%s", metrics.summary([*STAGES, *BESIDE]),
+                             extra={"event": "summary", "tick": self.view.tick, **metrics.summary_fields()})
                     next_summary += self.summary_every
         finally:
             if pending is not None:

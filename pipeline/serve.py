@@ -1,12 +1,14 @@
 """`fluxworld serve`: the tick loop against PostgreSQL.
 
-Start: migrate the schema, seed a world if the database has none, recover
-(load the world and prove it matches its command log), load the engine.
-With XMPP, open the link socket (pipeline/link) and start the gateway
-process on it (pipeline/xmpp/gateway.py). Run: the tick loop until
-SIGINT/SIGTERM, `--ticks` ticks, or the end of a `--drive` file. Stop:
-finish the tick in flight and its commit, stop the gateway, then close the
-database (and the embedded PostgreSQL, if this process started it).
+Start: open the HTTP side first (pipeline/operate: /metrics, and health
+that says "not ready" until the world is recovered), migrate the schema,
+seed a world if the database has none, recover (load the world and prove it
+matches its command log), load the engine. With XMPP, open the link socket
+(pipeline/link) and start the gateway process on it
+(pipeline/xmpp/gateway.py). Run: the tick loop until SIGINT/SIGTERM,
+`--ticks` ticks, or the end of a `--drive` file. Stop: finish the tick in
+flight and its commit, stop the gateway, close the database (and the
+embedded PostgreSQL, if this process started it), then the HTTP side.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ import logging
 import shutil
 import signal
 import tempfile
+import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from persistence.database import open_database
 from persistence.migrator import migrate
@@ -27,6 +31,8 @@ from vocabulary.errors import InputError
 from .engine import create_engine
 from .feed import Driver, InprocFeed
 from .link.world import WorldLink
+from .metrics import TickMetrics
+from .operate.state import ServerState
 from .ports import Outbox
 from .recovery import recover
 from .replay import count_batches
@@ -36,6 +42,9 @@ from .starter import starter_world
 from .view import WorldView
 from .worldfile import load_world
 from .xmpp import DEFAULT_COMPONENT, Endpoint
+
+if TYPE_CHECKING:
+    from .operate.http import HttpOptions
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +64,8 @@ class ServeOptions:
     burst: int = 10
     xmpp: XmppOptions | None = None  # None: no XMPP, commands only from the in-process feed
     link: Path | None = None         # where gateways connect (default: a fresh private directory)
+    http: HttpOptions | None = None  # None: no HTTP side (no /metrics, no /health)
+    summary_every: float = 10.0      # seconds between the tick loop's logged summaries
 
 
 @dataclass(frozen=True)
@@ -68,11 +79,18 @@ class XmppOptions:
 
 async def serve(options: ServeOptions) -> int:
     """Returns the tick the world stands at when the server stops."""
+    state = ServerState(TickMetrics(), options.hz, xmpp=options.xmpp is not None)
     async with AsyncExitStack() as stack:
+        if options.http is not None:
+            from .operate.http import HttpServer
+
+            http = HttpServer(state, options.http)
+            await http.start()
+            stack.push_async_callback(http.stop)
         endpoint = None
         if options.xmpp is not None:
             endpoint = await _xmpp_endpoint(options.xmpp, stack)
-        return await _serve(options, endpoint)
+        return await _serve(options, endpoint, state)
 
 
 async def _xmpp_endpoint(options: XmppOptions, stack: AsyncExitStack) -> Endpoint:
@@ -94,40 +112,43 @@ async def _xmpp_endpoint(options: XmppOptions, stack: AsyncExitStack) -> Endpoin
     return Endpoint(options.server[0], options.server[1], options.component, secret)
 
 
-async def _serve(options: ServeOptions, endpoint: Endpoint | None) -> int:
+async def _serve(options: ServeOptions, endpoint: Endpoint | None, state: ServerState) -> int:
     async with open_database(options.db) as database:
         await migrate(database.dsn)
         store = database.store()
         if await store.stored_hash() is None:
             world = load_world(options.world) if options.world else starter_world()
             await store.seed(world)
-            log.info("seeded a world of %d entities", len(world.entities) // 120)
+            log.info("seeded a world of %d entities", len(world.entities) // 120, extra={"event": "seeded"})
         # Before recovering: any earlier server's in-flight tick lands whole or never, and it writes no more.
         fence = await store.take_writer()
         view = WorldView.from_world(await recover(store))
         engine = create_engine(options.engine)
         engine.project(view.frame())
+        state.view, state.recovered_at = view, time.monotonic()
         log.info("world at tick %d, %d entities, engine %s, %g Hz, writer %d", view.tick, len(view),
-                 engine.name, options.hz, fence)
+                 engine.name, options.hz, fence, extra={"event": "recovered", "tick": view.tick})
 
         # A full inbox sheds with an answer; one player's flood is shed at the door, a few bursts' worth waiting.
-        inbox = Inbox(limit=QUEUE_LIMIT, per_sender=2 * options.burst)
+        inbox = state.inbox = Inbox(limit=QUEUE_LIMIT, per_sender=2 * options.burst)
         outbox: Outbox = InprocFeed(inbox)
         link = gateway = None
         if endpoint is not None:
             from .xmpp.gateway import GatewayProcess
 
             path = options.link or _private_socket()
-            outbox = link = WorldLink(path, inbox, view, options.hz)
+            outbox = link = state.link = WorldLink(path, inbox, view, options.hz)
             await link.start()
             log.info("link: gateways connect to %s", path)
-            gateway = GatewayProcess(endpoint, path, database.dsn, verbose=log.isEnabledFor(logging.DEBUG))
+            gateway = state.gateway = GatewayProcess(endpoint, path, database.dsn,
+                                                     verbose=log.isEnabledFor(logging.DEBUG))
             await gateway.start()
             try:    # players who log in at once are not refused; but the world never waits long for XMPP
                 await asyncio.wait_for(link.serving.wait(), GATEWAY_GRACE)
             except asyncio.TimeoutError:
                 log.warning("link: no gateway serves players after %g s; ticking without", GATEWAY_GRACE)
-        pipeline = Pipeline(engine, store, outbox, negotiate=Negotiate(rate=options.rate, burst=options.burst))
+        pipeline = Pipeline(engine, store, outbox, negotiate=Negotiate(rate=options.rate, burst=options.burst),
+                            metrics=state.metrics)
         ticks = options.ticks
         before_tick = None
         if options.drive:
@@ -135,7 +156,8 @@ async def _serve(options: ServeOptions, endpoint: Endpoint | None) -> int:
             before_tick = driver.before_tick
             if ticks is None:
                 ticks = max(0, _last_tick(options.drive) - view.tick)
-        loop = TickLoop(pipeline, view, inbox, hz=options.hz, before_tick=before_tick)
+        loop = state.loop = TickLoop(pipeline, view, inbox, hz=options.hz, summary_every=options.summary_every,
+                                     before_tick=before_tick)
 
         stop = asyncio.Event()
         running = asyncio.get_running_loop()
@@ -144,6 +166,7 @@ async def _serve(options: ServeOptions, endpoint: Endpoint | None) -> int:
         try:
             await loop.run(stop, max_ticks=ticks)
         finally:
+            state.stopped = True
             for sig in (signal.SIGINT, signal.SIGTERM):
                 running.remove_signal_handler(sig)
             if gateway is not None:
@@ -152,7 +175,8 @@ async def _serve(options: ServeOptions, endpoint: Endpoint | None) -> int:
                 await link.stop()
                 if options.link is None:
                     shutil.rmtree(link.path.parent, ignore_errors=True)
-        log.info("the run, stage by stage: %s", pipeline.metrics.summary(list(STAGES)))
+        log.info("the run, stage by stage: %s", pipeline.metrics.summary(list(STAGES)),
+                 extra={"event": "final_summary", "tick": loop.committed_tick, **pipeline.metrics.summary_fields()})
         return loop.committed_tick
 
 

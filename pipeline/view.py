@@ -10,6 +10,11 @@ into a 10k map, ~1-2 µs each at 30k), and the tick loop calls it between
 ticks, where it paces the garbage collector too. Views before and after a
 tick are both cheap to keep: an engine that failed is restored from the
 view before.
+
+Each view also knows how many entities it holds and how many players are
+online (`entity_count`, `online_count`), kept in O(changes) from the
+records a tick reports beside their previous ones, so a metrics scrape can
+read them at any moment without walking the world.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ _U64 = struct.Struct("<Q")
 _LAST_SEQ_OFFSET = 40
 _KIND_OFFSET = 80
 _ONLINE_OFFSET = 82
+_ABSENT = bytes(ENTITY_SIZE)     # the record `previous` holds for an entity a tick created (id 0)
 
 
 def _records(packed: bytes) -> dict[int, bytes | None]:
@@ -46,6 +52,8 @@ class WorldView:
     zones: bytes
     settled: immutables.Map[int, bytes]
     recent: Mapping[int, bytes | None] = field(default_factory=dict)   # never changed once made
+    entity_count: int = 0
+    online_count: int = 0            # players online
 
     @classmethod
     def from_world(cls, world: WorldData) -> WorldView:
@@ -56,16 +64,34 @@ class WorldView:
                 record = bytes(records[start:start + ENTITY_SIZE])
                 m[_U64.unpack_from(record)[0]] = record
             entities = m.finish()
-        return cls(world.seed, world.tick, world.next_id, world.zones, entities)
+        count, online = _census(world.entities)
+        return cls(world.seed, world.tick, world.next_id, world.zones, entities, entity_count=count,
+                   online_count=online)
 
     def apply(self, result: TickResult) -> WorldView:
         """The view after a tick: O(changed + removed), the Map untouched."""
+        count, online = self._census_after(result.changed, result.previous, result.removed)
         return replace(self, tick=result.tick, next_id=result.next_id,
-                       recent=self._recent_with(result.changed, result.removed))
+                       recent=self._recent_with(result.changed, result.removed), entity_count=count,
+                       online_count=online)
 
     def with_records(self, records: bytes) -> WorldView:
         """The view with these packed records added or replaced (entities loaded mid-run)."""
-        return replace(self, recent=self._recent_with(records, b""))
+        count, online = self._census_after(records, b"", b"")
+        return replace(self, recent=self._recent_with(records, b""), entity_count=count, online_count=online)
+
+    def _census_after(self, changed: bytes, previous: bytes, removed: bytes) -> tuple[int, int]:
+        """(entity_count, online_count) once `changed` records replace `previous` (their records in
+        this view, _ABSENT for new ones) and `removed` ids are gone."""
+        if len(previous) != len(changed):   # not reported (loaded records, hand-made results): look them up
+            ids = np.frombuffer(changed, dtype=ENTITY_DTYPE)["id"].tolist()
+            previous = b"".join(self.get(i) or _ABSENT for i in ids)
+        gone = [r for r in map(self.get, np.frombuffer(removed, dtype="<u8").tolist()) if r is not None]
+        now_count, now_online = _census(changed)
+        was_count, was_online = _census(previous)
+        gone_count, gone_online = _census(b"".join(gone))
+        return (self.entity_count + now_count - was_count - gone_count,
+                self.online_count + now_online - was_online - gone_online)
 
     def _recent_with(self, records: bytes, removed: bytes) -> dict[int, bytes | None]:
         recent = dict(self.recent)
@@ -125,3 +151,12 @@ class WorldView:
         w = self.to_world()
         return WORLD_FRAME.encode({"seed": w.seed, "tick": w.tick, "next_id": w.next_id, "replace": 1,
                                    "zones": w.zones, "entities": w.entities})
+
+
+def _census(packed: bytes) -> tuple[int, int]:
+    """(entities, players online) among packed records; an all-zero record (id 0) is no entity."""
+    if not packed:
+        return 0, 0
+    records = np.frombuffer(packed, dtype=ENTITY_DTYPE)
+    online = (records["kind"] == Kind.player) & (records["online"] == 1)
+    return int(np.count_nonzero(records["id"])), int(np.count_nonzero(online))

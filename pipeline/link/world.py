@@ -121,6 +121,11 @@ class WorldLink:
         rows = [[senders[i], DROPPED, block_command(block, i)] for i in shed]
         self._send_refusals(rows)
 
+    @property
+    def connections(self) -> int:
+        """Gateway connections since the link opened (a gateway that reconnects counts again)."""
+        return self._connections
+
     def counts(self) -> tuple[int, int, int]:
         """Stanzas in, stanzas out and bytes out, summed over the gateways connected now (each counts
         from its start)."""

@@ -9,6 +9,8 @@ other effects here. The runner keeps commits and deliveries in tick order.
 
 from __future__ import annotations
 
+import time
+
 from ..context import TickContext
 from ..ports import Outbox, Store
 
@@ -20,7 +22,9 @@ class Actuate:
     async def __call__(self, ctx: TickContext) -> TickContext:
         if self.store is not None:
             assert ctx.write is not None, "actuate runs after plan"
+            started = time.perf_counter()
             await self.store.commit_tick(ctx.write)
+            ctx.timings["commit"] = time.perf_counter() - started
         await ctx.sighted()
         if self.outbox is not None:
             await self.outbox.deliver(ctx)

@@ -25,12 +25,12 @@ from schema._generated.layout import COMMAND_DTYPE
 
 from ..context import TickContext
 from ..ports import Store
-from ..retry import until_available
+from ..retry import Outages, until_available
 
 
 class Contextualize:
-    def __init__(self, store: Store | None) -> None:
-        self.store = store
+    def __init__(self, store: Store | None, outages: Outages | None = None) -> None:
+        self.store, self.outages = store, outages
 
     async def __call__(self, ctx: TickContext) -> TickContext:
         if self.store is None or not ctx.batch.commands:
@@ -41,6 +41,7 @@ class Contextualize:
         missing = [i for i in wanted[wanted >= view.next_id].tolist() if i not in view]
         if missing:
             store = self.store
-            ctx.loaded = await until_available(f"tick {ctx.tick} load", lambda: store.load_entities(missing))
+            ctx.loaded = await until_available(f"tick {ctx.tick} load", lambda: store.load_entities(missing),
+                                               tick=ctx.tick, outages=self.outages)
             ctx.view = ctx.view.with_records(ctx.loaded)
         return ctx

@@ -60,16 +60,19 @@ class Transform:
         except EngineError as first:
             if not self.isolate_traps:
                 raise
-            log.error("%s; finding the commands that make it fail", first)
+            log.error("%s; finding the commands that make it fail", first,
+                      extra={"event": "trap", "tick": ctx.tick, "stage": "transform"})
             result, ran, bad = await self.engine.call(_isolating, self.engine, ctx.view, ctx.batch, self.sights,
                                                       first)
             now = time.monotonic()
             for i in bad:
                 command = block_command(CommandBlock(ctx.batch.commands, ctx.batch.text, b"", now), i)
-                log.error("tick %d: left out %s, on which the rules fail", ctx.tick, command)
+                log.error("tick %d: left out %s, on which the rules fail", ctx.tick, command,
+                          extra={"event": "trap_isolated", "tick": ctx.tick, "stage": "transform"})
                 sender = command["player"] if command else None
                 ctx.refusals.append(Refusal(Incoming(command, sender, now), TRAPPED))
             ctx.batch = ran
+            ctx.trapped = True
         ctx.result = result
         ctx.hashing = self.engine.world_hash()
         if self.sights:

@@ -1,0 +1,48 @@
+"""Helpers for tests of the HTTP side: GET a path, read a Prometheus page into numbers."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+
+def get(port: int, path: str) -> tuple[int, str]:
+    """(status, body) of GET http://127.0.0.1:port/path; 503 and friends are answers, not errors."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def ready(port: int) -> tuple[int, dict[str, Any]]:
+    status, body = get(port, "/health/ready")
+    return status, json.loads(body)
+
+
+def samples(page: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a /metrics page: (name, sorted labels) -> value."""
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(page) for s in family.samples}
+
+
+def value(page_samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float:
+    return page_samples[(name, tuple(sorted(labels.items())))]
+
+
+async def aget(port: int, path: str) -> tuple[int, str]:
+    """get() for a test whose own event loop runs the server (a blocking urlopen would stall it)."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"http://127.0.0.1:{port}{path}", timeout=aiohttp.ClientTimeout(total=5)) as r:
+            return r.status, await r.text()
+
+
+async def aready(port: int) -> tuple[int, dict[str, Any]]:
+    status, body = await aget(port, "/health/ready")
+    return status, json.loads(body)
