@@ -1,4 +1,4 @@
-"""The database commands: `fluxworld db init|migrate|status`, `world load|dump`, `log export`.
+"""The database commands: `fluxworld db init|migrate|status`, `world load|dump`, `log export|prune`.
 
 pipeline/__main__.py registers COMMANDS on its group. Every command takes
 `--db embedded|DSN` (default embedded, or $FLUXWORLD_DB). Exit status: 2 for
@@ -108,10 +108,13 @@ async def _status(db: str) -> None:
         click.echo(f"schema: revision {state.current or 'none'} (head {state.head}, {pending})")
         if state.current is None:
             return
-        store = database.store()
+        store, checkpoints = database.store(), database.checkpoints()
         stored, last, rows = await store.stored_hash(), await store.last_log(), await store.log_count()
+        first, snapshots = await checkpoints.first_logged(), await checkpoints.count()
+        newest = await checkpoints.newest()
     click.echo(f"world: tick {stored[0]}, hash {stored[1].hex()}" if stored else "world: none stored")
-    click.echo(f"log: {rows} rows" + (f", last tick {last[0]}, hash {last[1].hex()}" if last else ""))
+    click.echo(f"log: {rows} rows" + (f", ticks {first}..{last[0]}, last hash {last[1].hex()}" if last else ""))
+    click.echo(f"snapshots: {snapshots}" + (f", newest at tick {newest[0]}" if newest else ""))
 
 
 # ---------------------------------------------------------------- world
@@ -175,36 +178,94 @@ def log_group() -> None:
 
 
 @log_group.command("export")
-@click.option("--from", "from_tick", type=click.IntRange(min=0), help="First tick (default: the first logged).")
+@click.option("--from", "--from-tick", "from_tick", type=click.IntRange(min=0),
+              help="First tick (default: the first logged).")
 @click.option("--to", "to_tick", type=click.IntRange(min=0), help="Last tick (default: the last logged).")
+@click.option("--world", "world_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also write, as a world file, the newest snapshot before the first tick; the batches then "
+                   "start right after it, so `fluxworld replay WORLD PATH` replays them.")
 @click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
 @db_option
-def log_export(from_tick: int | None, to_tick: int | None, path: Path, db: str) -> None:
-    """Write the logged batches of ticks FROM..TO to PATH as a batches file `fluxworld replay` reads."""
+def log_export(from_tick: int | None, to_tick: int | None, world_path: Path | None, path: Path, db: str) -> None:
+    """Write the logged batches of ticks FROM..TO to PATH as a batches file `fluxworld replay` reads.
+
+    A pruned log starts after a snapshot: export it with --world, which writes that snapshot."""
     if from_tick is not None and to_tick is not None and from_tick > to_tick:
         raise click.BadParameter(f"--from {from_tick} is after --to {to_tick}")
-    _run(_log_export(from_tick, to_tick, path, db))
+    _run(_log_export(from_tick, to_tick, world_path, path, db))
 
 
-async def _log_export(from_tick: int | None, to_tick: int | None, path: Path, db: str) -> None:
+async def _log_export(from_tick: int | None, to_tick: int | None, world_path: Path | None, path: Path,
+                      db: str) -> None:
     from pipeline.batches import batch_line
+    from pipeline.worldfile import dump_world
+    from vocabulary.hashing import world_hash
 
     from .database import open_database
     from .migrator import require_current
+    from .store import BIGINT_MAX
 
     first = last = None
     count = 0
     async with open_database(db) as database:
         await require_current(database.dsn)
+        checkpoints = database.checkpoints()
+        first_logged = await checkpoints.first_logged()
+        start = from_tick if from_tick is not None else first_logged
+        before = BIGINT_MAX if start is None else start - 1
+        base = await checkpoints.newest_at_or_below(before) if world_path or from_tick is None else None
+        low = from_tick
+        if world_path is not None:
+            if base is None:
+                raise FluxworldError(
+                    f"no snapshot at or below tick {before}: the log from its first tick ({first_logged}) replays "
+                    "from the world this database was seeded with; export without --world and replay with that "
+                    "world file")
+            world, digest = base
+            if world_hash(world) != digest.hex():
+                raise FluxworldError(f"the snapshot of tick {world.tick} does not hash to its stored hash")
+            low = world.tick + 1
+        elif base is not None:
+            raise FluxworldError(
+                f"the command log starts at tick {first_logged}, after the snapshot of tick {base[0].tick} (the "
+                "ticks before were pruned): its batches replay only from that snapshot; add --world PATH to "
+                "write it as a world file beside them")
         # Streamed line by line (a long session's log need not fit in memory),
         # each line exactly as pipeline.batches.write_batches writes it.
         with open(path, "w", encoding="utf-8", newline="\n") as out:
-            async for batch in database.store().read_log(from_tick, to_tick):
+            async for batch in database.store().read_log(low, to_tick):
+                if first is None and base is not None and batch.tick != low:
+                    raise FluxworldError(f"the log no longer holds tick {low} (pruned meanwhile?): export again")
                 out.write(batch_line(batch) + "\n")
                 first = batch.tick if first is None else first
                 last, count = batch.tick, count + 1
     span = f"ticks {first}..{last}" if count else "no ticks"
     click.echo(f"wrote {count} batches ({span}) to {path}")
+    if base is not None and world_path is not None:
+        dump_world(base[0], world_path)
+        click.echo(f"wrote the snapshot of tick {base[0].tick} to {world_path}: hash {base[1].hex()}")
+
+
+@log_group.command("prune")
+@click.option("--keep-ticks", type=click.IntRange(min=0), required=True, metavar="N",
+              help="Keep the newest snapshot at least N ticks old and every tick after it.")
+@db_option
+def log_prune(keep_ticks: int, db: str) -> None:
+    """Delete the command log up to the newest snapshot at least N ticks old, and older snapshots.
+
+    History from that snapshot on stays replayable (`log export --world`); refuses when no snapshot
+    is old enough."""
+    _run(_log_prune(keep_ticks, db))
+
+
+async def _log_prune(keep_ticks: int, db: str) -> None:
+    from .database import open_database
+    from .migrator import require_current
+
+    async with open_database(db) as database:
+        await require_current(database.dsn)
+        pruned = await database.checkpoints().prune(keep_ticks)
+    click.echo(pruned.describe())
 
 
 COMMANDS = (db_group, world_group, log_group)

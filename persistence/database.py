@@ -26,6 +26,7 @@ from .embedded import EmbeddedServer, exit_on_termination, restore_signals
 from .errors import DatabaseUnavailable
 
 if TYPE_CHECKING:
+    from .checkpoints import Checkpoints
     from .store import WorldStore
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,11 @@ class Database:
         from .store import WorldStore
 
         return WorldStore(self.pool)
+
+    def checkpoints(self) -> Checkpoints:
+        from .checkpoints import Checkpoints
+
+        return Checkpoints(self.pool)
 
 
 def check_db_option(db: str) -> str:

@@ -24,7 +24,7 @@ import numpy as np
 
 from schema._generated.layout import ENTITY_DTYPE, ZONE_DTYPE, ZONE_FIELDS
 from vocabulary.hashing import world_hash
-from vocabulary.types import Batch, SqlCopy, TickWrite, WorldData
+from vocabulary.types import Batch, RecoveryState, SqlCopy, TickWrite, WorldData
 
 from .codec import assemble, fragment_rows
 from .database import TickConnection
@@ -32,7 +32,7 @@ from .errors import DatabaseError, DatabaseUnavailable, Fenced, NoWorld, Passing
 from .fragments import FRAGMENTS
 
 FRAGMENT_TABLES = frozenset(f.table for f in FRAGMENTS)
-WORLD_TABLES = (*(f.table for f in FRAGMENTS), "zone", "world", "command_log")
+WORLD_TABLES = (*(f.table for f in FRAGMENTS), "zone", "world", "command_log", "world_snapshot")
 BIGINT_MAX = 2**63 - 1
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}\Z")
 # What a dead server or connection raises; any other error is a refusal or a bug, not retried.
@@ -128,17 +128,17 @@ class WorldStore:
                 conn.transaction(isolation="repeatable_read", readonly=True):   # one snapshot of every table
             return await _read_world(conn)
 
-    async def recovery_state(self) -> tuple[WorldData, tuple[int, bytes], tuple[int, bytes] | None]:
-        """(the world, the header's (tick, hash), the newest log row's (tick, hash)) read in ONE
-        snapshot: a dead server's tick statement that commits meanwhile is in all three or in none."""
+    async def recovery_state(self) -> RecoveryState:
+        """The world, the header's, the newest log row's and the newest snapshot's (tick, hash), read
+        in ONE snapshot: a dead server's tick statement that commits meanwhile is in all or in none."""
         async with self._unavailable("loading the world"), self._pool.acquire() as conn, \
                 conn.transaction(isolation="repeatable_read", readonly=True):
             world = await _read_world(conn)
             header = await conn.fetchrow("SELECT tick, world_hash FROM world")
             last = await conn.fetchrow("SELECT tick, world_hash FROM command_log ORDER BY tick DESC LIMIT 1")
+            snapshot = await conn.fetchrow("SELECT tick, world_hash FROM world_snapshot ORDER BY tick DESC LIMIT 1")
         assert header is not None, "_read_world found it"
-        return world, (header["tick"], header["world_hash"]), \
-            None if last is None else (last["tick"], last["world_hash"])
+        return RecoveryState(world, (header["tick"], header["world_hash"]), _tick_hash(last), _tick_hash(snapshot))
 
     async def load_entities(self, ids: list[int]) -> bytes:
         """Packed records, ascending id, of those of `ids` that exist."""
@@ -283,6 +283,10 @@ class WorldStore:
             async for row in conn.cursor(sql, low, high, prefetch=256):
                 yield Batch(tick=row["tick"], commands=row["commands"], text=row["text"],
                             source=f"command_log tick {row['tick']}")
+
+
+def _tick_hash(row: asyncpg.Record | None) -> tuple[int, bytes] | None:
+    return None if row is None else (row["tick"], row["world_hash"])
 
 
 def _columns(row: asyncpg.Record | None) -> dict[str, dict[str, list[object]]]:

@@ -28,6 +28,7 @@ from persistence.database import open_database
 from persistence.migrator import migrate
 from vocabulary.errors import InputError
 
+from .checkpointer import DEFAULT_EVERY, Checkpointer
 from .engine import create_engine
 from .feed import Driver, InprocFeed
 from .link.world import WorldLink
@@ -66,6 +67,8 @@ class ServeOptions:
     link: Path | None = None         # where gateways connect (default: a fresh private directory)
     http: HttpOptions | None = None  # None: no HTTP side (no /metrics, no /health)
     summary_every: float = 10.0      # seconds between the tick loop's logged summaries
+    checkpoint_every: int = DEFAULT_EVERY   # ticks between world snapshots; 0: none
+    keep_ticks: int | None = None    # after each snapshot, prune the log to this many ticks (and a snapshot)
 
 
 @dataclass(frozen=True)
@@ -147,8 +150,12 @@ async def _serve(options: ServeOptions, endpoint: Endpoint | None, state: Server
                 await asyncio.wait_for(link.serving.wait(), GATEWAY_GRACE)
             except asyncio.TimeoutError:
                 log.warning("link: no gateway serves players after %g s; ticking without", GATEWAY_GRACE)
+        checkpointer = None
+        if options.checkpoint_every:
+            checkpointer = Checkpointer(database.checkpoints(), options.checkpoint_every, fence=fence,
+                                        keep_ticks=options.keep_ticks)
         pipeline = Pipeline(engine, store, outbox, negotiate=Negotiate(rate=options.rate, burst=options.burst),
-                            metrics=state.metrics)
+                            metrics=state.metrics, on_committed=checkpointer.committed if checkpointer else None)
         ticks = options.ticks
         before_tick = None
         if options.drive:
@@ -169,6 +176,8 @@ async def _serve(options: ServeOptions, endpoint: Endpoint | None, state: Server
             state.stopped = True
             for sig in (signal.SIGINT, signal.SIGTERM):
                 running.remove_signal_handler(sig)
+            if checkpointer is not None:
+                await checkpointer.close()
             if gateway is not None:
                 await gateway.stop()
             if link is not None:

@@ -51,6 +51,17 @@ class WorldData:
 
 
 @dataclass(frozen=True)
+class RecoveryState:
+    """What recovery checks, read in one database snapshot: the world in the fragment tables, and the
+    (tick, world hash) of the header, of the newest command log row and of the newest world snapshot."""
+
+    world: WorldData
+    header: tuple[int, bytes]
+    last_log: tuple[int, bytes] | None
+    last_snapshot: tuple[int, bytes] | None
+
+
+@dataclass(frozen=True)
 class Batch:
     """One tick's accepted commands: packed Command structs plus their text.
 

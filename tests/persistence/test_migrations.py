@@ -20,19 +20,21 @@ EXTRA_TABLES = {
               ("world_hash", "bytea"), ("fence", "bigint")],
     "command_log": [("tick", "bigint"), ("commands", "bytea"), ("text", "bytea"), ("world_hash", "bytea"),
                     ("committed_at", "timestamp with time zone")],
+    "world_snapshot": [("tick", "bigint"), ("world", "bytea"), ("world_hash", "bytea"),
+                       ("taken_at", "timestamp with time zone")],
 }
 
 
 async def test_a_new_database_has_the_first_revision_pending(fresh_dsn):
     state = await status(fresh_dsn)
-    assert (state.current, state.pending) == (None, ("0001", "0002", "0003", "0004"))
+    assert (state.current, state.pending) == (None, ("0001", "0002", "0003", "0004", "0005"))
     with pytest.raises(SchemaNotCurrent, match="db migrate"):
         await require_current(fresh_dsn)
 
 
 async def test_migrate_reaches_head_and_is_idempotent(fresh_dsn):
     first = await migrate(fresh_dsn)
-    assert first.up_to_date and first.current == first.head == "0004"
+    assert first.up_to_date and first.current == first.head == "0005"
     assert await migrate(fresh_dsn) == first
 
 
