@@ -37,6 +37,7 @@ REPLAY_DATABASE = "fluxworld_replay"     # `replay --db embedded`
 BENCH_DATABASE = "fluxworld_bench"       # `bench pipeline`, the load tests
 MIN_SERVER_MAJOR = 14
 POOL_MIN, POOL_MAX = 1, 4       # one tick writer, a reader or two (contextualize, tools)
+POOL_CLOSE_TIMEOUT = 5.0       # seconds the connections get to close at exit
 CONNECT_TIMEOUT = 10.0
 
 if TYPE_CHECKING:
@@ -110,7 +111,7 @@ async def open_database(db: str, *, pool_max: int = POOL_MAX,
         else:
             dsn = db
         pool = await create_pool(dsn, pool_max=pool_max)
-        stack.push_async_callback(pool.close)
+        stack.push_async_callback(_close, pool)
         yield Database(dsn, pool)
 
 
@@ -133,6 +134,17 @@ async def _start_embedded(stack: AsyncExitStack, database: str) -> str:
     stack.callback(restore_signals, exit_on_termination())  # signals only from the main thread
     await create_database_if_missing(server.uri("postgres"), database)
     return server.uri(database)
+
+
+async def _close(pool: asyncpg.Pool[asyncpg.Record]) -> None:
+    """Close the pool, but never wait long on a server that is gone: a pool restoring its floor
+    of connections to a dead server would hold the exit for its connect timeout."""
+    try:
+        await asyncio.wait_for(pool.close(), POOL_CLOSE_TIMEOUT)
+    except asyncio.TimeoutError:
+        log.warning("the database did not let its connections close within %.0f s; dropped them",
+                    POOL_CLOSE_TIMEOUT)
+        pool.terminate()
 
 
 async def _cancelled(task: asyncio.Task[None]) -> None:
