@@ -37,6 +37,7 @@ class Outages:
         self.count = 0
         self.past_seconds = 0.0             # in outages that have ended
         self.since: float | None = None     # when the outage going on now began
+        self.ended_at: float | None = None  # when the last one ended
         self._waiting = 0
 
     @property
@@ -61,7 +62,7 @@ class Outages:
         if self._waiting == 0 and self.since is not None:
             lasted = self.clock() - self.since
             self.past_seconds += lasted
-            self.since = None
+            self.since, self.ended_at = None, self.clock()
             log.warning("the database answers again after %.2f s; ticks go on", lasted,
                         extra={"event": "database_back", "tick": tick, "seconds": round(lasted, 3)})
 

@@ -9,7 +9,8 @@ The server is ready when every check holds:
 - `ticking`: a tick was computed as recently, the tick loop has not
   ended, and it skipped at most MISSED_SHARE of the slots of the last
   MISSED_WINDOW seconds (a lone late tick does not count, a server that
-  cannot keep up does);
+  cannot keep up does; the slots a database outage cost, noted by the first
+  tick after it, do not count either: `database` said so while it lasted);
 - `gateway` (only when players come over XMPP): a gateway says it serves
   players.
 Before the recovery only `recovered` (and `gateway`) are judged: the
@@ -39,7 +40,10 @@ def readiness(state: ServerState, now: float | None = None) -> dict[str, bool]:
         last_commit = metrics.committed_at or state.recovered_at
         checks["database"] = not metrics.outages.now_out and now - last_commit <= stale
         last_tick = metrics.computed_at or state.recovered_at
-        missed = metrics.missed_since(now - MISSED_WINDOW)
+        since = now - MISSED_WINDOW
+        if metrics.outages.ended_at is not None:     # skip the outage's slots, noted one tick after it ends
+            since = max(since, metrics.outages.ended_at + 2 * state.period)
+        missed = metrics.missed_since(since)
         checks["ticking"] = (not state.stopped and now - last_tick <= stale
                              and missed <= MISSED_SHARE * MISSED_WINDOW * state.hz)
     if state.xmpp:

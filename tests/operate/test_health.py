@@ -57,6 +57,20 @@ def test_a_streak_of_missed_slots_is_ticking_a_lone_late_tick_is_not(monkeypatch
     assert at(110.0) == ["ticking"]
 
 
+def test_the_slots_a_database_outage_cost_do_not_keep_the_server_unready(monkeypatch) -> None:
+    now = 100.0
+    state = recovered_state(now)
+    state.metrics.outages.clock = lambda: now - 0.5       # the outage ended half a second ago
+    state.metrics.outages.enter("tick 5 commit", 5)
+    state.metrics.outages.leave(5)
+    monkeypatch.setattr("pipeline.metrics.time.monotonic", lambda: now - 0.49)
+    state.metrics.miss(40)                               # the first tick after it: two seconds of slots
+    assert failing(state, now) == []
+    monkeypatch.setattr("pipeline.metrics.time.monotonic", lambda: now)
+    state.metrics.miss(20)                               # but a server that cannot keep up since is not ready
+    assert failing(state, now) == ["ticking"]
+
+
 def test_with_xmpp_a_gateway_must_serve() -> None:
     now = 1000.0
     state = recovered_state(now, xmpp=True)
