@@ -50,6 +50,9 @@ class Checkpointer:
         self.checkpoints, self.every, self.fence, self.keep_ticks = checkpoints, every, fence, keep_ticks
         self.written: list[int] = []       # ticks snapshotted by this server, in order
         self.skipped: list[int] = []       # ticks whose snapshot was skipped: the one before still ran
+        self.failed = 0                    # snapshots that were not written (logged each)
+        self.seconds = 0.0                 # spent encoding and writing the ones that were
+        self.last_bytes = 0                # the newest one's size, compressed
         self._task: asyncio.Task[None] | None = None
         self._fenced = False
 
@@ -81,20 +84,25 @@ class Checkpointer:
             compressed, digest = await asyncio.to_thread(encode, view)
             encoded = time.monotonic()
             if digest != logged:       # the view and the log disagree: a bug, never stored
+                self.failed += 1
                 log.error("snapshot of tick %d NOT written: the view hashes to %s, but the tick logged %s",
                           view.tick, digest.hex(), logged.hex(), extra={"event": "snapshot_mismatch",
                                                                         "tick": view.tick})
                 return
             await self.checkpoints.write(view.tick, compressed, digest, fence=self.fence)
         except Fenced as e:
+            self.failed += 1
             self._fenced = True
             log.error("%s; no more snapshots from this server", e, extra={"event": "snapshot_fenced"})
             return
         except Exception as e:   # a lost database, a refusal: the tick loop's problem never
+            self.failed += 1
             log.warning("snapshot of tick %d failed, the next checkpoint tries again: %s: %s", view.tick,
                         type(e).__name__, e, extra={"event": "snapshot_failed", "tick": view.tick})
             return
         self.written.append(view.tick)
+        self.seconds += time.monotonic() - started
+        self.last_bytes = len(compressed)
         log.info("snapshot of tick %d: %d bytes compressed, encoded in %.0f ms, written in %.0f ms", view.tick,
                  len(compressed), 1000 * (encoded - started), 1000 * (time.monotonic() - encoded),
                  extra={"event": "snapshot", "tick": view.tick, "bytes": len(compressed)})

@@ -152,8 +152,8 @@ async def _serve(options: ServeOptions, endpoint: Endpoint | None, state: Server
                 log.warning("link: no gateway serves players after %g s; ticking without", GATEWAY_GRACE)
         checkpointer = None
         if options.checkpoint_every:
-            checkpointer = Checkpointer(database.checkpoints(), options.checkpoint_every, fence=fence,
-                                        keep_ticks=options.keep_ticks)
+            checkpointer = state.checkpointer = Checkpointer(database.checkpoints(), options.checkpoint_every,
+                                                             fence=fence, keep_ticks=options.keep_ticks)
         pipeline = Pipeline(engine, store, outbox, negotiate=Negotiate(rate=options.rate, burst=options.burst),
                             metrics=state.metrics, on_committed=checkpointer.committed if checkpointer else None)
         ticks = options.ticks

@@ -3,7 +3,7 @@
 Players online and entities come from the current WorldView's counts
 (kept in O(changes) by the view itself), the gateway's stanzas and bytes
 from the counts it last reported over the link, database outages from the
-pipeline's Outages. Each is an attribute read: a scrape costs the same
+pipeline's Outages, snapshots from the Checkpointer. Each is an attribute read: a scrape costs the same
 with ten entities or a million.
 
 The gateway counts stanzas and bytes from its own start, and the link sums
@@ -19,6 +19,7 @@ from typing import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ..checkpointer import Checkpointer
 from .state import ServerState
 
 
@@ -44,8 +45,26 @@ class LiveCollector(Collector):
                                   "database, the outage going on included", value=outages.seconds())
         yield GaugeMetricFamily("fluxworld_database_available", "0 while a tick waits on an unreachable database",
                                 value=0 if outages.now_out else 1)
+        if state.checkpointer is not None:
+            yield from self._snapshots(state.checkpointer)
         if state.xmpp:
             yield from self._gateway()
+
+    @staticmethod
+    def _snapshots(checkpointer: Checkpointer) -> Iterator[Metric]:
+        snapshots = CounterMetricFamily("fluxworld_snapshots", "World snapshots (checkpoints) by outcome: written, "
+                                        "skipped (the one before still ran), failed", labels=["outcome"])
+        snapshots.add_metric(["written"], len(checkpointer.written))
+        snapshots.add_metric(["skipped"], len(checkpointer.skipped))
+        snapshots.add_metric(["failed"], checkpointer.failed)
+        yield snapshots
+        yield CounterMetricFamily("fluxworld_snapshot_seconds", "Seconds spent encoding and writing the snapshots "
+                                  "written", value=checkpointer.seconds)
+        if checkpointer.written:
+            yield GaugeMetricFamily("fluxworld_snapshot_tick", "The tick of the newest snapshot this server wrote",
+                                    value=checkpointer.written[-1])
+            yield GaugeMetricFamily("fluxworld_snapshot_bytes", "The newest snapshot's size, compressed",
+                                    value=checkpointer.last_bytes)
 
     def _gateway(self) -> Iterator[Metric]:
         link = self.state.link

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ..checkpointer import Checkpointer
 from ..link.world import WorldLink
 from ..metrics import TickMetrics
 from ..runner import Inbox, TickLoop
@@ -39,6 +40,7 @@ class ServerState:
     stopped: bool = False                  # the tick loop has ended: the server is on its way out
     link: WorldLink | None = None
     gateway: Supervised | None = None
+    checkpointer: Checkpointer | None = None
     started_at: float = field(default_factory=time.monotonic)
 
     @property

@@ -78,7 +78,7 @@ def test_serve_answers_metrics_and_health_and_logs_json(fresh_dsn: str, tmp_path
     server = subprocess.Popen(
         [sys.executable, "-m", "pipeline", "serve", "--db", fresh_dsn, "--world", str(WORLD), "--drive", str(BATCHES),
          "--ticks", "100000", "--hz", "50", "--no-xmpp", "--http", "127.0.0.1:0", "--log-format", "json",
-         "--summary-every", "0.5"],
+         "--summary-every", "0.5", "--checkpoint-every", "20"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     lines = Lines(server.stderr)
     try:
@@ -111,6 +111,9 @@ def test_serve_answers_metrics_and_health_and_logs_json(fresh_dsn: str, tmp_path
         assert value(page, "fluxworld_entities") == final.entity_count == len(final)
         assert value(page, "fluxworld_database_outages_total") == 0
         assert value(page, "fluxworld_database_available") == 1
+        assert value(page, "fluxworld_snapshots_total", outcome="written") >= DRIVEN_TICKS // 20
+        assert value(page, "fluxworld_snapshots_total", outcome="failed") == 0
+        assert value(page, "fluxworld_snapshot_tick") % 20 == 0 and value(page, "fluxworld_snapshot_bytes") > 0
         assert not [name for name, _ in page if name.startswith("fluxworld_gateway")]    # --no-xmpp
     finally:
         server.send_signal(signal.SIGTERM)
