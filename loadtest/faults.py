@@ -80,8 +80,8 @@ def write_drive(path: Path, players: int, ticks: int, seed: int) -> None:
 
 def run_campaign(directory: Path, trials: int, *, seed: int = 1, players: int = 20, hz: float = 200.0,
                  ticks_per_trial: int = 300, progress: Callable[[str], None] | None = None) -> CampaignResult:
+    from pipeline.formats.worldfile import dump_world
     from pipeline.starter import starter_world
-    from pipeline.worldfile import dump_world
 
     directory.mkdir(parents=True, exist_ok=True)
     world, drive, state = directory / "world.json", directory / "drive.jsonl", directory / "state"

@@ -134,7 +134,7 @@ def world_load(world_file: Path, replace: bool, db: str) -> None:
 
 
 async def _world_load(world_file: Path, replace: bool, db: str) -> None:
-    from pipeline.worldfile import load_world
+    from pipeline.formats.worldfile import load_world
     from vocabulary.hashing import world_hash
 
     from .database import open_database
@@ -157,7 +157,7 @@ def world_dump(path: Path, db: str) -> None:
 
 
 async def _world_dump(path: Path, db: str) -> None:
-    from pipeline.worldfile import dump_world
+    from pipeline.formats.worldfile import dump_world
     from vocabulary.hashing import world_hash
 
     from .database import open_database
@@ -197,8 +197,8 @@ def log_export(from_tick: int | None, to_tick: int | None, world_path: Path | No
 
 async def _log_export(from_tick: int | None, to_tick: int | None, world_path: Path | None, path: Path,
                       db: str) -> None:
-    from pipeline.batches import batch_line
-    from pipeline.worldfile import dump_world
+    from pipeline.formats.batches import batch_line
+    from pipeline.formats.worldfile import dump_world
     from vocabulary.hashing import world_hash
 
     from .database import open_database
@@ -231,7 +231,7 @@ async def _log_export(from_tick: int | None, to_tick: int | None, world_path: Pa
                 "ticks before were pruned): its batches replay only from that snapshot; add --world PATH to "
                 "write it as a world file beside them")
         # Streamed line by line (a long session's log need not fit in memory),
-        # each line exactly as pipeline.batches.write_batches writes it.
+        # each line exactly as pipeline.formats.batches.write_batches writes it.
         with open(path, "w", encoding="utf-8", newline="\n") as out:
             async for batch in database.store().read_log(low, to_tick):
                 if first is None and base is not None and batch.tick != low:

@@ -6,7 +6,7 @@ Assembling: each table's columns arrive as arrays (one `array_agg` per
 column, rows in whatever order PostgreSQL read them), are placed by id into
 a zeroed record array, and come out as packed records in ascending id. A
 field no fragment of the entity's kind carries stays 0, exactly as
-pipeline/worldfile.py packs it, so the world hash survives a round trip.
+pipeline/formats/worldfile.py packs it, so the world hash survives a round trip.
 """
 
 from __future__ import annotations

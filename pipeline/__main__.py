@@ -88,9 +88,9 @@ def build(force: bool) -> None:
 def replay(world: Path, batches: Path, engine: str | None, dump_state: Path | None,
            effects_path: Path | None, as_json: bool, db: str | None) -> None:
     """Run BATCHES against WORLD and print the world hash after every tick."""
+    from .formats.worldfile import dump_world
     from .replay import count_batches, replay_into
     from .replay import replay as run_replay
-    from .worldfile import dump_world
 
     engine = engine or default_engine()
     effects_out = effects_path.open("w") if effects_path else None

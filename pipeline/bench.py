@@ -27,14 +27,14 @@ from schema._generated.layout import COMMAND_SIZE, EFFECT_SIZE, ItemType, Kind
 from vocabulary.records import pack_commands, pack_entity, pack_zone
 from vocabulary.types import Batch, Incoming, WorldData
 
-from .batches import batch_commands_json, read_batches, write_batches
 from .context import TickContext
 from .effects import most_sightings as most_sightings_of
 from .engine import create_engine
+from .formats.batches import batch_commands_json, read_batches, write_batches
+from .formats.worldfile import dump_world
 from .frames import COMMAND_FRAME, WORLD_FRAME
 from .runner import STAGES, Pipeline
 from .view import WorldView
-from .worldfile import dump_world
 
 ZONE_SIDE = 256
 PER_ZONE = 10_000

@@ -1,7 +1,7 @@
 """Blocks of packed commands: what negotiate checks in a CommandBlock, vectorised.
 
 A CommandBlock carries Command structs as the reducers read them, so the
-checks that a command dict gets from its JSON shape (pipeline/batches.py:
+checks that a command dict gets from its JSON shape (pipeline/formats/batches.py:
 a known op, exactly its fields, every value in range) are made here on the
 record's columns instead: a field the op does not have must be zero, a text
 must lie inside the block's text, be UTF-8 and be at most MAX_TEXT_BYTES.
@@ -18,10 +18,10 @@ import numpy as np
 from schema._generated.layout import COMMAND_DTYPE, COMMAND_SIZE, Op
 from vocabulary.types import Batch, CommandBlock
 
-from .batches import OP_FIELDS, batch_commands_json
+from .formats.batches import OP_FIELDS, batch_commands_json
 
 MAX_TEXT_BYTES = 1024
-PLAYER_MAX, SEQ_MAX = 2**62 - 1, 2**62      # as for command dicts (pipeline/batches.py)
+PLAYER_MAX, SEQ_MAX = 2**62 - 1, 2**62      # as for command dicts (pipeline/formats/batches.py)
 # How far a player's next seq may leap: at most SEQ_STEP_MAX above its last seq or
 # above the wall clock in microseconds since the epoch, whichever is higher. Clients
 # counting in ones or stamping seqs with the time (in seconds, ms or µs) never meet

@@ -15,8 +15,8 @@ from typing import Any, Iterator
 
 from vocabulary.types import Batch, Incoming, Refusal, TickResult
 
-from .batches import batch_commands_json, read_batches
 from .context import TickContext
+from .formats.batches import batch_commands_json, read_batches
 from .runner import Inbox
 
 

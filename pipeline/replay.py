@@ -20,11 +20,12 @@ from vocabulary.errors import CheckFailed, DivergenceError
 from vocabulary.hashing import world_hash
 from vocabulary.types import Batch, TickResult
 
-from .batches import SeqGuard, read_batches
 from .context import TickContext
 from .effects import effects_json
 from .engine import create_engine
 from .enginethread import EngineThread
+from .formats.batches import SeqGuard, read_batches
+from .formats.worldfile import load_world
 from .gcpacer import GcPacer
 from .ports import Stage, Store
 from .stages.actuate import Actuate
@@ -32,7 +33,6 @@ from .stages.plan import Plan
 from .stages.project import Project
 from .stages.transform import Transform
 from .view import WorldView
-from .worldfile import load_world
 
 GC_EVERY = 25          # ticks between young collections (the tick loop: every tick)
 SETTLE_EVERY = 32      # ticks between folding the view's recent changes into its Map

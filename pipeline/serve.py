@@ -31,6 +31,7 @@ from vocabulary.errors import InputError
 from .checkpointer import DEFAULT_EVERY, Checkpointer
 from .engine import create_engine
 from .feed import Driver, InprocFeed
+from .formats.worldfile import load_world
 from .link.world import WorldLink
 from .metrics import TickMetrics
 from .operate.state import ServerState
@@ -41,7 +42,6 @@ from .runner import STAGES, Inbox, Pipeline, TickLoop
 from .stages.negotiate import Negotiate
 from .starter import starter_world
 from .view import WorldView
-from .worldfile import load_world
 from .xmpp import DEFAULT_COMPONENT, Endpoint
 
 if TYPE_CHECKING:
@@ -196,7 +196,7 @@ def _private_socket() -> Path:
 
 def _last_tick(path: Path) -> int:
     """The tick of a batches file's last line (0 for an empty file)."""
-    from .batches import read_batches
+    from .formats.batches import read_batches
 
     last = 0
     if count_batches(path):

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.__main__ import cli
+from pipeline.formats.worldfile import load_world
 from pipeline.replay import _compare
-from pipeline.worldfile import load_world
 from vocabulary.errors import DivergenceError
 from vocabulary.hashing import world_hash
 from vocabulary.types import TickResult
@@ -157,7 +157,7 @@ def test_the_installed_console_script_runs():
 def test_a_world_play_reaches_at_the_range_edges_loads_again(tmp_path, engine_name, next_id):
     """At the last tick, a kill sets respawn_tick and the killer's next_action_tick past 2^62,
     and its gold drop takes next_id past 2^62 (or, with no id left, stays with the dead)."""
-    from pipeline.worldfile import dump_world
+    from pipeline.formats.worldfile import dump_world
     from tests.support import player, world
 
     edge = world(player(1, 5, 5), player(2, 6, 5, hp=5, gold=30), tick=2**62 - 1, next_id=next_id)

@@ -35,4 +35,4 @@ def test_the_vocabulary_is_the_floor_and_persistence_stands_beside_pipeline():
     floor = {m for p in (ROOT / "vocabulary").glob("*.py") for m in imported(p)}
     assert not {m for m in floor if m.split(".")[0] in ("pipeline", "persistence", "loadtest")}
     beside = {m for p in (ROOT / "persistence").rglob("*.py") for m in imported(p) if m.startswith("pipeline")}
-    assert beside <= {"pipeline.worldfile", "pipeline.batches"}, beside
+    assert beside <= {"pipeline.formats.worldfile", "pipeline.formats.batches"}, beside

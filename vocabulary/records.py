@@ -69,7 +69,7 @@ assert layout.COMMAND_FIELDS == ("player", "seq", "target", "dx", "dy", "amount"
 def pack_commands(commands: list[dict[str, Any]]) -> tuple[bytes, bytes]:
     """Well-typed command dicts (FORMATS.md) -> (packed Command structs, text blob).
 
-    Validation belongs to the caller (pipeline/batches.py); this only packs,
+    Validation belongs to the caller (pipeline/formats/batches.py); this only packs,
     into one buffer, once per tick (negotiate).
     """
     packed = bytearray(COMMAND.size * len(commands))

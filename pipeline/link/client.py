@@ -74,7 +74,7 @@ class WorldClient:
     # ------------------------------------------------------------ out
 
     def submit(self, command: dict[str, Any], sender: int) -> None:
-        """Queue a well-typed command (pipeline/batches.check_command passed) for the world."""
+        """Queue a well-typed command (pipeline/formats/batches.check_command passed) for the world."""
         if not self.linked.is_set():
             self.listener.on_refused(sender, NOT_LINKED, command)
             return

@@ -5,7 +5,7 @@ refusal answered at once, never entering the batch or the command log
 (GAME_RULES.md: malformed or not allowed):
 1. well-formed: a command the transport could read (not `Unreadable`), a
    known op with exactly its fields, well typed (the same check as batch
-   files, pipeline/batches.py), and no string over MAX_TEXT_BYTES (the rules
+   files, pipeline/formats/batches.py), and no string over MAX_TEXT_BYTES (the rules
    reject a say text over 200 bytes as `bad_text`; far larger ones are not
    worth a tick);
 2. authorised: `player` is the sender's own entity;
@@ -35,7 +35,6 @@ from schema._generated.layout import COMMAND_DTYPE
 from vocabulary.records import pack_commands
 from vocabulary.types import Batch, CommandBlock, Incoming, Refusal, Unreadable
 
-from ..batches import check_command
 from ..blocks import (
     MAX_TEXT_BYTES,
     SEQ_STEP_MAX,
@@ -49,7 +48,8 @@ from ..blocks import (
     wall_microseconds,
 )
 from ..context import TickContext
-from ..jsoninput import Bad, path_str
+from ..formats.batches import check_command
+from ..formats.jsoninput import Bad, path_str
 
 DEFAULT_RATE = 20.0   # commands a second: one a tick at 20 Hz
 DEFAULT_BURST = 10

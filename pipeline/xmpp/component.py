@@ -27,9 +27,9 @@ from slixmpp.xmlstream import XMLStream
 from vocabulary.records import unpack_entity, unpack_zone
 from vocabulary.types import Batch, TickResult
 
-from ..batches import check_command
 from ..blocks import seq_ceiling, wall_microseconds
-from ..jsoninput import Bad, path_str
+from ..formats.batches import check_command
+from ..formats.jsoninput import Bad, path_str
 from ..link.client import NOT_LINKED, WorldClient
 from ..stages.negotiate import Buckets
 from ..view import WorldView

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import unquote
 
-from ..batches import OP_FIELDS
+from ..formats.batches import OP_FIELDS
 
 COMMAND_NS = "urn:fluxworld:command:1"
 UPDATE_NS = "urn:fluxworld:update:2"

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline import batches
-from pipeline.batches import OP_FIELDS, SeqGuard, batch_commands_json, read_batches, write_batches
-from pipeline.jsoninput import Bad
-from pipeline.worldfile import load_world
+from pipeline.formats import batches
+from pipeline.formats.batches import OP_FIELDS, SeqGuard, batch_commands_json, read_batches, write_batches
+from pipeline.formats.jsoninput import Bad
+from pipeline.formats.worldfile import load_world
 from tests.support import player, world
 from vocabulary.errors import InputError
 from vocabulary.records import pack_commands

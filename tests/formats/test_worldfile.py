@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.worldfile import dump_world, load_world, world_json
+from pipeline.formats.worldfile import dump_world, load_world, world_json
 from tests.support import canonical, item, npc, player, world
 from vocabulary.errors import InputError
 from vocabulary.hashing import canonical_bytes, world_from_canonical, world_hash

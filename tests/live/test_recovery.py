@@ -24,7 +24,7 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.__main__ import cli
-from pipeline.worldfile import load_world
+from pipeline.formats.worldfile import load_world
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 WORLD = EXAMPLES / "tiny.world.json"

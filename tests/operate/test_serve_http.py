@@ -21,8 +21,8 @@ from typing import Any
 from click.testing import CliRunner
 
 from pipeline.__main__ import cli
+from pipeline.formats.worldfile import load_world
 from pipeline.view import WorldView
-from pipeline.worldfile import load_world
 from tests.operate.scraping import get, ready, samples, value
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from persistence.checkpoints import NothingToPrune, SnapshotRefused, compress_world, decompress_world
 from persistence.database import open_database
 from persistence.errors import Fenced
+from pipeline.formats.worldfile import load_world
 from pipeline.stages.plan import tick_write
-from pipeline.worldfile import load_world
 from tests.persistence.test_log import cli
 
 TINY = Path(__file__).resolve().parents[2] / "examples" / "tiny.world.json"

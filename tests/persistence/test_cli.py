@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from persistence.database import EMBEDDED_DATABASE
 from persistence.embedded import pgdata_dir
-from pipeline.worldfile import load_world, world_json
+from pipeline.formats.worldfile import load_world, world_json
 from tests.persistence.test_log import cli
 from vocabulary.hashing import world_hash
 

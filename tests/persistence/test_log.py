@@ -10,9 +10,9 @@ from click.testing import CliRunner
 
 from persistence.cli import COMMANDS
 from persistence.database import open_database
-from pipeline.batches import read_batches
+from pipeline.formats.batches import read_batches
+from pipeline.formats.worldfile import load_world
 from pipeline.stages.plan import tick_write
-from pipeline.worldfile import load_world
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

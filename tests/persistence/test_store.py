@@ -10,7 +10,7 @@ import pytest
 from persistence.database import open_database
 from persistence.errors import DatabaseError, NoWorld, WorldExists
 from persistence.fragments import FRAGMENTS
-from pipeline.worldfile import load_world
+from pipeline.formats.worldfile import load_world
 from schema._generated.layout import ENTITY_DTYPE, ENTITY_SIZE
 from tests.persistence.worlds import generated_world
 from vocabulary.hashing import world_hash

@@ -11,9 +11,9 @@ from pathlib import Path
 from persistence.checkpoints import decompress_world
 from pipeline.checkpointer import Checkpointer
 from pipeline.context import TickContext
+from pipeline.formats.worldfile import load_world
 from pipeline.stages.plan import tick_write
 from pipeline.view import WorldView
-from pipeline.worldfile import load_world
 from vocabulary.hashing import canonical_bytes
 from vocabulary.types import Batch
 

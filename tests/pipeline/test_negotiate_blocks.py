@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pipeline.batches import batch_commands_json
 from pipeline.blocks import block_problems
 from pipeline.context import TickContext
+from pipeline.formats.batches import batch_commands_json
 from pipeline.runner import Inbox
 from pipeline.stages.negotiate import Negotiate
 from pipeline.view import WorldView

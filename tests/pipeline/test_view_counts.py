@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.batches import read_batches
+from pipeline.formats.batches import read_batches
+from pipeline.formats.worldfile import load_world
 from pipeline.frames import COMMAND_FRAME
 from pipeline.view import WorldView
-from pipeline.worldfile import load_world
 from tests.support import item, player, world
 from vocabulary.records import pack_entity
 from vocabulary.types import TickResult

@@ -3,7 +3,7 @@
 Loading checks every rule of docs/rules.md "Value ranges" and names the
 file, line and field of the first problem. The fast path is json.loads plus
 one pass over plain dicts; line numbers are worked out only on error
-(pipeline/jsoninput.py).
+(pipeline/formats/jsoninput.py).
 """
 
 from __future__ import annotations
