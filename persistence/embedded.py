@@ -145,7 +145,7 @@ class EmbeddedServer:
                     log.warning("the embedded PostgreSQL had stopped; started it again (restart %d)", self.restarts)
                 delay = WATCH_EVERY
             except DatabaseUnavailable as e:
-                delay = min(delay * 2, WATCH_BACKOFF_MAX)
+                delay = min(delay * 1.5, WATCH_BACKOFF_MAX)    # gently: a killed cluster frees itself in seconds
                 log.error("%s; trying again in %.0f s", e, delay)
 
     def uri(self, database: str) -> str:

@@ -159,8 +159,8 @@ def serve(db: str, engine: str | None, hz: float, world: Path | None, drive: Pat
           summary_every: float, checkpoint_every: int, keep_ticks: int | None) -> None:
     """Run the world server: the tick loop against PostgreSQL, players over XMPP."""
     from .operate import logs
-    from .serve import ServeOptions, XmppOptions
-    from .serve import serve as run_serve
+    from .server.serve import ServeOptions, XmppOptions
+    from .server.serve import serve as run_serve
 
     if log_format is not None:
         logs.use_format(log_format)
@@ -185,11 +185,12 @@ def serve(db: str, engine: str | None, hz: float, world: Path | None, drive: Pat
         tick = asyncio.run(run_serve(options))
     except FluxworldError as exc:
         if as_json:     # the last words in the format the log collector reads
-            logging.getLogger("pipeline.serve").error("fluxworld: %s", exc, extra={"event": "failed"})
+            logging.getLogger("pipeline.server.serve").error("fluxworld: %s", exc, extra={"event": "failed"})
             sys.exit(EXIT_BAD_INPUT if isinstance(exc, InputError) else EXIT_FAILED)
         _fail(exc)
     if as_json:
-        logging.getLogger("pipeline.serve").info("stopped at tick %d", tick, extra={"event": "stopped", "tick": tick})
+        logging.getLogger("pipeline.server.serve").info("stopped at tick %d", tick,
+                                                        extra={"event": "stopped", "tick": tick})
     else:
         click.echo(f"stopped at tick {tick}", err=True)
 

@@ -33,7 +33,7 @@ from .engine import create_engine
 from .formats.batches import batch_commands_json, read_batches, write_batches
 from .formats.worldfile import dump_world
 from .frames import COMMAND_FRAME, WORLD_FRAME
-from .runner import STAGES, Pipeline
+from .server.runner import STAGES, Pipeline
 from .view import WorldView
 
 ZONE_SIDE = 256

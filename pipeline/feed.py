@@ -17,7 +17,7 @@ from vocabulary.types import Batch, Incoming, Refusal, TickResult
 
 from .context import TickContext
 from .formats.batches import batch_commands_json, read_batches
-from .runner import Inbox
+from .server.runner import Inbox
 
 
 class InprocFeed:

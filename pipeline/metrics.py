@@ -25,7 +25,7 @@ from schema._generated.layout import COMMAND_SIZE, EffectKind, Reason
 
 from .context import TickContext
 from .effects import effect_array
-from .retry import Outages
+from .server.retry import Outages
 from .stages.transform import TRAPPED
 
 # 50 µs .. 2 s, each bucket about 1.25x the one before.

@@ -26,8 +26,8 @@ from .engine import create_engine
 from .enginethread import EngineThread
 from .formats.batches import SeqGuard, read_batches
 from .formats.worldfile import load_world
-from .gcpacer import GcPacer
 from .ports import Stage, Store
+from .server.gcpacer import GcPacer
 from .stages.actuate import Actuate
 from .stages.plan import Plan
 from .stages.project import Project
@@ -89,7 +89,7 @@ async def replay_into(db: str, world_path: Path, batches_path: Path, engine: str
     from persistence.database import REPLAY_DATABASE, open_database
     from persistence.migrator import migrate
 
-    from .recovery import recover
+    from .server.recovery import recover
 
     async with open_database(db, embedded_database=REPLAY_DATABASE) as database:
         await migrate(database.dsn)

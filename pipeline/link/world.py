@@ -21,7 +21,7 @@ from vocabulary.types import CommandBlock, Incoming, Unreadable
 
 from ..blocks import block_command, block_senders
 from ..context import TickContext
-from ..runner import Inbox
+from ..server.runner import Inbox
 from ..view import WorldView
 from . import codec
 from .codec import LinkError

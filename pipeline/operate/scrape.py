@@ -19,7 +19,7 @@ from typing import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ..checkpointer import Checkpointer
+from ..server.checkpointer import Checkpointer
 from .state import ServerState
 
 

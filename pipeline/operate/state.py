@@ -13,10 +13,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..checkpointer import Checkpointer
 from ..link.world import WorldLink
 from ..metrics import TickMetrics
-from ..runner import Inbox, TickLoop
+from ..server.checkpointer import Checkpointer
+from ..server.runner import Inbox, TickLoop
 from ..view import WorldView
 
 MAX_WAIT = 1.0      # seconds a reader waits for the slack between ticks, however slow the ticks

@@ -1,5 +1,5 @@
 """The six stages, one module each, all of one shape: `async (TickContext) -> TickContext`.
 
 negotiate -> contextualize -> project -> transform -> plan -> actuate.
-No stage imports another; pipeline/runner.py (with the live pipeline) sets their order.
+No stage imports another; pipeline/server/runner.py (with the live pipeline) sets their order.
 """

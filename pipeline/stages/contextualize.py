@@ -7,7 +7,7 @@ the working set (each command's player and target) is checked against the
 view and whatever is absent is asked for in one round trip. Found records go
 to project; ids that exist nowhere are left for the rules to reject or
 (join) create. While the database is unreachable the tick waits here
-(pipeline/retry.py).
+(pipeline/server/retry.py).
 
 Only ids at or above the world's next_id are looked for. The world handed
 out every id below it, so one of those missing from the view was removed by
@@ -25,7 +25,7 @@ from schema._generated.layout import COMMAND_DTYPE
 
 from ..context import TickContext
 from ..ports import Store
-from ..retry import Outages, until_available
+from ..server.retry import Outages, until_available
 
 
 class Contextualize:

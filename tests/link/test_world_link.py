@@ -14,7 +14,7 @@ import numpy as np
 from pipeline.context import TickContext
 from pipeline.link import codec
 from pipeline.link.world import WorldLink
-from pipeline.runner import Inbox
+from pipeline.server.runner import Inbox
 from pipeline.view import WorldView
 from tests.support import player, world
 from vocabulary.records import pack_commands

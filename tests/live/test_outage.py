@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from persistence.embedded import EmbeddedServer
 from pipeline.__main__ import cli
-from pipeline.serve import ServeOptions, serve
+from pipeline.server.serve import ServeOptions, serve
 from tests.live.test_recovery import WORLD, long_batches
 
 

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from loadtest.report import summary_table, write_report
-from pipeline.runner import STAGES
+from pipeline.server.runner import STAGES
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ALWAYS = {"results.json", "throughput.png", "tick_latency.png", "stages.png"}

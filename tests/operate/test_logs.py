@@ -10,8 +10,8 @@ from pipeline.operate.logs import JsonFormatter
 
 
 def record(msg: str, *args: object, extra: dict[str, object] | None = None) -> logging.LogRecord:
-    return logging.getLogger("pipeline.runner").makeRecord("pipeline.runner", logging.INFO, __file__, 1, msg, args,
-                                                           None, extra=extra)
+    logger = logging.getLogger("pipeline.server.runner")
+    return logger.makeRecord(logger.name, logging.INFO, __file__, 1, msg, args, None, extra=extra)
 
 
 def test_a_line_is_one_object_with_the_standard_fields_and_the_extras():
@@ -20,7 +20,7 @@ def test_a_line_is_one_object_with_the_standard_fields_and_the_extras():
     assert "\n" not in line
     parsed = json.loads(line)
     assert parsed.pop("time").endswith("Z")
-    assert parsed == {"level": "info", "logger": "pipeline.runner", "message": "ticks 40 | tick p99 8.50 ms",
+    assert parsed == {"level": "info", "logger": "pipeline.server.runner", "message": "ticks 40 | tick p99 8.50 ms",
                       "event": "summary", "tick": 41}
 
 

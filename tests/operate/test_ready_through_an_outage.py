@@ -18,7 +18,7 @@ import pytest
 from persistence.embedded import EmbeddedServer
 from pipeline.operate import health
 from pipeline.operate.http import HttpOptions
-from pipeline.serve import ServeOptions, serve
+from pipeline.server.serve import ServeOptions, serve
 from tests.live.test_recovery import WORLD, long_batches
 from tests.operate.scraping import aget, aready, samples, value
 

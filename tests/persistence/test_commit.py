@@ -191,7 +191,7 @@ def test_world_hash_is_stored_as_sha256_bytes():
 async def test_recovery_racing_commits_never_sees_half_a_tick(db):
     """A server killed with its tick statement in flight is recovered while that statement commits:
     recovery reads header, world and log in one snapshot, so every tick is seen whole or not at all."""
-    from pipeline.recovery import recover
+    from pipeline.server.recovery import recover
 
     world, records = await seeded(db, entities=300)
     store = db.store()

@@ -111,13 +111,13 @@ def test_a_cluster_that_stops_underneath_is_started_again_and_stopped_at_exit(tm
         first = _postmaster_pid(pgdata)
         assert first is not None
         os.kill(first, signal.SIGKILL)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60             # a loaded machine frees a killed cluster slowly
         while (_postmaster_pid(pgdata) in (None, first)) and time.monotonic() < deadline:
             time.sleep(0.1)
         second = _postmaster_pid(pgdata)
         assert second not in (None, first), "the embedded PostgreSQL was not started again"
         holder.send_signal(signal.SIGTERM)
-        assert holder.wait(timeout=30) == 128 + signal.SIGTERM
+        assert holder.wait(timeout=60) == 128 + signal.SIGTERM
         assert _postmaster_pid(pgdata) is None, "the restarted PostgreSQL was left running"
     finally:
         holder.kill()

@@ -9,9 +9,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from persistence.checkpoints import decompress_world
-from pipeline.checkpointer import Checkpointer
 from pipeline.context import TickContext
 from pipeline.formats.worldfile import load_world
+from pipeline.server.checkpointer import Checkpointer
 from pipeline.stages.plan import tick_write
 from pipeline.view import WorldView
 from vocabulary.hashing import canonical_bytes

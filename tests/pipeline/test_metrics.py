@@ -7,7 +7,7 @@ import time
 from pipeline.context import TickContext
 from pipeline.link.world import DROPPED
 from pipeline.metrics import REFUSAL_KINDS, TickMetrics, refusal_kind
-from pipeline.runner import Pipeline
+from pipeline.server.runner import Pipeline
 from pipeline.stages.negotiate import Negotiate
 from pipeline.stages.transform import TRAPPED
 from pipeline.view import WorldView

@@ -12,7 +12,7 @@ import pytest
 from pipeline.blocks import block_problems
 from pipeline.context import TickContext
 from pipeline.formats.batches import batch_commands_json
-from pipeline.runner import Inbox
+from pipeline.server.runner import Inbox
 from pipeline.stages.negotiate import Negotiate
 from pipeline.view import WorldView
 from schema._generated.layout import COMMAND_DTYPE, Op

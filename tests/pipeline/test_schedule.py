@@ -1,6 +1,6 @@
 """The tick schedule: due times from the plan, late slots skipped, never accumulated."""
 
-from pipeline.runner import schedule
+from pipeline.server.runner import schedule
 
 
 def test_an_early_tick_waits_for_its_slot():

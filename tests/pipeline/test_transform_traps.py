@@ -87,7 +87,7 @@ def test_replay_never_isolates():
 
 def test_the_live_loop_keeps_ticking_and_answers_the_sender():
     from pipeline.feed import InprocFeed
-    from pipeline.runner import Inbox, Pipeline, TickLoop
+    from pipeline.server.runner import Inbox, Pipeline, TickLoop
 
     async def run() -> tuple[InprocFeed, TickLoop]:
         engine = TrapsOnBoom()

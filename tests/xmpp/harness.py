@@ -29,8 +29,8 @@ from persistence.database import open_database
 from persistence.migrator import migrate
 from pipeline.engine import create_engine
 from pipeline.link.world import WorldLink
-from pipeline.recovery import recover
-from pipeline.runner import Inbox, Pipeline, TickLoop
+from pipeline.server.recovery import recover
+from pipeline.server.runner import Inbox, Pipeline, TickLoop
 from pipeline.stages.negotiate import Negotiate
 from pipeline.view import WorldView
 from pipeline.xmpp.component import XmppGateway

@@ -16,7 +16,7 @@ import psutil
 
 from persistence.migrator import migrate
 from pipeline.link.world import WorldLink
-from pipeline.runner import Inbox
+from pipeline.server.runner import Inbox
 from pipeline.view import WorldView
 from pipeline.xmpp.gateway import SECRET_ENV, GatewayProcess
 from tests.xmpp.harness import WORLD

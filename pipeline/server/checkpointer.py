@@ -27,8 +27,8 @@ from persistence.checkpoints import COMPRESSION_LEVEL, Checkpoints, NothingToPru
 from persistence.errors import Fenced
 from vocabulary.hashing import canonical_bytes
 
-from .context import TickContext
-from .view import WorldView
+from ..context import TickContext
+from ..view import WorldView
 
 log = logging.getLogger(__name__)
 

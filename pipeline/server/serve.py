@@ -28,24 +28,24 @@ from persistence.database import open_database
 from persistence.migrator import migrate
 from vocabulary.errors import InputError
 
+from ..engine import create_engine
+from ..feed import Driver, InprocFeed
+from ..formats.worldfile import load_world
+from ..link.world import WorldLink
+from ..metrics import TickMetrics
+from ..operate.state import ServerState
+from ..ports import Outbox
+from ..replay import count_batches
+from ..stages.negotiate import Negotiate
+from ..starter import starter_world
+from ..view import WorldView
+from ..xmpp import DEFAULT_COMPONENT, Endpoint
 from .checkpointer import DEFAULT_EVERY, Checkpointer
-from .engine import create_engine
-from .feed import Driver, InprocFeed
-from .formats.worldfile import load_world
-from .link.world import WorldLink
-from .metrics import TickMetrics
-from .operate.state import ServerState
-from .ports import Outbox
 from .recovery import recover
-from .replay import count_batches
 from .runner import STAGES, Inbox, Pipeline, TickLoop
-from .stages.negotiate import Negotiate
-from .starter import starter_world
-from .view import WorldView
-from .xmpp import DEFAULT_COMPONENT, Endpoint
 
 if TYPE_CHECKING:
-    from .operate.http import HttpOptions
+    from ..operate.http import HttpOptions
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ async def serve(options: ServeOptions) -> int:
     state = ServerState(TickMetrics(), options.hz, xmpp=options.xmpp is not None)
     async with AsyncExitStack() as stack:
         if options.http is not None:
-            from .operate.http import HttpServer
+            from ..operate.http import HttpServer
 
             http = HttpServer(state, options.http)
             await http.start()
@@ -98,7 +98,7 @@ async def serve(options: ServeOptions) -> int:
 
 async def _xmpp_endpoint(options: XmppOptions, stack: AsyncExitStack) -> Endpoint:
     if options.server is None:
-        from .xmpp.prosody import ProsodyServer
+        from ..xmpp.prosody import ProsodyServer
 
         prosody = ProsodyServer(component=options.component)
         await asyncio.to_thread(prosody.start)
@@ -137,7 +137,7 @@ async def _serve(options: ServeOptions, endpoint: Endpoint | None, state: Server
         outbox: Outbox = InprocFeed(inbox)
         link = gateway = None
         if endpoint is not None:
-            from .xmpp.gateway import GatewayProcess
+            from ..xmpp.gateway import GatewayProcess
 
             path = options.link or _private_socket()
             outbox = link = state.link = WorldLink(path, inbox, view, options.hz)
@@ -196,7 +196,7 @@ def _private_socket() -> Path:
 
 def _last_tick(path: Path) -> int:
     """The tick of a batches file's last line (0 for an empty file)."""
-    from .formats.batches import read_batches
+    from ..formats.batches import read_batches
 
     last = 0
     if count_batches(path):

@@ -22,21 +22,21 @@ import numpy as np
 
 from vocabulary.types import Batch, CommandBlock, Incoming
 
-from .blocks import block_senders, select
-from .context import TickContext
-from .engine import Rules
-from .enginethread import EngineThread
+from ..blocks import block_senders, select
+from ..context import TickContext
+from ..engine import Rules
+from ..enginethread import EngineThread
+from ..metrics import TickMetrics
+from ..ports import Outbox, Store
+from ..stages.actuate import Actuate
+from ..stages.contextualize import Contextualize
+from ..stages.negotiate import Negotiate
+from ..stages.plan import Plan
+from ..stages.project import Project
+from ..stages.transform import Transform
+from ..view import WorldView
 from .gcpacer import GcPacer
-from .metrics import TickMetrics
-from .ports import Outbox, Store
 from .retry import until_available
-from .stages.actuate import Actuate
-from .stages.contextualize import Contextualize
-from .stages.negotiate import Negotiate
-from .stages.plan import Plan
-from .stages.project import Project
-from .stages.transform import Transform
-from .view import WorldView
 
 log = logging.getLogger(__name__)
 
