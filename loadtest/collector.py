@@ -20,7 +20,7 @@ import psutil
 
 from pipeline.context import TickContext
 from pipeline.effects import most_sightings
-from pipeline.runner import BESIDE, COMPUTE_STAGES, STAGES
+from pipeline.server.runner import BESIDE, COMPUTE_STAGES, STAGES
 from schema._generated.layout import EFFECT_DTYPE, EffectKind
 
 SHORTEST_INTERVAL = 0.5     # seconds: a shorter last interval joins the one before it

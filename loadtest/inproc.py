@@ -28,7 +28,7 @@ from persistence.store import WorldStore
 from pipeline.context import TickContext
 from pipeline.engine import create_engine
 from pipeline.ports import Outbox
-from pipeline.runner import Inbox, Pipeline, TickLoop
+from pipeline.server.runner import Inbox, Pipeline, TickLoop
 from pipeline.stages.negotiate import DEFAULT_BURST, DEFAULT_RATE, Negotiate
 from pipeline.view import WorldView
 from schema._generated.layout import ENTITY_DTYPE, ItemType, Kind

@@ -20,7 +20,7 @@ of ONE core (100 = one core busy); null marks a section that was not measured.
                    "answered_per_s"},                # xmpp only: answers the bots got, on their clock
          "tick_ms": {"mean", "p50", "p90", "p99", "max"},    # compute: negotiate..plan
          "commit_ms": {"mean", "p50", "p90", "p99", "max"},  # actuate; overlaps the next tick's compute
-         "stage_ms": {STAGE: {"mean", "p50", "p99"}},        # STAGE: pipeline.runner.STAGES, then BESIDE
+         "stage_ms": {STAGE: {"mean", "p50", "p99"}},        # STAGE: pipeline.server.runner.STAGES, then BESIDE
                                                              # (sightings: on the engine's thread, off the path)
          "effects": {"per_tick": {"mean", "p50", "p90", "p99", "max"},   # effects a tick (counts)
                      "most_sightings_per_observer": int},  # the most enter/update/leave one observer got in a tick
@@ -62,7 +62,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import StrMethodFormatter
 from tabulate import tabulate
 
-from pipeline.runner import BESIDE, STAGES
+from pipeline.server.runner import BESIDE, STAGES
 
 DPI = 100
 PERCENTILES = ("p50", "p90", "p99", "max")

@@ -38,8 +38,8 @@ import psutil
 from persistence.database import Database
 from persistence.embedded import state_dir
 from pipeline.link.world import WorldLink
-from pipeline.runner import Inbox
-from pipeline.serve import QUEUE_LIMIT
+from pipeline.server.runner import Inbox
+from pipeline.server.serve import QUEUE_LIMIT
 from pipeline.stages.negotiate import DEFAULT_BURST, DEFAULT_RATE
 from pipeline.view import WorldView
 from pipeline.xmpp.gateway import GatewayProcess
