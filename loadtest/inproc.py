@@ -26,7 +26,7 @@ from persistence.database import Database
 from persistence.embedded import pgdata_dir
 from persistence.store import WorldStore
 from pipeline.context import TickContext
-from pipeline.engine import create_engine
+from pipeline.engines.engine import create_engine
 from pipeline.ports import Outbox
 from pipeline.server.runner import Inbox, Pipeline, TickLoop
 from pipeline.stages.negotiate import DEFAULT_BURST, DEFAULT_RATE, Negotiate

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from vocabulary.errors import FluxworldError, InputError
 
-from .engine import ENGINES, default_engine
+from .engines.engine import ENGINES, default_engine
 
 if TYPE_CHECKING:
     from .operate.http import HttpOptions
@@ -61,8 +61,8 @@ def cli(verbose: bool) -> None:
 @click.option("--force", is_flag=True, help="Rebuild every step even if its inputs did not change.")
 def build(force: bool) -> None:
     """Generate code from the schema, compile the reducers, precompile the module."""
-    from .wasm.build import build as run_build
-    from .wasm.wasmtime_host import WASMTIME_VERSION, capabilities
+    from .engines.wasm.build import build as run_build
+    from .engines.wasm.wasmtime_host import WASMTIME_VERSION, capabilities
 
     try:
         run_build(say=lambda line: click.echo(line, err=True), force=force)

@@ -29,10 +29,10 @@ from vocabulary.types import Batch, Incoming, WorldData
 
 from .context import TickContext
 from .effects import most_sightings as most_sightings_of
-from .engine import create_engine
+from .engines.engine import create_engine
+from .engines.frames import COMMAND_FRAME, WORLD_FRAME
 from .formats.batches import batch_commands_json, read_batches, write_batches
 from .formats.worldfile import dump_world
-from .frames import COMMAND_FRAME, WORLD_FRAME
 from .server.runner import STAGES, Pipeline
 from .view import WorldView
 

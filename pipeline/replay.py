@@ -22,8 +22,8 @@ from vocabulary.types import Batch, TickResult
 
 from .context import TickContext
 from .effects import effects_json
-from .engine import create_engine
-from .enginethread import EngineThread
+from .engines.engine import create_engine
+from .engines.enginethread import EngineThread
 from .formats.batches import SeqGuard, read_batches
 from .formats.worldfile import load_world
 from .ports import Stage, Store

@@ -29,7 +29,7 @@ import numpy as np
 from schema._generated.layout import ENTITY_DTYPE, ENTITY_SIZE, Kind
 from vocabulary.types import TickResult, WorldData
 
-from .frames import WORLD_FRAME
+from .engines.frames import WORLD_FRAME
 
 _U64 = struct.Struct("<Q")
 _LAST_SEQ_OFFSET = 40

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.engine import create_engine, default_engine
+from pipeline.engines.engine import create_engine, default_engine
 
 # Real-PostgreSQL fixtures (an embedded cluster per run): pg_server, fresh_dsn, migrated_dsn, run_sql.
 pytest_plugins = ["tests.postgres"]

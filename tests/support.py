@@ -6,7 +6,7 @@ import struct
 from typing import Any
 
 from pipeline.effects import effects_json
-from pipeline.frames import COMMAND_FRAME, WORLD_FRAME
+from pipeline.engines.frames import COMMAND_FRAME, WORLD_FRAME
 from schema._generated.layout import ENTITY_SIZE
 from vocabulary.hashing import canonical_bytes as canonical  # noqa: F401  (the reference encoding)
 from vocabulary.records import ItemType, Kind, pack_commands, pack_entity, pack_zone, unpack_entity

@@ -24,8 +24,8 @@ from vocabulary.types import Batch, CommandBlock, Incoming
 
 from ..blocks import block_senders, select
 from ..context import TickContext
-from ..engine import Rules
-from ..enginethread import EngineThread
+from ..engines.engine import Rules
+from ..engines.enginethread import EngineThread
 from ..metrics import TickMetrics
 from ..ports import Outbox, Store
 from ..stages.actuate import Actuate

@@ -28,7 +28,7 @@ from persistence.database import open_database
 from persistence.migrator import migrate
 from vocabulary.errors import InputError
 
-from ..engine import create_engine
+from ..engines.engine import create_engine
 from ..feed import Driver, InprocFeed
 from ..formats.worldfile import load_world
 from ..link.world import WorldLink

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from ..context import TickContext
-from ..enginethread import EngineThread
-from ..frames import WORLD_FRAME
+from ..engines.enginethread import EngineThread
+from ..engines.frames import WORLD_FRAME
 
 
 class Project:

@@ -1,6 +1,6 @@
 """Stage 4, transform: run the tick's batch through the game rules in one reducer call.
 
-The call runs on the engine's thread (pipeline/enginethread.py), and so do,
+The call runs on the engine's thread (pipeline/engines/enginethread.py), and so do,
 queued behind it, the world hash (O(world): the command log and replay need
 it; its SHA-256 on a thread of its own) and the tick's sightings (its
 area-of-interest effects): the event loop
@@ -37,8 +37,8 @@ from vocabulary.types import Batch, CommandBlock, Incoming, Refusal, TickResult
 
 from ..blocks import block_command, select
 from ..context import TickContext
-from ..enginethread import EngineThread
-from ..frames import COMMAND_FRAME
+from ..engines.enginethread import EngineThread
+from ..engines.frames import COMMAND_FRAME
 from ..view import WorldView
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 //
 // The module has no start function and allocates nothing before its first
 // call: the host meters every call with fuel and instantiates with none
-// (pipeline/wasm/wasmtime_host.py), so module initialisation must not run
+// (pipeline/engines/wasm/wasmtime_host.py), so module initialisation must not run
 // code. That rules out `new` in a global initialiser, and with it the stub
 // runtime's allocator, whose heap offset is set by a start function. Every
 // buffer header lives in static memory (memory.data) instead, and blocks

@@ -5,7 +5,7 @@
 // schema/world.fbs), except the area-of-interest ones, which are gathered as
 // (observer, entity, kind) keys and sorted before they are written.
 //
-// TickResult, size-prefixed (the same layout pipeline/frames.py writes):
+// TickResult, size-prefixed (the same layout pipeline/engines/frames.py writes):
 //
 //   [size u32] [root u32 = 24] [vtable: 18, 48, 8, 16, 24, 28, 32, 36, 40] [pad 2]
 //   table @24: [soffset i32 = 20] [pad 4] [tick u64] [next_id u64]

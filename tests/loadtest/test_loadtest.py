@@ -20,7 +20,7 @@ from loadtest.options import LoadOptions
 from loadtest.report import write_report
 from loadtest.run import failed_checks, run_loadtest
 from loadtest.scenarios import INITIAL_GOLD
-from pipeline.engine import default_engine
+from pipeline.engines.engine import default_engine
 
 
 def run(**options: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import struct
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.engine import create_engine
+from pipeline.engines.engine import create_engine
 from pipeline.view import WorldView
 from schema._generated.layout import ENTITY_SIZE
 from tests.parity.strategies import batches, worlds

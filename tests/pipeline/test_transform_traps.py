@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from pipeline.context import TickContext
-from pipeline.enginethread import EngineThread
-from pipeline.frames import COMMAND_FRAME
+from pipeline.engines.enginethread import EngineThread
+from pipeline.engines.frames import COMMAND_FRAME
+from pipeline.engines.wasm.wasmtime_host import WasmEngine
 from pipeline.stages.transform import TRAPPED, Transform
 from pipeline.view import WorldView
-from pipeline.wasm.wasmtime_host import WasmEngine
 from tests.support import player, world
 from vocabulary.errors import ReducerTrap
 from vocabulary.records import pack_commands

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline.engines.frames import COMMAND_FRAME
 from pipeline.formats.batches import read_batches
 from pipeline.formats.worldfile import load_world
-from pipeline.frames import COMMAND_FRAME
 from pipeline.view import WorldView
 from tests.support import item, player, world
 from vocabulary.records import pack_entity

@@ -2,7 +2,7 @@
 
 import struct
 
-from pipeline.frames import WORLD_FRAME
+from pipeline.engines.frames import WORLD_FRAME
 from tests.rules.kit import cmd
 from tests.support import ZONE, Session, canonical, item, npc, player, world, world_frame
 from vocabulary.records import pack_entity

@@ -9,7 +9,7 @@ from fluxworld.Entity import CreateEntity
 from fluxworld.WorldFrame import WorldFrame
 from fluxworld.Zone import CreateZone
 
-from pipeline.frames import COMMAND_FRAME, TICK_RESULT, WORLD_FRAME, FrameError
+from pipeline.engines.frames import COMMAND_FRAME, TICK_RESULT, WORLD_FRAME, FrameError
 from schema._generated.layout import ENTITY_SIZE
 from vocabulary.records import pack_commands, pack_entity, pack_zone, unpack_entity, unpack_zone
 

@@ -7,9 +7,9 @@ import random
 
 import pytest
 
-from pipeline.twin import engine as twin_engine
-from pipeline.twin.engine import PythonEngine
-from pipeline.twin.world import World
+from pipeline.engines.twin import engine as twin_engine
+from pipeline.engines.twin.engine import PythonEngine
+from pipeline.engines.twin.world import World
 from schema._generated.layout import Kind
 from tests.rules.kit import cmd
 from tests.rules.test_reference import ZONES, random_commands, random_world

@@ -9,13 +9,13 @@ import pytest
 import wasmtime
 
 from pipeline.context import TickContext
-from pipeline.enginethread import EngineThread
-from pipeline.frames import COMMAND_FRAME
+from pipeline.engines.enginethread import EngineThread
+from pipeline.engines.frames import COMMAND_FRAME
+from pipeline.engines.wasm import wasmtime_host
+from pipeline.engines.wasm.registry import ModuleRegistry, default_module_path
+from pipeline.engines.wasm.wasmtime_host import WasmEngine, capabilities, compile_module, config_key
 from pipeline.stages.transform import Transform
 from pipeline.view import WorldView
-from pipeline.wasm import wasmtime_host
-from pipeline.wasm.registry import ModuleRegistry, default_module_path
-from pipeline.wasm.wasmtime_host import WasmEngine, capabilities, compile_module, config_key
 from tests.support import Session, command_frame, npc, player, world
 from vocabulary.errors import EngineError, ReducerTrap
 from vocabulary.hashing import canonical_bytes

@@ -27,7 +27,7 @@ from slixmpp.xmlstream.matcher import MatchXPath
 
 from persistence.database import open_database
 from persistence.migrator import migrate
-from pipeline.engine import create_engine
+from pipeline.engines.engine import create_engine
 from pipeline.link.world import WorldLink
 from pipeline.server.recovery import recover
 from pipeline.server.runner import Inbox, Pipeline, TickLoop

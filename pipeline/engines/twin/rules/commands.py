@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 from typing import Callable, Iterator, NamedTuple
 
-from pipeline.frames import FrameError
+from pipeline.engines.frames import FrameError
 from schema._generated import layout
 from schema._generated.layout import ItemType, Kind, Op, Reason
 

@@ -6,7 +6,7 @@ input it must give byte for byte what the WASM engine (reducers_as/) gives.
 
 from __future__ import annotations
 
-from pipeline.frames import COMMAND_FRAME, WORLD_FRAME
+from pipeline.engines.frames import COMMAND_FRAME, WORLD_FRAME
 from schema._generated.layout import Kind
 from vocabulary.errors import EngineError
 from vocabulary.types import TickResult

@@ -18,7 +18,7 @@ from .wasmtime_host import WASMTIME_VERSION, CompiledModule, capabilities, compi
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 BUILD_DIR = REPO_ROOT / "reducers_as" / "build"
 MODULE_ENV = "FLUXWORLD_MODULE"
 

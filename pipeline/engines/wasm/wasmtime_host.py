@@ -170,7 +170,7 @@ def _address(pointer: Any) -> int:
 
 
 class WasmEngine:
-    """The Rules protocol (pipeline/engine.py) over the compiled AssemblyScript reducers."""
+    """The Rules protocol (pipeline/engines/engine.py) over the compiled AssemblyScript reducers."""
 
     name = "wasm"
 
