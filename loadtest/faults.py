@@ -175,9 +175,9 @@ def _is_session(process: psutil.Process) -> bool:
 
 
 def _postmaster(pgdata: Path) -> psutil.Process | None:
-    from persistence.embedded import _running_postmaster
+    from persistence.embedded import running_postmaster
 
-    info = _running_postmaster(pgdata)
+    info = running_postmaster(pgdata)
     return info.process if info is not None else None
 
 

@@ -113,7 +113,7 @@ class EmbeddedServer:
         if server is not None:
             # The package stops only the postmaster it saw start: one restarted
             # since (by watch() or by hand) would be left running without this.
-            running = _running_postmaster(self.pgdata)
+            running = running_postmaster(self.pgdata)
             if running is not None:
                 server._postmaster_info = running
             server.__exit__(None, None, None)  # type: ignore[no-untyped-call]  # the last handle stops it
@@ -122,7 +122,7 @@ class EmbeddedServer:
         """Start the cluster if it is not running (blocking); whether it had to."""
         with self._changing:
             server = self._server
-            if server is None or _running_postmaster(self.pgdata) is not None:
+            if server is None or running_postmaster(self.pgdata) is not None:
                 return False
             try:
                 with PostgresServer._lock:
@@ -190,7 +190,7 @@ def _forget_dead_users(pgdata: Path) -> None:
             listed.write_text(json.dumps(alive))
 
 
-def _running_postmaster(pgdata: Path) -> PostmasterInfo | None:
+def running_postmaster(pgdata: Path) -> PostmasterInfo | None:
     """The postmaster that postmaster.pid names, if it runs (a zombie is not running)."""
     try:
         info = PostmasterInfo.read_from_pgdata(pgdata)

@@ -13,12 +13,12 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
-from schema._generated.layout import Kind
+from schema._generated.layout import ENTITY_DTYPE, Kind
 
 from ..view import WorldView
 
 ID_GAP = 100        # new accounts start this far above next_id: ids the world may create meanwhile
-_KIND = 80          # the kind byte's offset in an entity record
+_KIND = int(dict(ENTITY_DTYPE.fields or {})["kind"][1])     # the kind byte's offset in an entity record
 
 
 class Accounts(Protocol):

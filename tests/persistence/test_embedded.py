@@ -97,7 +97,7 @@ def test_the_server_stops_with_its_process_and_survives_kill_9(tmp_path):
 
 
 def _postmaster_pid(pgdata: Path) -> int | None:
-    info = embedded._running_postmaster(pgdata)
+    info = embedded.running_postmaster(pgdata)
     return info.pid if info is not None else None
 
 
