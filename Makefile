@@ -13,6 +13,7 @@ system:
 	command -v npm >/dev/null 2>&1 || need="$$need npm"; \
 	command -v prosody >/dev/null 2>&1 || need="$$need prosody"; \
 	command -v go-sendxmpp >/dev/null 2>&1 || need="$$need go-sendxmpp"; \
+	command -v chromium >/dev/null 2>&1 || need="$$need chromium"; \
 	if [ -n "$$need" ]; then \
 		echo "apt-get install$$need"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need; \

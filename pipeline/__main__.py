@@ -207,6 +207,27 @@ def _http_options(http: str | None) -> HttpOptions | None:
     return HttpOptions(host, port)
 
 
+@cli.command()
+@click.option("--db", default="embedded", show_default=True, help="embedded or a postgresql:// DSN.")
+@click.option("--http", "http", metavar="HOST:PORT", default="127.0.0.1:8021", show_default=True,
+              help="Where the console listens.")
+def console(db: str, http: str) -> None:
+    """Serve the browser console of a stored world, no world server running: its map, its entities,
+    time travel through its command log. The page needs the admin token in the state directory."""
+    from persistence.embedded import state_dir
+
+    from .operate.http import parse_address
+    from .operate.stored import serve_console
+
+    if not logging.getLogger().isEnabledFor(logging.INFO):
+        logging.getLogger("pipeline").setLevel(logging.INFO)
+    try:
+        host, port = parse_address(http.strip())
+        asyncio.run(serve_console(db, host, port, state_dir()))
+    except FluxworldError as exc:
+        _fail(exc)
+
+
 @cli.group()
 def bench() -> None:
     """Benchmarks that print figures."""

@@ -127,6 +127,15 @@ class WorldView:
         """Every record, in no particular order (O(world): for rare queries)."""
         return iter(self.settle().settled.values())
 
+    def packed(self) -> bytes:
+        """Every record, joined, in no particular order: O(world) at C speed (a console's map frame)."""
+        settled = b"".join(self.settled.values())
+        if not self.recent:
+            return settled
+        records = np.frombuffer(settled, dtype=ENTITY_DTYPE)
+        kept = records[~np.isin(records["id"], np.fromiter(self.recent, dtype=np.uint64, count=len(self.recent)))]
+        return kept.tobytes() + b"".join(r for r in self.recent.values() if r is not None)
+
     def last_seq(self, player: int) -> int | None:
         """A player's last accepted seq, or None when `player` is not a player."""
         record = self.get(player)

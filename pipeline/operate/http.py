@@ -1,4 +1,4 @@
-"""The HTTP side of `fluxworld serve`: /metrics, /health/live, /health/ready.
+"""The HTTP side of `fluxworld serve`: /metrics, /health/live, /health/ready, and the console.
 
 aiohttp serves them on the server's own event loop, beside the tick loop,
 so every handler only reads what the server keeps anyway (ServerState):
@@ -26,9 +26,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, disable_created_metrics, gene
 
 from vocabulary.errors import InputError
 
+from .console import Console, LiveWorld
 from .health import readiness
 from .scrape import LiveCollector
 from .state import ServerState
+from .token import guard
 
 log = logging.getLogger(__name__)
 
@@ -58,35 +60,37 @@ def parse_address(text: str) -> tuple[str, int]:
 
 
 class HttpServer:
-    def __init__(self, state: ServerState, options: HttpOptions) -> None:
+    def __init__(self, state: ServerState, options: HttpOptions, *, console_token: str | None = None) -> None:
+        """With `console_token`, the console too (pipeline/operate/console.py), behind that token."""
         self.state, self.options = state, options
         state.metrics.registry.register(LiveCollector(state))
-        app = web.Application()
+        app = web.Application(middlewares=[guard(console_token)] if console_token else [])
         app.add_routes([web.get("/metrics", self.metrics), web.get("/health/live", self.live),
                         web.get("/health/ready", self.ready)])
+        self.console: Console | None = None
+        if console_token:
+            self.console = Console(LiveWorld(state, state.recent))
+            app.add_routes(self.console.routes())
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=STOP_GRACE)
         self.address: tuple[str, int] | None = None     # where it listens, once started
 
     async def start(self) -> None:
         host, port = self.options.host, self.options.port
-        await self._runner.setup()
         try:
-            await web.TCPSite(self._runner, host, port).start()
-        except OSError as e:
-            await self._runner.cleanup()
-            why = "the address is taken" if e.errno == errno.EADDRINUSE else (e.strerror or str(e)).lower()
+            self.address = await listen(self._runner, host, port)
+        except CannotListen as e:
             if self.options.required:
-                raise InputError(f"--http {host}:{port}: cannot listen there ({why}); give another HOST:PORT, "
+                raise InputError(f"--http {host}:{port}: cannot listen there ({e.why}); give another HOST:PORT, "
                                  "or --http off") from e
             log.warning("http: cannot listen on %s:%d (%s): no /metrics or /health this run; choose an address "
-                        "with --http HOST:PORT", host, port, why, extra={"event": "http_unavailable"})
+                        "with --http HOST:PORT", host, port, e.why, extra={"event": "http_unavailable"})
             return
-        bound = self._runner.addresses[0]
-        self.address = (host, bound[1])
-        log.info("http: /metrics, /health/live and /health/ready on http://%s:%d", host, bound[1],
-                 extra={"event": "http", "host": host, "port": bound[1]})
+        log.info("http: /metrics, /health/live and /health/ready on http://%s:%d", *self.address,
+                 extra={"event": "http", "host": host, "port": self.address[1]})
 
     async def stop(self) -> None:
+        if self.console is not None:
+            await self.console.close()
         if self.address is not None:
             await self._runner.cleanup()
             self.address = None
@@ -104,6 +108,24 @@ class HttpServer:
         checks = readiness(self.state)
         failing = [name for name, ok in checks.items() if not ok]
         return _json(503 if failing else 200, {"ready": not failing, "failing": failing, "checks": checks})
+
+
+class CannotListen(InputError):
+    def __init__(self, host: str, port: int, why: str) -> None:
+        super().__init__(f"cannot listen on {host}:{port}: {why}")
+        self.why = why
+
+
+async def listen(runner: web.AppRunner, host: str, port: int) -> tuple[str, int]:
+    """Start `runner` on host:port (port 0: any free one) and return where it listens."""
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as e:
+        await runner.cleanup()
+        raise CannotListen(host, port, "the address is taken" if e.errno == errno.EADDRINUSE
+                           else (e.strerror or str(e)).lower()) from e
+    return host, runner.addresses[0][1]
 
 
 def _json(status: int, body: object) -> web.Response:

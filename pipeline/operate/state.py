@@ -18,6 +18,7 @@ from ..metrics import TickMetrics
 from ..server.checkpointer import Checkpointer
 from ..server.runner import Inbox, TickLoop
 from ..view import WorldView
+from .recent import Recent
 
 MAX_WAIT = 1.0      # seconds a reader waits for the slack between ticks, however slow the ticks
 
@@ -41,6 +42,8 @@ class ServerState:
     link: WorldLink | None = None
     gateway: Supervised | None = None
     checkpointer: Checkpointer | None = None
+    dsn: str | None = None                 # the world's database, once open (the console's time travel)
+    recent: Recent = field(default_factory=Recent)   # the last ticks' commands and effects, for the console
     started_at: float = field(default_factory=time.monotonic)
 
     @property

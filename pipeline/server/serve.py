@@ -22,12 +22,13 @@ import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from persistence.database import open_database
 from persistence.migrator import migrate
 from vocabulary.errors import InputError
 
+from ..context import TickContext
 from ..engines.engine import create_engine
 from ..feed import Driver, InprocFeed
 from ..formats.worldfile import load_world
@@ -85,11 +86,17 @@ async def serve(options: ServeOptions) -> int:
     state = ServerState(TickMetrics(), options.hz, xmpp=options.xmpp is not None)
     async with AsyncExitStack() as stack:
         if options.http is not None:
-            from ..operate.http import HttpServer
+            from persistence.embedded import state_dir
 
-            http = HttpServer(state, options.http)
+            from ..operate.http import HttpServer
+            from ..operate.token import TOKEN_FILE, admin_token
+
+            http = HttpServer(state, options.http, console_token=admin_token(state_dir()))
             await http.start()
             stack.push_async_callback(http.stop)
+            if http.address is not None:
+                log.info("console: http://%s:%d/console?token=TOKEN, TOKEN in %s", *http.address,
+                         state_dir() / TOKEN_FILE, extra={"event": "console"})
         endpoint = None
         if options.xmpp is not None:
             endpoint = await _xmpp_endpoint(options.xmpp, stack)
@@ -118,6 +125,7 @@ async def _xmpp_endpoint(options: XmppOptions, stack: AsyncExitStack) -> Endpoin
 async def _serve(options: ServeOptions, endpoint: Endpoint | None, state: ServerState) -> int:
     async with open_database(options.db) as database:
         await migrate(database.dsn)
+        state.dsn = database.dsn
         store = database.store()
         if await store.stored_hash() is None:
             world = load_world(options.world) if options.world else starter_world()
@@ -155,7 +163,8 @@ async def _serve(options: ServeOptions, endpoint: Endpoint | None, state: Server
             checkpointer = state.checkpointer = Checkpointer(database.checkpoints(), options.checkpoint_every,
                                                              fence=fence, keep_ticks=options.keep_ticks)
         pipeline = Pipeline(engine, store, outbox, negotiate=Negotiate(rate=options.rate, burst=options.burst),
-                            metrics=state.metrics, on_committed=checkpointer.committed if checkpointer else None)
+                            metrics=state.metrics, on_committed=_each(state.recent.committed,
+                                                                      checkpointer.committed if checkpointer else None))
         ticks = options.ticks
         before_tick = None
         if options.drive:
@@ -187,6 +196,16 @@ async def _serve(options: ServeOptions, endpoint: Endpoint | None, state: Server
         log.info("the run, stage by stage: %s", pipeline.metrics.summary(list(STAGES)),
                  extra={"event": "final_summary", "tick": loop.committed_tick, **pipeline.metrics.summary_fields()})
         return loop.committed_tick
+
+
+def _each(*watchers: Callable[[TickContext], None] | None) -> Callable[[TickContext], None]:
+    """One on_committed that calls each watcher given, in order."""
+    present = [w for w in watchers if w is not None]
+
+    def committed(ctx: TickContext) -> None:
+        for watcher in present:
+            watcher(ctx)
+    return committed
 
 
 def _private_socket() -> Path:

@@ -1,8 +1,11 @@
-"""Helpers for tests of the HTTP side: GET a path, read a Prometheus page into numbers."""
+"""Helpers for tests of the HTTP side: GET a path, read a Prometheus page into numbers, follow a log."""
 
 from __future__ import annotations
 
 import json
+import queue
+import threading
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -46,3 +49,34 @@ async def aget(port: int, path: str) -> tuple[int, str]:
 async def aready(port: int) -> tuple[int, dict[str, Any]]:
     status, body = await aget(port, "/health/ready")
     return status, json.loads(body)
+
+
+class Lines:
+    """A process's stderr, line by line, read on a thread so the test can wait with a deadline."""
+
+    def __init__(self, stream: Any) -> None:
+        self.seen: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream: Any) -> None:
+        for line in stream:
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def until(self, found: Any, timeout: float = 60.0) -> dict[str, Any]:
+        """The first JSON line for which `found(line)` holds."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            line = self._queue.get(timeout=left)
+            assert line is not None, "the server exited:\n" + "".join(self.seen)
+            self.seen.append(line)
+            record = json.loads(line)
+            if found(record):
+                return dict(record)
+        raise AssertionError("not logged in time:\n" + "".join(self.seen))
+
+    def rest(self) -> list[str]:
+        while (line := self._queue.get(timeout=30)) is not None:
+            self.seen.append(line)
+        return self.seen

@@ -8,57 +8,23 @@ replay` computes from the same files.
 from __future__ import annotations
 
 import json
-import queue
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 from click.testing import CliRunner
 
 from pipeline.__main__ import cli
 from pipeline.formats.worldfile import load_world
 from pipeline.view import WorldView
-from tests.operate.scraping import get, ready, samples, value
+from tests.operate.scraping import Lines, get, ready, samples, value
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 WORLD, BATCHES = EXAMPLES / "tiny.world.json", EXAMPLES / "tiny.batches.jsonl"
 DRIVEN_TICKS = 30
-
-
-class Lines:
-    """A process's stderr, line by line, read on a thread so the test can wait with a deadline."""
-
-    def __init__(self, stream: Any) -> None:
-        self.seen: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
-
-    def _pump(self, stream: Any) -> None:
-        for line in stream:
-            self._queue.put(line)
-        self._queue.put(None)
-
-    def until(self, found: Any, timeout: float = 60.0) -> dict[str, Any]:
-        """The first JSON line for which `found(line)` holds."""
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            line = self._queue.get(timeout=left)
-            assert line is not None, "the server exited:\n" + "".join(self.seen)
-            self.seen.append(line)
-            record = json.loads(line)
-            if found(record):
-                return dict(record)
-        raise AssertionError("not logged in time:\n" + "".join(self.seen))
-
-    def rest(self) -> list[str]:
-        while (line := self._queue.get(timeout=30)) is not None:
-            self.seen.append(line)
-        return self.seen
 
 
 def replayed(tmp_path: Path) -> tuple[Counter[str], Counter[str], WorldView]:
