@@ -53,7 +53,7 @@ class WorldClient:
         self._commands: list[dict[str, Any]] = []
         self._senders: list[int] = []
         self._flushing = False
-        self._status: tuple[int, ...] = (0, 0, 0, 0)
+        self._status: tuple[int, ...] = (0, 0, 0, 0, 0)
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -91,9 +91,10 @@ class WorldClient:
             return
         self._writer.writelines(codec.encode(codec.UNREADABLE, (sender,), (reason.encode(),)))
 
-    def status(self, serving: bool, stanzas_in: int, stanzas_out: int, bytes_out: int) -> None:
-        """Tell the world whether players can reach it through this gateway, and what it counted."""
-        self._status = (int(serving), stanzas_in, stanzas_out, bytes_out)
+    def status(self, serving: bool, stanzas_in: int, stanzas_out: int, bytes_out: int, xmpp_sessions: int) -> None:
+        """Tell the world whether players can reach it through this gateway, and what it counted
+        (`xmpp_sessions`: its sessions with the XMPP server so far; more than one means it reconnected)."""
+        self._status = (int(serving), stanzas_in, stanzas_out, bytes_out, xmpp_sessions)
         if self._writer is not None:
             self._writer.writelines(codec.encode(codec.STATUS, self._status))
 

@@ -25,7 +25,8 @@ TICK = ord("T")         # ints: tick, next_id; blobs: commands, text, effects, r
 REFUSED = ord("R")      # blobs: one JSON array of [sender, reason, command or null]
 # Gateway -> world
 HELLO = ord("H")        # blobs: what the gateway is (e.g. its component JID), for the world's log
-STATUS = ord("X")       # ints: serving (1: its XMPP connection is up); stanzas in, out, bytes out (totals)
+STATUS = ord("X")       # ints: serving (1: its XMPP connection is up); stanzas in, out, bytes out, XMPP sessions
+                        # begun (totals)
 BLOCK = ord("B")        # blobs: packed commands, text, senders (a CommandBlock without its arrival time)
 UNREADABLE = ord("U")   # ints: sender; blobs: the reason, UTF-8
 

@@ -37,6 +37,7 @@ class _Gateway:
         self.writer, self.name, self.serving = writer, f"gateway {number}", False
         self.backlog_limit = backlog_limit
         self.counts = (0, 0, 0)     # (stanzas in, stanzas out, bytes out) as the gateway last counted them
+        self.xmpp_sessions = 0      # sessions with the XMPP server it began (reconnects are the ones after the first)
 
     def send(self, frame: list[bytes]) -> bool:
         """Write the frame unless the gateway is gone or too far behind; False when it is cut off."""
@@ -107,7 +108,7 @@ class WorldLink:
             gateway.name = f"{gateway.name} ({frame.blobs[0].decode(errors='replace')})"
             log.info("link: %s connected", gateway.name)
         elif frame.kind == codec.STATUS:
-            serving, stanzas_in, stanzas_out, bytes_out = frame.ints
+            serving, stanzas_in, stanzas_out, bytes_out, gateway.xmpp_sessions = frame.ints
             gateway.counts = (stanzas_in, stanzas_out, bytes_out)
             if gateway.serving != bool(serving):
                 gateway.serving = bool(serving)
@@ -131,6 +132,10 @@ class WorldLink:
         from its start)."""
         return (sum(g.counts[0] for g in self._gateways), sum(g.counts[1] for g in self._gateways),
                 sum(g.counts[2] for g in self._gateways))
+
+    def xmpp_reconnects(self) -> int:
+        """XMPP sessions the gateways connected now began after their first (each counts from its start)."""
+        return sum(max(0, g.xmpp_sessions - 1) for g in self._gateways)
 
     def _update_serving(self) -> None:
         if any(g.serving for g in self._gateways):

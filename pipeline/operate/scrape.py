@@ -83,6 +83,8 @@ class LiveCollector(Collector):
                                   value=bytes_out)
         yield CounterMetricFamily("fluxworld_gateway_connections", "Gateway connections to the world's link "
                                   "(each reconnect adds one)", value=link.connections)
+        yield CounterMetricFamily("fluxworld_gateway_xmpp_reconnects", "Times the gateways connected now began "
+                                  "their session with the XMPP server again", value=link.xmpp_reconnects())
         if self.state.gateway is not None:
             yield CounterMetricFamily("fluxworld_gateway_restarts", "Times serve started the gateway process "
                                       "again after it exited", value=self.state.gateway.restarts)

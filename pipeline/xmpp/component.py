@@ -91,6 +91,7 @@ class XmppGateway:
         self.fanout = Fanout(endpoint.component)
         self.connected = asyncio.Event()
         self.stanzas_in = self.stanzas_out = self.bytes_out = 0
+        self.xmpp_sessions = 0          # sessions with the XMPP server begun: the first, then each reconnect
         self._stopping = False
         self._ended = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -128,7 +129,8 @@ class XmppGateway:
             await asyncio.sleep(STATUS_EVERY)
 
     def _status(self) -> None:
-        self.world.status(self.connected.is_set(), self.stanzas_in, self.stanzas_out, self.bytes_out)
+        self.world.status(self.connected.is_set(), self.stanzas_in, self.stanzas_out, self.bytes_out,
+                          self.xmpp_sessions)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -162,6 +164,7 @@ class XmppGateway:
         log.info("xmpp: component %s connected to %s:%d", self.endpoint.component, self.endpoint.host,
                  self.endpoint.port)
         self.connected.set()
+        self.xmpp_sessions += 1
         self._status()
         self._later(self._probe())
 

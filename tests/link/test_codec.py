@@ -29,11 +29,11 @@ def test_frames_round_trip():
     result = TickResult(13, 101, b"f" * 40, b"r" * 16, b"c" * 120, b"x" * 8)
     batch = Batch(13, b"k" * 48, "héllo".encode())
     data = b"".join(codec.snapshot_frame(world, 20.0) + codec.tick_frame(result, batch)
-                    + codec.encode(codec.STATUS, (1, 2**40, 0)))
+                    + codec.encode(codec.STATUS, (1, 2**40, 0, 5, 1)))
     snapshot, tick, status = read_all(data)
     assert codec.snapshot_of(snapshot) == (world, 20.0)
     assert codec.tick_of(tick) == (result, batch)
-    assert status.kind == codec.STATUS and status.ints == (1, 2**40, 0) and status.blobs == ()
+    assert status.kind == codec.STATUS and status.ints == (1, 2**40, 0, 5, 1) and status.blobs == ()
 
 
 @pytest.mark.parametrize("data, message", [

@@ -154,7 +154,8 @@ async def test_malformed_input_is_answered_with_the_reason(prosody, fresh_dsn):
 
 async def test_the_component_reconnects_when_the_xmpp_server_restarts_and_ticks_run_on(prosody, fresh_dsn):
     async with world_server(prosody, fresh_dsn) as running:
-        gateway, loop = running.gateway, running.loop
+        gateway, loop, link = running.gateway, running.loop, running.link
+        assert gateway.xmpp_sessions == 1
         await asyncio.to_thread(prosody.stop)
         for _ in range(100):                          # the component notices the drop
             if not gateway.connected.is_set():
@@ -166,6 +167,11 @@ async def test_the_component_reconnects_when_the_xmpp_server_restarts_and_ticks_
         assert loop.view.tick > tick                  # the world did not wait for XMPP
         await asyncio.to_thread(prosody.start)
         await asyncio.wait_for(gateway.connected.wait(), 15)
+        for _ in range(100):                          # the next status tells the world (/metrics counts it)
+            if link.xmpp_reconnects() == 1:
+                break
+            await asyncio.sleep(0.05)
+        assert gateway.xmpp_sessions == 2 and link.xmpp_reconnects() == 1
         async with Bot(prosody, "alice") as alice:    # and players are served again
             alice.online()
             await alice.expect(lambda b, u, r: entity(u, 1) is not None)
