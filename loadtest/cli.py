@@ -64,10 +64,14 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 @click.option("--flooders", type=click.IntRange(0), default=0, show_default=True,
               help="xmpp --open-loop: this many bots send as fast as they can; the world keeps serve's own rate "
                    "limit and inbox, and the latency reported is the other players'.")
+@click.option("--console", is_flag=True,
+              help="inproc: serve /metrics and the console during the run, watched by a process that reads every "
+                   "live frame and asks for a panel and a scrape each second (the console's cost, side by side "
+                   "with a run without).")
 def loadtest(scenario: str, players: tuple[int, ...], hz: float, duration: float, transport: str, engine: str, db: str,
              report_dir: Path, rate: float | None, alpha: float, queue_seconds: float, seed: int, no_baseline: bool,
              baseline_connections: str, no_echo: bool, open_loop: bool, updates_hz: float | None,
-             bot_processes: int, flooders: int) -> None:
+             bot_processes: int, flooders: int, console: bool) -> None:
     """Drive the server with simulated players and report throughput and latency."""
     from .report import summary_table, write_report
     from .run import failed_checks, run_loadtest
@@ -81,7 +85,7 @@ def loadtest(scenario: str, players: tuple[int, ...], hz: float, duration: float
                               rate=rate or DEFAULT_RATE[scenario], alpha=alpha, seed=seed, queue_seconds=queue_seconds,
                               baseline=not no_baseline, baseline_connections=_counts(baseline_connections),
                               echo=not no_echo, open_loop=open_loop, updates_hz=updates_hz,
-                              bot_processes=bot_processes, flooders=flooders)
+                              bot_processes=bot_processes, flooders=flooders, console=console)
         results = asyncio.run(run_loadtest(options, progress=_progress_bar(duration), note=_note))
     except FluxworldError as exc:
         click.echo(f"fluxworld: {exc}", err=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any, Callable
 
 import numpy as np
@@ -38,6 +39,7 @@ from vocabulary.types import WorldData
 from .collector import Collector
 from .options import LoadOptions
 from .scenarios import Scenario, make_scenario
+from .watch import console_open
 
 SAMPLE_EVERY = 1.0
 DRAIN_TIMEOUT = 30.0
@@ -157,15 +159,28 @@ async def run_inproc(options: LoadOptions, engine_name: str, database: Database 
     world.start()
     load.start()
     started = time.monotonic()
+    watching: AbstractAsyncContextManager[dict[str, Any]] = nullcontext({})
+    if options.console:
+        watching = console_open(world, database.dsn if database else None, options.hz, options.duration,
+                                _a_player(scenario.world))
     try:
-        while (elapsed := time.monotonic() - started) < options.duration and world.running:
-            await asyncio.sleep(min(SAMPLE_EVERY, options.duration - elapsed))
-            progress(world.collector.sample())
+        async with watching as console:
+            while (elapsed := time.monotonic() - started) < options.duration and world.running:
+                await asyncio.sleep(min(SAMPLE_EVERY, options.duration - elapsed))
+                progress(world.collector.sample())
         load.stop()
         await world.drain(lambda: len(world.inbox) == 0)
     finally:
         await world.stop()
-    return await world.report("inproc", time.monotonic() - started)
+    report = await world.report("inproc", time.monotonic() - started)
+    if options.console:
+        report["console"] = console
+    return report
+
+
+def _a_player(world: WorldData) -> int:
+    records = np.frombuffer(world.entities, dtype=ENTITY_DTYPE)
+    return int(records["id"][records["kind"] == Kind.player][0])
 
 
 async def _checks(world: WorldData, final: WorldView, collector: Collector,

@@ -39,6 +39,7 @@ class LoadOptions:
     updates_hz: float | None = None   # xmpp: how often a bot hears from the world (None: the gateway's default)
     bot_processes: int = 1            # xmpp: worker processes for the bots
     flooders: int = 0                 # xmpp: bots that flood; the world then keeps serve's own limits
+    console: bool = False             # inproc: /metrics and the console served and watched during the run
 
     def check(self) -> None:
         """InputError for a combination no run can do."""
@@ -46,6 +47,8 @@ class LoadOptions:
             raise InputError("--transport xmpp runs the mmo scenario (the bank's transfers are in-process only)")
         if self.transport == "xmpp" and self.db == "none":
             raise InputError("--transport xmpp needs a database: player accounts live there (--db embedded or a DSN)")
+        if self.console and self.transport != "inproc":
+            raise InputError("--console is measured with --transport inproc (the tick loop's cost alone)")
         if self.flooders and (self.transport != "xmpp" or not self.open_loop):
             raise InputError("--flooders needs --transport xmpp --open-loop: the others keep to their --rate")
         if self.flooders and self.flooders >= min(self.players, *self.more_players, self.players):

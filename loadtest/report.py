@@ -111,6 +111,9 @@ def summary_table(results: dict[str, Any]) -> str:
         row("flood sent cmd/s", "flood", "sent_per_s", fmt=_rate)
         rows.append(["flood answered / refused", *(f"{_int(_dig(r, 'flood', 'answered'))} / "
                                                    f"{_int(_dig(r, 'flood', 'refused'))}" for r in runs)])
+    if any(r.get("console") for r in runs):
+        row("console frames/s (watched)", "console", "frames_per_s")
+        row("console kB a frame", "console", "frame_kb")
     if any(r.get("baseline_ratio") is not None for r in runs):
         row("x baseline", "baseline_ratio", fmt=_ratio)
     if any(r.get("echo_ratio") is not None for r in runs):
