@@ -7,7 +7,9 @@ that the log before it can go while history stays replayable: the snapshot
 at S and the log rows after S replay to every later logged hash.
 
 - write: store a snapshot, fenced like a tick (only the world's current
-  writer writes one) and only when its hash is the one logged for its tick.
+  writer writes one) and only when its hash is the one logged for its tick
+  (for the seeded world, which has no log row, the header's: WorldStore.seed
+  writes one in its own transaction, so the whole log is replayable).
 - prune: delete the log rows up to and including the newest snapshot S with
   S <= newest tick - keep_ticks, and the snapshots before S. The row of S
   itself goes too: S's snapshot holds the world after it, and its hash.
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import asyncpg
 
@@ -27,6 +29,8 @@ from vocabulary.types import WorldData
 
 from .errors import DatabaseError, Fenced, NoWorld
 
+if TYPE_CHECKING:   # asyncpg's classes are generic only to the type checker
+    Connection = asyncpg.Connection[asyncpg.Record] | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
 # Level 1: most of what zlib can take from packed records, at several times level 6's speed.
 COMPRESSION_LEVEL = 1
 
@@ -62,13 +66,36 @@ def decompress_world(stored: bytes) -> WorldData:
 
 
 # Written only while the header holds the writer's fence (NULL: a tool, not a server) and only
-# when the log's row for the tick carries the same hash; otherwise nothing, and _why_not says why.
+# when the log's row for the tick carries the same hash (with no row, as for the seeded world, the
+# header's at that tick); otherwise nothing, and _WHY_NOT says why.
 _WRITE = ("INSERT INTO world_snapshot (tick, world, world_hash) SELECT $1, $2, $3 "
           "WHERE ($4::bigint IS NULL OR (SELECT fence FROM world) = $4) "
-          "AND (SELECT world_hash FROM command_log WHERE tick = $1) = $3 "
+          "AND coalesce((SELECT world_hash FROM command_log WHERE tick = $1), "
+          "(SELECT world_hash FROM world WHERE tick = $1)) = $3 "
           "ON CONFLICT (tick) DO NOTHING")
 _WHY_NOT = ("SELECT (SELECT fence FROM world), (SELECT world_hash FROM command_log WHERE tick = $1), "
             "EXISTS (SELECT 1 FROM world_snapshot WHERE tick = $1)")
+
+
+async def insert_snapshot(conn: Connection, tick: int, compressed: bytes, digest: bytes, *, fence: int | None) -> None:
+    """Checkpoints.write on a connection the caller holds (the seed's transaction, where the
+    world's header is not yet visible to anyone else). Raises as write does."""
+    written = await conn.execute(_WRITE, tick, compressed, digest, fence)
+    if written == "INSERT 0 1":
+        return
+    row = await conn.fetchrow(_WHY_NOT, tick)
+    assert row is not None, "a SELECT of scalars returns one row"
+    stored_fence, logged, exists = row
+    if stored_fence is None:
+        raise NoWorld("no world is stored: seed one with `fluxworld world load WORLD`")
+    if fence is not None and stored_fence != fence:
+        raise Fenced(f"snapshot of tick {tick}: another server has taken this world (fence {stored_fence}, "
+                     f"ours {fence}); not written")
+    if exists:
+        raise SnapshotRefused(f"snapshot of tick {tick}: one is already stored")
+    what = "no command log row" if logged is None else f"the logged hash {bytes(logged).hex()}"
+    raise SnapshotRefused(f"snapshot of tick {tick} hashes to {digest.hex()}, but its tick has {what}; "
+                          "not written")
 
 
 class Checkpoints:
@@ -79,22 +106,7 @@ class Checkpoints:
         """Store the snapshot of tick `tick`. Fenced when another server has taken the world;
         SnapshotRefused when the log's hash of `tick` is not `digest`, or the tick has one."""
         async with self._pool.acquire() as conn:
-            written = await conn.execute(_WRITE, tick, compressed, digest, fence)
-            if written == "INSERT 0 1":
-                return
-            row = await conn.fetchrow(_WHY_NOT, tick)
-        assert row is not None, "a SELECT of scalars returns one row"
-        stored_fence, logged, exists = row
-        if stored_fence is None:
-            raise NoWorld("no world is stored: seed one with `fluxworld world load WORLD`")
-        if fence is not None and stored_fence != fence:
-            raise Fenced(f"snapshot of tick {tick}: another server has taken this world (fence {stored_fence}, "
-                         f"ours {fence}); not written")
-        if exists:
-            raise SnapshotRefused(f"snapshot of tick {tick}: one is already stored")
-        what = "no command log row" if logged is None else f"the logged hash {bytes(logged).hex()}"
-        raise SnapshotRefused(f"snapshot of tick {tick} hashes to {digest.hex()}, but its tick has {what}; "
-                              "not written")
+            await insert_snapshot(conn, tick, compressed, digest, fence=fence)
 
     async def newest(self) -> tuple[int, bytes] | None:
         """(tick, hash) of the newest snapshot, or None."""
@@ -103,6 +115,11 @@ class Checkpoints:
 
     async def count(self) -> int:
         return cast(int, await self._pool.fetchval("SELECT count(*) FROM world_snapshot"))
+
+    async def tick_at_or_below(self, tick: int) -> int | None:
+        """The tick of the newest snapshot at or below `tick` (without reading its world), or None."""
+        return cast("int | None", await self._pool.fetchval("SELECT max(tick) FROM world_snapshot WHERE tick <= $1",
+                                                            tick))
 
     async def newest_at_or_below(self, tick: int) -> tuple[WorldData, bytes] | None:
         """The world of the newest snapshot at or below `tick`, with its stored hash, or None."""

@@ -182,14 +182,16 @@ def log_group() -> None:
               help="First tick (default: the first logged).")
 @click.option("--to", "to_tick", type=click.IntRange(min=0), help="Last tick (default: the last logged).")
 @click.option("--world", "world_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Also write, as a world file, the newest snapshot before the first tick; the batches then "
-                   "start right after it, so `fluxworld replay WORLD PATH` replays them.")
+              help="Also write, as a world file, the newest snapshot before the first tick (the seeded world, "
+                   "unless the log was pruned); the batches then start right after it, so `fluxworld replay "
+                   "WORLD PATH` replays them.")
 @click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
 @db_option
 def log_export(from_tick: int | None, to_tick: int | None, world_path: Path | None, path: Path, db: str) -> None:
     """Write the logged batches of ticks FROM..TO to PATH as a batches file `fluxworld replay` reads.
 
-    A pruned log starts after a snapshot: export it with --world, which writes that snapshot."""
+    They replay from the snapshot before their first tick (the seeded world, unless the log was
+    pruned): --world writes it."""
     if from_tick is not None and to_tick is not None and from_tick > to_tick:
         raise click.BadParameter(f"--from {from_tick} is after --to {to_tick}")
     _run(_log_export(from_tick, to_tick, world_path, path, db))
@@ -213,23 +215,21 @@ async def _log_export(from_tick: int | None, to_tick: int | None, world_path: Pa
         first_logged = await checkpoints.first_logged()
         start = from_tick if from_tick is not None else first_logged
         before = BIGINT_MAX if start is None else start - 1
-        base = await checkpoints.newest_at_or_below(before) if world_path or from_tick is None else None
+        base = await checkpoints.newest_at_or_below(before) if world_path else None
         low = from_tick
         if world_path is not None:
             if base is None:
                 raise FluxworldError(
-                    f"no snapshot at or below tick {before}: the log from its first tick ({first_logged}) replays "
-                    "from the world this database was seeded with; export without --world and replay with that "
-                    "world file")
+                    f"no snapshot at or below tick {before}, so no stored world to replay from; a database seeded "
+                    f"before seeding wrote a snapshot replays its log from its first tick ({first_logged}) with the "
+                    "world file it was seeded with: export without --world and replay with that world file")
             world, digest = base
             if world_hash(world) != digest.hex():
                 raise FluxworldError(f"the snapshot of tick {world.tick} does not hash to its stored hash")
             low = world.tick + 1
-        elif base is not None:
-            raise FluxworldError(
-                f"the command log starts at tick {first_logged}, after the snapshot of tick {base[0].tick} (the "
-                "ticks before were pruned): its batches replay only from that snapshot; add --world PATH to "
-                "write it as a world file beside them")
+        # Every log starts right after a snapshot (the seeded world's, or the one pruning kept): say which, so
+        # that the batches are replayed from that world and not from another.
+        since = await checkpoints.tick_at_or_below(before) if world_path is None and from_tick is None else None
         # Streamed line by line (a long session's log need not fit in memory),
         # each line exactly as pipeline.formats.batches.write_batches writes it.
         with open(path, "w", encoding="utf-8", newline="\n") as out:
@@ -244,6 +244,9 @@ async def _log_export(from_tick: int | None, to_tick: int | None, world_path: Pa
     if base is not None and world_path is not None:
         dump_world(base[0], world_path)
         click.echo(f"wrote the snapshot of tick {base[0].tick} to {world_path}: hash {base[1].hex()}")
+    elif since is not None and count:
+        click.echo(f"they replay from the world at tick {since}, the snapshot before them (the seeded world, "
+                   "unless the log was pruned): `--world PATH` writes it as a world file")
 
 
 @log_group.command("prune")

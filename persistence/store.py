@@ -1,6 +1,8 @@
 """WorldStore: the world and its command log in PostgreSQL, over an asyncpg pool.
 
-- seed: a whole world, COPY per table, in one transaction.
+- seed: a whole world, COPY per table, and a world snapshot of it, in one
+  transaction: the log is replayable from its first tick like any other span
+  (`log export --world`, the console's time travel, pipeline/operate/timetravel.py).
 - load_world / load_entities: fragment tables back into packed records, one
   round trip (every column as one array_agg), assembled with numpy.
 - commit_tick: one tick's planned statement (the header, the log row and the
@@ -26,6 +28,7 @@ from schema._generated.layout import ENTITY_DTYPE, ZONE_DTYPE, ZONE_FIELDS
 from vocabulary.hashing import world_hash
 from vocabulary.types import Batch, RecoveryState, SqlCopy, TickWrite, WorldData
 
+from .checkpoints import compress_world, insert_snapshot
 from .codec import assemble, fragment_rows
 from .database import TickConnection
 from .errors import DatabaseError, DatabaseUnavailable, Fenced, NoWorld, PassingFailure, TickConflict, WorldExists
@@ -80,7 +83,7 @@ class WorldStore:
     # ------------------------------------------------------------ seeding and loading
 
     async def seed(self, world: WorldData, *, replace: bool = False) -> None:
-        """Store `world` (header with its hash, zones, every entity's fragments).
+        """Store `world` (header with its hash, zones, every entity's fragments) and a snapshot of it.
 
         Refuses with WorldExists when a world is stored, unless `replace`, which
         first empties every table, the command log included.
@@ -92,6 +95,7 @@ class WorldStore:
         zone_rows = list(zip(*(zones[f].tolist() for f in ZONE_FIELDS)))
         rows = {f.table: fragment_rows(records, f) for f in FRAGMENTS}   # CPU work before taking a connection
         digest = bytes.fromhex(world_hash(world))
+        compressed = compress_world(world)
         async with self._unavailable("seeding the world"), self._pool.acquire() as conn, conn.transaction():
             # Serialises concurrent seeds, so the emptiness check below holds.
             await conn.execute("LOCK TABLE world IN ACCESS EXCLUSIVE MODE")
@@ -110,6 +114,8 @@ class WorldStore:
             await conn.copy_records_to_table("zone", records=zone_rows, columns=ZONE_FIELDS)
             for f in FRAGMENTS:
                 await conn.copy_records_to_table(f.table, records=rows[f.table], columns=f.columns)
+            # Checked against the header just written (no log row yet), so it is the seeded world's.
+            await insert_snapshot(conn, world.tick, compressed, digest, fence=None)
 
     async def take_writer(self) -> int:
         """Become the world's only writer: take the next fence token. Waits for a tick statement

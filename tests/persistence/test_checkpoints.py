@@ -60,9 +60,9 @@ async def test_a_fenced_writer_cannot_write_a_snapshot(ten_ticks, run_sql):
         theirs = await new.store().take_writer()   # another server takes the world
         with pytest.raises(Fenced, match="another server"):
             await old.checkpoints().write(10, b"world", logged_hash(10), fence=ours)
-        assert snapshot_ticks(run_sql, ten_ticks) == []
+        assert snapshot_ticks(run_sql, ten_ticks) == [0]     # the seeded world's
         await new.checkpoints().write(10, b"world", logged_hash(10), fence=theirs)
-        assert snapshot_ticks(run_sql, ten_ticks) == [10]
+        assert snapshot_ticks(run_sql, ten_ticks) == [0, 10]
 
 
 async def test_a_snapshot_whose_hash_is_not_the_logged_one_is_refused(ten_ticks, run_sql):
@@ -75,12 +75,15 @@ async def test_a_snapshot_whose_hash_is_not_the_logged_one_is_refused(ten_ticks,
         await checkpoints.write(5, b"world", logged_hash(5), fence=None)
         with pytest.raises(SnapshotRefused, match="already stored"):
             await checkpoints.write(5, b"world", logged_hash(5), fence=None)
-    assert snapshot_ticks(run_sql, ten_ticks) == [5]
+    assert snapshot_ticks(run_sql, ten_ticks) == [0, 5]
 
 
 async def test_prune_keeps_the_newest_eligible_snapshot_and_the_log_after_it(ten_ticks, run_sql):
     async with open_database(ten_ticks) as db:
         checkpoints = db.checkpoints()
+        pruned = await checkpoints.prune(0)            # only the seeded world's snapshot: nothing before it
+        assert (pruned.snapshot_tick, pruned.log_rows, pruned.log_ticks, pruned.snapshots) == (0, 0, None, 0)
+        run_sql(ten_ticks, "DELETE FROM world_snapshot")   # as seeded before seeding wrote a snapshot
         with pytest.raises(NothingToPrune, match="there are no snapshots"):
             await checkpoints.prune(0)
         for tick in (3, 6, 9):
@@ -102,9 +105,10 @@ def test_log_prune_says_what_it_removed_in_one_line_or_refuses(ten_ticks, run_sq
     result = CliRunner().invoke(cli, ["log", "prune", "--keep-ticks", "20", "--db", ten_ticks])
     assert result.exit_code == 1
     assert "nothing to prune: no snapshot at or below tick -10" in result.stderr
+    assert "the oldest snapshot is at tick 0" in result.stderr      # the seeded world's
     result = CliRunner().invoke(cli, ["log", "prune", "--keep-ticks", "1", "--db", ten_ticks])
     assert result.exit_code == 0, result.output
-    assert result.stdout == ("pruned 9 command log rows (ticks 1..9) and 2 older snapshots; "
+    assert result.stdout == ("pruned 9 command log rows (ticks 1..9) and 3 older snapshots; "
                              "history replays from the snapshot at tick 9\n")
     assert log_ticks(run_sql, ten_ticks) == [10] and snapshot_ticks(run_sql, ten_ticks) == [9]
 
@@ -114,13 +118,16 @@ def test_log_prune_says_what_it_removed_in_one_line_or_refuses(ten_ticks, run_sq
 
 
 def test_export_of_a_pruned_log_names_the_snapshot_to_ask_for(ten_ticks, tmp_path):
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(cli, ["log", "export", "--db", ten_ticks, str(out)])
+    assert result.exit_code == 0 and "replay from the world at tick 0" in result.stdout   # the seeded world
     asyncio.run(write_snapshots(ten_ticks, 4))
     result = CliRunner().invoke(cli, ["log", "prune", "--keep-ticks", "6", "--db", ten_ticks])
     assert result.exit_code == 0, result.output
-    out = tmp_path / "out.jsonl"
     result = CliRunner().invoke(cli, ["log", "export", "--db", ten_ticks, str(out)])
-    assert result.exit_code == 1
-    assert "starts at tick 5, after the snapshot of tick 4" in result.stderr and "--world" in result.stderr
+    assert result.exit_code == 0, result.output
+    assert "wrote 6 batches (ticks 5..10)" in result.stdout
+    assert "replay from the world at tick 4" in result.stdout and "--world" in result.stdout
     # A range asked for explicitly is still written as asked.
     result = CliRunner().invoke(cli, ["log", "export", "--from-tick", "6", "--db", ten_ticks, str(out)])
     assert result.exit_code == 0 and "wrote 5 batches (ticks 6..10)" in result.stdout
