@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import resource
 import secrets
 import subprocess
 import sys
@@ -96,8 +97,10 @@ async def watch(base: str, token: str, seconds: float, player: int) -> dict[str,
                 frames, sizes, entities = frames + 1, sizes + len(message.data), entities + len(drawn)
         asking.cancel()
         elapsed = time.monotonic() - started
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     return {"frames_per_s": round(frames / elapsed, 2), "frame_kb": round(sizes / max(frames, 1) / 1024, 1),
-            "entities_per_frame": entities // max(frames, 1), "answers": asked}
+            "entities_per_frame": entities // max(frames, 1), "answers": asked,
+            "watcher_cpu_percent": round(100 * (usage.ru_utime + usage.ru_stime) / elapsed, 1)}
 
 
 if __name__ == "__main__":

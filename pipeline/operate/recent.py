@@ -88,18 +88,26 @@ class Recent:
                     batch = Batch(kept.batch.tick, mine.tobytes(), kept.batch.text)
                     commands += [{"tick": batch.tick, **c} for c in reversed(batch_commands_json(batch))]
             if len(effects) < SHOWN and kept.effects:
-                effects += reversed([e for e in _effects(kept) if _names(e, entity_id)])
+                effects += reversed(_effects_naming(kept, entity_id))
             if len(commands) >= SHOWN and len(effects) >= SHOWN:
                 break
         return {"commands": commands[:SHOWN], "effects": effects[:SHOWN]}
 
 
-def _effects(kept: _Tick) -> list[dict[str, Any]]:
-    result = TickResult(tick=kept.batch.tick, next_id=0, effects=kept.effects, recipients=kept.recipients,
+def _effects_naming(kept: _Tick, entity_id: int) -> list[dict[str, Any]]:
+    """The tick's effects that name the entity, as JSON: found by numpy, only those decoded."""
+    array = np.frombuffer(kept.effects, dtype=EFFECT_DTYPE)
+    rejected = array["kind"] == EffectKind.rejected        # a rejection's object is a seq, not an entity
+    mine = (array["subject"] == entity_id) | ((array["object"] == entity_id) & ~rejected)
+    heard = np.flatnonzero(np.frombuffer(kept.recipients, dtype="<u8") == entity_id)   # places in chats' lists
+    if len(heard):
+        chats = np.flatnonzero(array["kind"] == EffectKind.chat)
+        starts = array["list_offset"][chats]
+        ends = starts + array["list_count"][chats]
+        for place in heard.tolist():
+            mine[chats[(starts <= place) & (place < ends)]] = True
+    if not mine.any():
+        return []
+    result = TickResult(tick=kept.batch.tick, next_id=0, effects=array[mine].tobytes(), recipients=kept.recipients,
                         changed=b"", removed=b"")
     return list(effects_json(result, kept.batch.text))
-
-
-def _names(effect: dict[str, Any], entity_id: int) -> bool:
-    return entity_id in (effect.get("player"), effect.get("from"), effect.get("entity"), effect.get("by")) \
-        or entity_id in effect.get("recipients", ())

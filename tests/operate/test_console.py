@@ -237,3 +237,50 @@ async def test_the_page_draws_the_world_selects_and_travels_in_time(server: Serv
     await page.screenshot(path=ARTIFACTS / "past.png", full_page=True)
     await page.click("#live")
     await page.wait_for_function("!document.getElementById('mode').textContent.startsWith('past')")
+
+
+# --- a stored world, no server running ---------------------------------------------------------
+
+def test_console_serves_a_stored_world_without_a_server(fresh_dsn: str, tmp_path: Path,
+                                                        replayed: dict[str, Any]) -> None:
+    env = {**os.environ, "FLUXWORLD_STATE_DIR": str(tmp_path / "state")}
+    served = subprocess.run([sys.executable, "-m", "pipeline", "serve", "--db", fresh_dsn, "--world", str(WORLD),
+                             "--drive", str(BATCHES), "--no-xmpp", "--http", "off", "--checkpoint-every", "10"],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert served.returncode == 0, served.stderr
+    console = subprocess.Popen([sys.executable, "-m", "pipeline", "console", "--db", fresh_dsn, "--http",
+                                "127.0.0.1:0"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        line = ""
+        while "console of the stored world" not in line:
+            line = console.stderr.readline() if console.stderr else ""
+            assert line, "the console exited"
+        port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
+        server = Server(port, (tmp_path / "state" / TOKEN_FILE).read_text().strip(), Lines(console.stderr))
+        assert get(port, "/console/api/world")[0] == 401
+        world = server.api("/console/api/world")
+        last = len(replayed["hashes"])
+        assert (world["mode"], world["tick"], world["hash"]) == ("stored", last, replayed["final_hash"])
+        assert world["span"] == [0, last]
+        header, _ = decode_frame(server.api("/console/api/past/20"))
+        assert header["hash"] == header["logged_hash"] == replayed["hashes"][19]
+        driven = [json.loads(line) for line in BATCHES.read_text().splitlines()]
+        player = driven[0]["commands"][0]["player"]
+        panel = server.api(f"/console/api/entity/{player}")
+        assert [c["seq"] for c in panel["commands"]] == \
+            [c["seq"] for b in driven for c in b["commands"] if c["player"] == player][::-1][:50]
+    finally:
+        console.send_signal(signal.SIGTERM)
+        assert console.wait(timeout=30) == 0
+
+
+def test_the_vendored_chart_library_is_as_fetched() -> None:
+    """pipeline/operate/static/vendor/README.md names each vendored file's hash: an edit by hand fails here."""
+    import hashlib
+
+    vendor = Path(__file__).resolve().parents[2] / "pipeline" / "operate" / "static" / "vendor"
+    rows = [line.split("|") for line in (vendor / "README.md").read_text().splitlines() if line.startswith("| uPlot")]
+    assert len(rows) == 3
+    for row in rows:
+        name, digest = row[1].strip(), row[3].strip()
+        assert hashlib.sha256((vendor / name).read_bytes()).hexdigest() == digest, name
