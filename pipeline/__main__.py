@@ -35,7 +35,8 @@ class _Commands(click.Group):
     ELSEWHERE = {"db": "persistence.cli:db_group", "world": "persistence.cli:world_group",
                  "log": "persistence.cli:log_group", "player": "pipeline.xmpp.cli:player_group",
                  "gateway": "pipeline.xmpp.cli:gateway",
-                 "loadtest": "loadtest.cli:loadtest", "faults": "loadtest.faults:faults"}
+                 "loadtest": "loadtest.cli:loadtest", "faults": "loadtest.faults:faults",
+                 "timetravel": "loadtest.travelbench:timetravel_command"}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *self.ELSEWHERE])
