@@ -114,6 +114,7 @@ def summary_table(results: dict[str, Any]) -> str:
     if any(r.get("console") for r in runs):
         row("console frames/s (watched)", "console", "frames_per_s")
         row("console kB a frame", "console", "frame_kb")
+        row("console ms/s on the loop", "console", "loop_ms_per_s")
     if any(r.get("baseline_ratio") is not None for r in runs):
         row("x baseline", "baseline_ratio", fmt=_ratio)
     if any(r.get("echo_ratio") is not None for r in runs):

@@ -101,19 +101,77 @@ async def _history(store: Any, checkpointer: Checkpointer, scenario: MmoScenario
                    engine: str) -> None:
     await store.seed(scenario.world, replace=True)
     lane = Lane(engine, WorldView.from_world(scenario.world), store, sights=False)
+    await _extend(lane, checkpointer, scenario, per_tick, ticks)
+    await _finish(lane, checkpointer)
+
+
+async def _extend(lane: Lane, checkpointer: Checkpointer, scenario: MmoScenario, per_tick: int, ticks: int) -> None:
+    """`ticks` more ticks of the mmo load, run and committed, snapshots as serve writes them."""
+    first = lane.view.tick + 1
     with tqdm(total=ticks, unit="tick", desc="history", disable=None, file=sys.stderr) as bar:
-        for tick in range(scenario.world.tick + 1, scenario.world.tick + ticks + 1):
+        for tick in range(first, first + ticks):
             block = scenario.block(per_tick, time.monotonic())
             ctx = await lane.step(Batch(tick, block.commands, block.text, f"mmo tick {tick}"))
             assert ctx.result is not None, "transform ran"
             scenario.see(ctx.result)          # the players act on what they saw, as the load test's do
             checkpointer.committed(ctx)
             bar.update()
+
+
+async def _finish(lane: Lane, checkpointer: Checkpointer) -> None:
     await checkpointer.close()
     if checkpointer.failed or checkpointer.skipped:
         raise FluxworldError(f"snapshots: {checkpointer.failed} failed, {len(checkpointer.skipped)} skipped "
                              f"(written: {checkpointer.written})")
     lane.engine.close()
+
+
+@click.command("recoverytime")
+@click.option("--players", type=click.IntRange(1), default=100, show_default=True,
+              help="Online players of the mmo world (the world's size stays; only the log grows).")
+@click.option("--at", "at_ticks", type=click.IntRange(1), multiple=True, default=[10_000, 100_000],
+              show_default=True, help="Logged ticks at which recovery is timed (the history grows through each).")
+@click.option("--checkpoint-every", type=click.IntRange(1), default=DEFAULT_EVERY, show_default=True)
+@click.option("--repeat", type=click.IntRange(1), default=5, show_default=True, help="Recoveries timed at each.")
+@click.option("--db", default="embedded", show_default=True,
+              help="embedded (a database of its own) or a postgresql:// DSN whose stored world is REPLACED.")
+def recovery_command(players: int, at_ticks: tuple[int, ...], checkpoint_every: int, repeat: int, db: str) -> None:
+    """Is recovery flat in the log's length? Grow one logged history and time `recover` at each length."""
+    try:
+        check_db_option(db)
+        asyncio.run(_recovery(players, sorted(at_ticks), checkpoint_every, repeat, db))
+    except FluxworldError as exc:
+        click.echo(f"fluxworld: {exc}", err=True)
+        sys.exit(1)
+
+
+async def _recovery(players: int, at_ticks: list[int], every: int, repeat: int, db: str) -> None:
+    from pipeline.server.recovery import recover
+
+    scenario = MmoScenario(players, 1)
+    per_tick = max(1, round(players * 2.0 / 20))
+    click.echo(f"world: mmo, {len(scenario.world.entities) // 120} entities, {per_tick} commands a tick, "
+               f"a snapshot every {every} ticks")
+    async with open_database(db, embedded_database=TRAVEL_DATABASE) as database:
+        await migrate(database.dsn)
+        store = database.store()
+        await store.seed(scenario.world, replace=True)
+        lane = Lane(default_engine(), WorldView.from_world(scenario.world), store, sights=False)
+        checkpointer = Checkpointer(database.checkpoints(), every, fence=None)
+        for at in at_ticks:
+            await _extend(lane, checkpointer, scenario, per_tick, at - lane.view.tick)
+            await checkpointer.close()
+            seconds = []
+            for _ in range(repeat):
+                started = time.perf_counter()
+                world = await recover(store)
+                seconds.append(time.perf_counter() - started)
+            assert world.tick == at
+            logged = await store.log_count()
+            click.echo(f"{logged:>8,} logged ticks, {await database.checkpoints().count()} snapshots: recovery "
+                       f"median {1000 * sorted(seconds)[len(seconds) // 2]:.1f} ms, "
+                       f"min {1000 * min(seconds):.1f} ms over {repeat}")
+        await _finish(lane, checkpointer)
 
 
 async def _measure(dsn: str, engine: str, back: int, every: int) -> None:

@@ -27,6 +27,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, AsyncIterator
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline.metrics import TickMetrics
 from pipeline.operate.http import HttpOptions, HttpServer
@@ -73,14 +74,17 @@ async def console_open(world: LiveWorld, dsn: str | None, hz: float, seconds: fl
 async def watch(base: str, token: str, seconds: float, player: int) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {token}"}
     frames = sizes = entities = asked = 0
+    scraped = [""]           # the last /metrics page
     async with aiohttp.ClientSession(headers=headers) as session:
         async def ask() -> None:
             nonlocal asked
             while True:
                 for path in (f"/console/api/entity/{player}", "/metrics"):
                     async with session.get(base + path) as response:
-                        await response.read()
+                        body = await response.read()
                         asked += response.status == 200
+                        if path == "/metrics":
+                            scraped[0] = body.decode()
                 await asyncio.sleep(ASK_EVERY)
 
         asking = asyncio.create_task(ask())
@@ -100,7 +104,17 @@ async def watch(base: str, token: str, seconds: float, player: int) -> dict[str,
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {"frames_per_s": round(frames / elapsed, 2), "frame_kb": round(sizes / max(frames, 1) / 1024, 1),
             "entities_per_frame": entities // max(frames, 1), "answers": asked,
-            "watcher_cpu_percent": round(100 * (usage.ru_utime + usage.ru_stime) / elapsed, 1)}
+            "watcher_cpu_percent": round(100 * (usage.ru_utime + usage.ru_stime) / elapsed, 1),
+            "loop_ms_per_s": round(1000 * _console_seconds(scraped[0]) / elapsed, 2)}
+
+
+def _console_seconds(page: str) -> float:
+    """What the server's /metrics says the console's live work took on its event loop."""
+    for family in text_string_to_metric_families(page):
+        for sample in family.samples:
+            if sample.name == "fluxworld_console_seconds_total":
+                return float(sample.value)
+    return 0.0
 
 
 if __name__ == "__main__":

@@ -36,7 +36,8 @@ class _Commands(click.Group):
                  "log": "persistence.cli:log_group", "player": "pipeline.xmpp.cli:player_group",
                  "gateway": "pipeline.xmpp.cli:gateway",
                  "loadtest": "loadtest.cli:loadtest", "faults": "loadtest.faults:faults",
-                 "timetravel": "loadtest.travelbench:timetravel_command"}
+                 "timetravel": "loadtest.travelbench:timetravel_command",
+                 "recoverytime": "loadtest.travelbench:recovery_command"}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *self.ELSEWHERE])

@@ -32,6 +32,9 @@ from typing import TYPE_CHECKING, Any, Iterator, Protocol
 
 import numpy as np
 from aiohttp import WSMsgType, web
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from schema._generated.layout import ENTITY_DTYPE, ENTITY_SIZE, ItemType, Kind
 from vocabulary.errors import FluxworldError, InputError
@@ -99,12 +102,16 @@ class LiveWorld:
 
 
 class Console:
-    def __init__(self, source: WorldSource) -> None:
+    def __init__(self, source: WorldSource, *, registry: CollectorRegistry | None = None) -> None:
+        """With `registry`, /metrics counts the seconds the console's live work took on the event loop."""
         self.source = source
+        if registry is not None:
+            registry.register(_Seconds(self))
         self.travel: TimeTravel | None = None
         self._sockets: dict[web.WebSocketResponse, asyncio.Task[None] | None] = {}
         self._sender: asyncio.Task[None] | None = None
         self._past: WorldData | None = None      # the last past world asked for, for its entities' records
+        self.seconds = 0.0          # spent on the event loop building live frames and panels (/metrics says)
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/console", self.page), web.get("/console/{name:.+\\.(?:js|css|html)}", self.file),
@@ -168,6 +175,7 @@ class Console:
             next_at += period
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
             await self.source.wait_for_slack()
+            started = time.perf_counter()
             view = await self.source.current()
             if view is None:
                 continue
@@ -177,18 +185,22 @@ class Console:
             for ws, sending in list(self._sockets.items()):
                 if sending is None or sending.done():        # a page still reading the last frame skips this one
                     self._sockets[ws] = asyncio.create_task(_send(ws, frame))
+            self.seconds += time.perf_counter() - started
 
     async def entity(self, request: web.Request) -> web.Response:
         entity_id = _int(request.match_info["id"], "entity id")
         tick = request.query.get("tick")
         if tick is None:
             await self.source.wait_for_slack()      # the panel filters the kept ticks: milliseconds, between ticks
+            started = time.perf_counter()
             view = await self.source.current()
             record = view.get(entity_id) if view is not None else None
             if record is None:
                 raise web.HTTPNotFound(text=f"no entity {entity_id} in the world now")
-            return web.json_response({"tick": view.tick if view else None, "record": entity_json(record),
-                                      **await self.source.history(entity_id)})
+            panel = {"tick": view.tick if view else None, "record": entity_json(record),
+                     **await self.source.history(entity_id)}
+            self.seconds += time.perf_counter() - started
+            return web.json_response(panel)
         past = await self._world_at(_int(tick, "tick"))
         record = _find(past, entity_id)
         if record is None:
@@ -243,6 +255,15 @@ class Console:
             await travel.__aenter__()
             self.travel = travel
         return self.travel
+
+
+class _Seconds(Collector):
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily("fluxworld_console_seconds", "Seconds the console's live frames and entity "
+                                  "panels took on the server's event loop, between ticks", value=self.console.seconds)
 
 
 def entity_json(record: bytes) -> dict[str, Any]:

@@ -69,7 +69,7 @@ class HttpServer:
                         web.get("/health/ready", self.ready)])
         self.console: Console | None = None
         if console_token:
-            self.console = Console(LiveWorld(state, state.recent))
+            self.console = Console(LiveWorld(state, state.recent), registry=state.metrics.registry)
             app.add_routes(self.console.routes())
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=STOP_GRACE)
         self.address: tuple[str, int] | None = None     # where it listens, once started

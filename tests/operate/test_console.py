@@ -32,7 +32,7 @@ from pipeline.formats.worldfile import load_world
 from pipeline.operate.mapframe import DEAD, ONLINE, decode_frame, encode_frame
 from pipeline.operate.token import TOKEN_FILE, admin_token
 from schema._generated.layout import ENTITY_DTYPE
-from tests.operate.scraping import Lines, get
+from tests.operate.scraping import Lines, get, samples, value
 from vocabulary.errors import InputError
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -186,6 +186,7 @@ async def test_the_page_draws_the_world_selects_and_travels_in_time(server: Serv
     before = await page.evaluate("window.fluxworld.frames")
     await asyncio.sleep(2.0)
     assert await page.evaluate("window.fluxworld.frames") - before >= 8
+    assert value(samples(get(server.port, "/metrics")[1]), "fluxworld_console_seconds_total") > 0
 
     # The map draws each entity of the zone shown where the world has it, in its kind's colour.
     world = server.api("/console/api/world")
