@@ -150,15 +150,16 @@ def replay(world: Path, batches: Path, engine: str | None, dump_state: Path | No
               help="Log lines as text (default) or as one JSON object a line (also $FLUXWORLD_LOG_FORMAT).")
 @click.option("--summary-every", type=click.FloatRange(min=0.1), default=10.0, show_default=True, metavar="SECONDS",
               help="How often the tick loop logs a summary of its timings.")
-@click.option("--checkpoint-every", type=click.IntRange(min=0), default=6000, show_default=True, metavar="TICKS",
-              help="Write a snapshot of the world after every TICKS-th tick (6000: 5 minutes at 20 Hz); 0: none.")
+@click.option("--checkpoint-every", type=click.IntRange(min=0), default=None, metavar="TICKS",
+              help="Write a snapshot of the world after every TICKS-th tick (default 1200, a minute at 20 Hz: time "
+                   "travel replays at most this many ticks); 0: none.")
 @click.option("--keep-ticks", type=click.IntRange(min=0), default=None, metavar="N",
               help="After each snapshot, prune the command log as `fluxworld log prune --keep-ticks N` does "
                    "(default: keep it all).")
 def serve(db: str, engine: str | None, hz: float, world: Path | None, drive: Path | None, ticks: int | None,
           rate: float, burst: int, xmpp: bool | None, xmpp_server: str | None, component: str,
           secret_file: Path | None, link: Path | None, http: str | None, log_format: str | None,
-          summary_every: float, checkpoint_every: int, keep_ticks: int | None) -> None:
+          summary_every: float, checkpoint_every: int | None, keep_ticks: int | None) -> None:
     """Run the world server: the tick loop against PostgreSQL, players over XMPP."""
     from .operate import logs
     from .server.serve import ServeOptions, XmppOptions
@@ -175,15 +176,15 @@ def serve(db: str, engine: str | None, hz: float, world: Path | None, drive: Pat
 
         server = host_port(xmpp_server, "--xmpp-server") if xmpp_server is not None else None
         xmpp_options = XmppOptions(server=server, component=component, secret_file=secret_file)
-    if keep_ticks is not None and not checkpoint_every:
+    if keep_ticks is not None and checkpoint_every == 0:
         raise click.BadParameter("prunes behind snapshots: it needs --checkpoint-every above 0",
                                  param_hint="--keep-ticks")
     try:
         http_options = _http_options(http)
         options = ServeOptions(db=db, engine=engine or default_engine(), hz=hz, world=world, drive=drive,
                                ticks=ticks, rate=rate, burst=burst, xmpp=xmpp_options, link=link, http=http_options,
-                               summary_every=summary_every, checkpoint_every=checkpoint_every,
-                               keep_ticks=keep_ticks)
+                               summary_every=summary_every, keep_ticks=keep_ticks,
+                               **({} if checkpoint_every is None else {"checkpoint_every": checkpoint_every}))
         tick = asyncio.run(run_serve(options))
     except FluxworldError as exc:
         if as_json:     # the last words in the format the log collector reads
