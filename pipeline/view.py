@@ -54,6 +54,7 @@ class WorldView:
     recent: Mapping[int, bytes | None] = field(default_factory=dict)   # never changed once made
     entity_count: int = 0
     online_count: int = 0            # players online
+    transit: bytes = b""             # in flight between zones: packed Transit structs, in order
 
     @classmethod
     def from_world(cls, world: WorldData) -> WorldView:
@@ -66,14 +67,15 @@ class WorldView:
             entities = m.finish()
         count, online = _census(world.entities)
         return cls(world.seed, world.tick, world.next_id, world.zones, entities, entity_count=count,
-                   online_count=online)
+                   online_count=online, transit=world.transit)
 
     def apply(self, result: TickResult) -> WorldView:
         """The view after a tick: O(changed + removed), the Map untouched."""
         count, online = self._census_after(result.changed, result.previous, result.removed)
-        return replace(self, tick=result.tick, next_id=result.next_id,
+        # A result made by hand (tests, the link) may not report the zones: they are as they were.
+        return replace(self, tick=result.tick, next_id=result.next_id, zones=result.zones or self.zones,
                        recent=self._recent_with(result.changed, result.removed), entity_count=count,
-                       online_count=online)
+                       online_count=online, transit=result.transit)
 
     def with_records(self, records: bytes) -> WorldView:
         """The view with these packed records added or replaced (entities loaded mid-run)."""
@@ -153,13 +155,13 @@ class WorldView:
         """O(world): sorts ids; for dumps, restores and checks, not per tick."""
         settled = self.settle().settled
         entities = b"".join(settled[i] for i in sorted(settled))
-        return WorldData(self.seed, self.tick, self.next_id, self.zones, entities)
+        return WorldData(self.seed, self.tick, self.next_id, self.zones, entities, self.transit)
 
     def frame(self) -> bytes:
         """A WorldFrame that replaces an engine's world with this view."""
         w = self.to_world()
         return WORLD_FRAME.encode({"seed": w.seed, "tick": w.tick, "next_id": w.next_id, "replace": 1,
-                                   "zones": w.zones, "entities": w.entities})
+                                   "zones": w.zones, "entities": w.entities, "transit": w.transit})
 
 
 def _census(packed: bytes) -> tuple[int, int]:
