@@ -17,7 +17,7 @@ from typing import Annotated, Any, Callable, Iterable, Iterator, Union
 import msgspec
 import numpy as np
 
-from schema._generated.layout import COMMAND_DTYPE, ENTITY_DTYPE, Kind, Op
+from schema._generated.layout import COMMAND_DTYPE, ENTITY_DTYPE, TRANSIT_DTYPE, Kind, Op, TransitKind
 from vocabulary.errors import InputError
 from vocabulary.records import COMMAND, pack_commands
 from vocabulary.types import Batch, WorldData
@@ -303,7 +303,10 @@ class SeqGuard:
 
     @classmethod
     def for_world(cls, world: WorldData) -> SeqGuard:
-        records = np.frombuffer(world.entities, dtype=ENTITY_DTYPE)
+        """Players' last_seq in `world`, travellers in flight included."""
+        transit = np.frombuffer(world.transit, dtype=TRANSIT_DTYPE)
+        travellers = transit["record"][transit["kind"] == TransitKind.traveller].tobytes()
+        records = np.frombuffer(world.entities + travellers, dtype=ENTITY_DTYPE)
         players = records[records["kind"] == Kind.player]
         return cls(dict(zip(players["id"].tolist(), players["last_seq"].tolist())).get)
 

@@ -128,3 +128,15 @@ def test_version_1_ids_from_play_are_refused(tmp_path):
     text = text.replace('{"id": 3, "kind"', f'{{"id": {2**62 + 5}, "kind"')
     with pytest.raises(InputError, match="zone 0"):
         load_world(write(tmp_path, text))
+
+
+def test_the_seq_guard_knows_the_last_seq_of_a_traveller(tmp_path):
+    from pipeline.formats.batches import SeqGuard
+    from vocabulary.records import pack_commands
+    from vocabulary.types import Batch
+
+    guard = SeqGuard.for_world(load_world(write(tmp_path, V2)))
+    stale, fresh = ([{"player": 5, "seq": seq, "op": "use"}] for seq in (9, 10))
+    with pytest.raises(InputError, match="seq"):
+        guard.check(Batch(7, *pack_commands(stale)))
+    guard.check(Batch(7, *pack_commands(fresh)))
