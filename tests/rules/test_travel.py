@@ -134,3 +134,22 @@ def test_a_join_with_an_id_from_play_is_not_a_player(start):
     result, effects = s.step(cmd(2**62, 1, "join", zone=1, name="x"), cmd(2**62 - 1, 1, "join", zone=1, name="y"))
     assert rejections(effects) == [(2**62, 1, "not_a_player")]
     assert 2**62 not in s.entities() and 2**62 - 1 in s.entities() and result.next_id == 2**62
+
+
+def test_transit_keeps_travellers_first_by_id_then_the_gold_as_it_was_sent(start):
+    s = start(player(1, gold=50), player(4, 1, 1), player(3, 2, 2), player(2, 5, 5, zone=2), zones=ZONES)
+    s.step(send(1, 1, 77, 5))
+    s.step(send(1, 2, 2, 6), travel(4, 1, 3), travel(3, 1, 2))
+    kinds = [(t["kind"], t["from_id"], t["to_id"], t["amount"]) for t in s.transit()]
+    assert kinds == [(TransitKind.traveller, 0, 3, 0), (TransitKind.traveller, 0, 4, 0),
+                     (TransitKind.refund, 77, 1, 5), (TransitKind.credit, 1, 2, 6)]
+
+
+def test_a_traveller_arrives_before_the_npcs_act(start):
+    s = start(player(1, 5, 5, hp=50), npc(2, 5, 6), npc(3, 8, 8, zone=2), zones=ZONES)
+    s.step(travel(1, 1, 2))   # npc 2 bites first (6 - 2): npcs act before the commands
+    assert s.transit()[0]["record"]["hp"] == 46
+    s.step()
+    # Npc 2 has no one to bite any more; npc 3, next to the spawn point, has.
+    assert s.entities()[1]["hp"] == 42
+    assert s.entities()[3]["next_action_tick"] == 4 and s.entities()[2]["next_action_tick"] == 3
