@@ -72,8 +72,9 @@ _ENTITIES = Variants("kind", FIELDS, _RANGES, noun="an entity", allowed='"player
                      variant_noun=lambda kind: f"a{'n' if kind == 'item' else ''} {kind}")
 _ITEM_TYPES = {"gold": ItemType.gold, "potion": ItemType.potion}
 _GOLD_WAY = ("kind", "arrive_tick", "from", "to", "amount")
+# A credit may name any id, even none a transfer could (0 from a frame made by hand): that is play too.
 _TRANSIT = Variants("kind", {"credit": _GOLD_WAY, "refund": _GOLD_WAY, "traveller": ("kind", "arrive_tick", "entity")},
-                    {"arrive_tick": (0, U62 + 1), "from": (1, U64_MAX), "to": (1, U64_MAX), "amount": (1, U62)},
+                    {"arrive_tick": (0, U62 + 1), "from": (0, U64_MAX), "to": (0, U64_MAX), "amount": (1, U62)},
                     noun="a transit item", allowed='"credit", "refund", "traveller"',
                     variant_noun=lambda kind: f"a {kind}")
 
