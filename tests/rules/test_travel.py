@@ -1,6 +1,9 @@
 """travel, and what crosses zones one tick later: travellers, credits, refunds (docs/rules.md "Zones")."""
 
+import random
+
 from schema._generated.layout import TransitKind
+from tests.rules import oracle
 from tests.rules.kit import changed, cmd, reason, rejections, removed, sightings
 from tests.support import ZONE, item, npc, player
 from vocabulary.ids import zone_first_id
@@ -153,3 +156,26 @@ def test_a_traveller_arrives_before_the_npcs_act(start):
     # Npc 2 has no one to bite any more; npc 3, next to the spawn point, has.
     assert s.entities()[1]["hp"] == 42
     assert s.entities()[3]["next_action_tick"] == 4 and s.entities()[2]["next_action_tick"] == 3
+
+
+def test_crowds_travelling_into_a_crowd_see_what_the_rule_says(start):
+    """Many leave and arrive at one spawn point at once, where a crowd stands: each tick's
+    sightings are the oracle's, whose areas are found by sorting the whole world."""
+    rng = random.Random(5)
+    zones = [dict(id=1, width=6, height=6, spawn_x=2, spawn_y=2),
+             dict(id=2, width=5, height=5, spawn_x=2, spawn_y=2)]
+    s = start(*(player(i, rng.randrange(6), rng.randrange(6)) for i in range(1, 41)),
+              *(npc(i, rng.randrange(5), rng.randrange(5), zone=2, next_action_tick=10**6) for i in range(100, 140)),
+              zones=zones)
+    seqs: dict[int, int] = {}
+    before: tuple[dict, dict] = (s.entities(), {})
+    for _ in range(6):
+        commands = []
+        for p in rng.sample(range(1, 41), 25):
+            seqs[p] = seqs.get(p, 0) + 1
+            commands.append(travel(p, seqs[p], rng.choice([1, 2])) if rng.random() < 0.6
+                            else cmd(p, seqs[p], "move", dx=rng.choice([-1, 1]), dy=0))
+        _, effects = s.step(*commands)
+        after = (s.entities(), {t["to_id"]: t["record"] for t in s.transit()})
+        assert sightings(effects) == oracle.sightings(before[0], after[0], before[1], after[1])
+        before = after
