@@ -130,7 +130,7 @@ async def replay(world_path: Path, batches_path: Path, engine: str, *,
     lanes = [Lane(name, WorldView.from_world(world), store if i == 0 else None, sights=sights)
              for i, name in enumerate(names)]
     report = ReplayReport(engine=engine, final_tick=world.tick)
-    guard = SeqGuard.for_world(world)
+    guard = SeqGuard(lanes[0].view.last_seq)
     tick = world.tick
     running: asyncio.Task[None] | None = None
     with GcPacer(young_every=GC_EVERY) as gc_pacer:

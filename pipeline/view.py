@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Iterator, Mapping
 
 import immutables
 import numpy as np
 
-from schema._generated.layout import ENTITY_DTYPE, ENTITY_SIZE, Kind
+from schema._generated.layout import ENTITY_DTYPE, ENTITY_SIZE, TRANSIT_DTYPE, Kind, TransitKind
 from vocabulary.types import TickResult, WorldData
 
 from .engines.frames import WORLD_FRAME
@@ -138,9 +139,17 @@ class WorldView:
         kept = records[~np.isin(records["id"], np.fromiter(self.recent, dtype=np.uint64, count=len(self.recent)))]
         return kept.tobytes() + b"".join(r for r in self.recent.values() if r is not None)
 
+    @cached_property
+    def _travellers(self) -> dict[int, bytes]:
+        """The records of the players in flight between zones, by id (few: worked out once a view)."""
+        items = np.frombuffer(self.transit, dtype=TRANSIT_DTYPE)
+        records = [r.tobytes() for r in items["record"][items["kind"] == TransitKind.traveller]]
+        return {_U64.unpack_from(r)[0]: r for r in records}
+
     def last_seq(self, player: int) -> int | None:
-        """A player's last accepted seq, or None when `player` is not a player."""
-        record = self.get(player)
+        """A player's last accepted seq (in flight too: its commands still count), or None
+        when `player` is not a player."""
+        record = self.get(player) or self._travellers.get(player)
         if record is None or record[_KIND_OFFSET] != Kind.player:
             return None
         last_seq: int = _U64.unpack_from(record, _LAST_SEQ_OFFSET)[0]
