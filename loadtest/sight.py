@@ -30,26 +30,44 @@ Array = np.ndarray[Any, Any]
 
 
 class Sight:
+    """Arrays indexed by slot: an id below the world's next_id at the start is its own slot; any
+    other (what zones create, from 2^62 up: docs/rules.md "Ids") gets the next free slot."""
+
     def __init__(self, world: WorldData) -> None:
-        size = world.next_id + 1
+        self.dense = size = world.next_id + 1
         self.kind = np.full(size, GONE, dtype=np.int16)
         self.zone = np.zeros(size, dtype=np.int64)
         self.x = np.zeros(size, dtype=np.int64)
         self.y = np.zeros(size, dtype=np.int64)
         self.alive = np.zeros(size, dtype=bool)
         self.potions = np.zeros(size, dtype=np.int64)
+        self.ids = np.arange(size, dtype=np.int64)         # slot -> id
+        self._slot: dict[int, int] = {}                      # id -> slot, for ids from `dense` up
         self._apply(np.frombuffer(world.entities, dtype=ENTITY_DTYPE))
 
     def see(self, result: TickResult) -> None:
         """Take in one committed tick's changes."""
         self._apply(np.frombuffer(result.changed, dtype=ENTITY_DTYPE))
         removed = np.frombuffer(result.removed, dtype="<u8").astype(np.int64)
-        self.kind[removed[removed < len(self.kind)]] = GONE
+        known = [self._slot.get(i, -1) if i >= self.dense else i for i in removed.tolist()]
+        self.kind[[k for k in known if k >= 0]] = GONE
+
+    def slots(self, ids: Array, *, make: bool = False) -> Array:
+        """The slots of `ids` (-1 for one not seen, unless `make`, which gives it the next free one)."""
+        out = ids.astype(np.int64)
+        for at in np.flatnonzero(out >= self.dense).tolist():
+            entity = int(out[at])
+            slot = self._slot.get(entity, -1)
+            if slot < 0 and make:
+                slot = self._slot[entity] = self.dense + len(self._slot)
+                if slot >= len(self.kind):
+                    self._grow(slot + 1)
+                self.ids[slot] = entity
+            out[at] = slot
+        return out
 
     def _apply(self, records: Array) -> None:
-        ids = records["id"].astype(np.int64)
-        if len(ids) and ids.max() >= len(self.kind):      # ids the world created: grow by doubling
-            self._grow(int(ids.max()) + 1)
+        ids = self.slots(records["id"], make=True)
         self.kind[ids] = records["kind"]
         self.zone[ids] = records["zone"]
         self.x[ids] = records["x"]
@@ -59,7 +77,7 @@ class Sight:
 
     def _grow(self, at_least: int) -> None:
         size = max(at_least, 2 * len(self.kind))
-        for name in ("kind", "zone", "x", "y", "alive", "potions"):
+        for name in ("kind", "zone", "x", "y", "alive", "potions", "ids"):
             old = getattr(self, name)
             new = np.full(size, GONE, dtype=old.dtype) if name == "kind" else np.zeros(size, dtype=old.dtype)
             new[:len(old)] = old
@@ -70,7 +88,7 @@ class Sight:
         """Turn intents in `op` into commands in `records`: attack (an entity of a `prey`
         kind) or pickup what is within reach, else step toward the nearest one in sight,
         else wander; drink a potion only when one is at hand (else wander)."""
-        me = players.astype(np.int64)
+        me = self.slots(players)
         wander = np.zeros(len(me), dtype=bool)
         for intent, kinds in ((Op.attack, prey), (Op.pickup, (Kind.item,))):
             wants = np.flatnonzero(op == intent)
@@ -104,7 +122,7 @@ class Sight:
             seen = closest <= SIGHT
             nothing[np.searchsorted(wants, here[seen])] = False
             near = here[closest <= 1]
-            records["target"][near] = there[nearest[closest <= 1]]
+            records["target"][near] = self.ids[there[nearest[closest <= 1]]]
             step = seen & (closest > 1)
             walkers = here[step]
             records["op"][walkers] = Op.move

@@ -135,6 +135,7 @@ def world_load(world_file: Path, replace: bool, db: str) -> None:
 
 async def _world_load(world_file: Path, replace: bool, db: str) -> None:
     from pipeline.formats.worldfile import load_world
+    from schema._generated.layout import ENTITY_SIZE, ZONE_SIZE
     from vocabulary.hashing import world_hash
 
     from .database import open_database
@@ -144,8 +145,8 @@ async def _world_load(world_file: Path, replace: bool, db: str) -> None:
     async with open_database(db) as database:
         await require_current(database.dsn)
         await database.store().seed(world, replace=replace)
-    click.echo(f"stored the world of {world_file} at tick {world.tick}: {len(world.entities) // 120} entities, "
-               f"{len(world.zones) // 12} zones, hash {world_hash(world)}")
+    click.echo(f"stored the world of {world_file} at tick {world.tick}: {len(world.entities) // ENTITY_SIZE} entities, "
+               f"{len(world.zones) // ZONE_SIZE} zones, hash {world_hash(world)}")
 
 
 @world_group.command("dump")

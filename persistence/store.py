@@ -109,8 +109,9 @@ class WorldStore:
                 # foreign key checks (1.5 s of 2.2 s at 100k entities) can only pass:
                 # skip them where allowed (superuser; the embedded server's role is).
                 await conn.execute("SET LOCAL session_replication_role = replica")
-            await conn.execute("INSERT INTO world (seed, tick, next_id, world_hash) VALUES ($1, $2, $3, $4)",
-                               world.seed, world.tick, world.next_id, digest)
+            await conn.execute("INSERT INTO world (seed, tick, next_id, world_hash, transit) "
+                               "VALUES ($1, $2, $3, $4, $5)", world.seed, world.tick, world.next_id, digest,
+                               world.transit)
             await conn.copy_records_to_table("zone", records=zone_rows, columns=ZONE_FIELDS)
             for f in FRAGMENTS:
                 await conn.copy_records_to_table(f.table, records=rows[f.table], columns=f.columns)
@@ -311,14 +312,16 @@ def _failed(tick: int, error: Exception) -> DatabaseError:
 
 
 async def _read_world(conn: asyncpg.pool.PoolConnectionProxy[asyncpg.Record]) -> WorldData:
-    header = await conn.fetchrow("SELECT seed, tick, next_id FROM world")
+    header = await conn.fetchrow("SELECT seed, tick, next_id, transit FROM world")
     if header is None:
         raise NoWorld("no world is stored: seed one with `fluxworld world load WORLD`")
     zone_rows = await conn.fetch(f"SELECT {', '.join(ZONE_FIELDS)} FROM zone ORDER BY id")
     arrays = await conn.fetchrow(_LOAD_ALL)
-    zones = np.array([tuple(r) for r in zone_rows], dtype=ZONE_DTYPE)
+    zones = np.zeros(len(zone_rows), dtype=ZONE_DTYPE)     # zeroed: a Zone has padding, which the hash covers
+    for field in ZONE_FIELDS:
+        zones[field] = [r[field] for r in zone_rows]
     return WorldData(seed=header["seed"], tick=header["tick"], next_id=header["next_id"],
-                     zones=zones.tobytes(), entities=assemble(_columns(arrays)))
+                     zones=zones.tobytes(), entities=assemble(_columns(arrays)), transit=header["transit"])
 
 
 async def _fill_temp_tables(conn: asyncpg.pool.PoolConnectionProxy[asyncpg.Record], tick: int,

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Iterator, Mapping
 
 import immutables
 import numpy as np
 
-from schema._generated.layout import ENTITY_DTYPE, ENTITY_SIZE, Kind
+from schema._generated.layout import ENTITY_DTYPE, ENTITY_SIZE, TRANSIT_DTYPE, Kind, TransitKind
 from vocabulary.types import TickResult, WorldData
 
 from .engines.frames import WORLD_FRAME
@@ -54,6 +55,7 @@ class WorldView:
     recent: Mapping[int, bytes | None] = field(default_factory=dict)   # never changed once made
     entity_count: int = 0
     online_count: int = 0            # players online
+    transit: bytes = b""             # in flight between zones: packed Transit structs, in order
 
     @classmethod
     def from_world(cls, world: WorldData) -> WorldView:
@@ -66,14 +68,15 @@ class WorldView:
             entities = m.finish()
         count, online = _census(world.entities)
         return cls(world.seed, world.tick, world.next_id, world.zones, entities, entity_count=count,
-                   online_count=online)
+                   online_count=online, transit=world.transit)
 
     def apply(self, result: TickResult) -> WorldView:
         """The view after a tick: O(changed + removed), the Map untouched."""
         count, online = self._census_after(result.changed, result.previous, result.removed)
-        return replace(self, tick=result.tick, next_id=result.next_id,
+        # A result made by hand (tests, the link) may not report the zones: they are as they were.
+        return replace(self, tick=result.tick, next_id=result.next_id, zones=result.zones or self.zones,
                        recent=self._recent_with(result.changed, result.removed), entity_count=count,
-                       online_count=online)
+                       online_count=online, transit=result.transit)
 
     def with_records(self, records: bytes) -> WorldView:
         """The view with these packed records added or replaced (entities loaded mid-run)."""
@@ -136,9 +139,17 @@ class WorldView:
         kept = records[~np.isin(records["id"], np.fromiter(self.recent, dtype=np.uint64, count=len(self.recent)))]
         return kept.tobytes() + b"".join(r for r in self.recent.values() if r is not None)
 
+    @cached_property
+    def _travellers(self) -> dict[int, bytes]:
+        """The records of the players in flight between zones, by id (few: worked out once a view)."""
+        items = np.frombuffer(self.transit, dtype=TRANSIT_DTYPE)
+        records = [r.tobytes() for r in items["record"][items["kind"] == TransitKind.traveller]]
+        return {_U64.unpack_from(r)[0]: r for r in records}
+
     def last_seq(self, player: int) -> int | None:
-        """A player's last accepted seq, or None when `player` is not a player."""
-        record = self.get(player)
+        """A player's last accepted seq (in flight too: its commands still count), or None
+        when `player` is not a player."""
+        record = self.get(player) or self._travellers.get(player)
         if record is None or record[_KIND_OFFSET] != Kind.player:
             return None
         last_seq: int = _U64.unpack_from(record, _LAST_SEQ_OFFSET)[0]
@@ -153,13 +164,13 @@ class WorldView:
         """O(world): sorts ids; for dumps, restores and checks, not per tick."""
         settled = self.settle().settled
         entities = b"".join(settled[i] for i in sorted(settled))
-        return WorldData(self.seed, self.tick, self.next_id, self.zones, entities)
+        return WorldData(self.seed, self.tick, self.next_id, self.zones, entities, self.transit)
 
     def frame(self) -> bytes:
         """A WorldFrame that replaces an engine's world with this view."""
         w = self.to_world()
         return WORLD_FRAME.encode({"seed": w.seed, "tick": w.tick, "next_id": w.next_id, "replace": 1,
-                                   "zones": w.zones, "entities": w.entities})
+                                   "zones": w.zones, "entities": w.entities, "transit": w.transit})
 
 
 def _census(packed: bytes) -> tuple[int, int]:

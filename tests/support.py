@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
 from pipeline.effects import effects_json
 from pipeline.engines.frames import COMMAND_FRAME, WORLD_FRAME
-from schema._generated.layout import ENTITY_SIZE
+from schema._generated.layout import ENTITY_SIZE, ZONE_SIZE
 from vocabulary.hashing import canonical_bytes as canonical  # noqa: F401  (the reference encoding)
-from vocabulary.records import ItemType, Kind, pack_commands, pack_entity, pack_zone, unpack_entity
+from vocabulary.hashing import world_from_canonical
+from vocabulary.records import (
+    TRANSIT,
+    ItemType,
+    Kind,
+    pack_commands,
+    pack_entity,
+    pack_zone,
+    unpack_entity,
+    unpack_transit,
+    unpack_zone,
+)
 from vocabulary.types import TickResult, WorldData
 
 ZONE = dict(id=1, width=64, height=64, spawn_x=32, spawn_y=32)
@@ -34,19 +44,20 @@ def item(id: int, x: int = 0, y: int = 0, gold: int = 0, **kw: Any) -> dict[str,
 
 
 def world(*entities: dict[str, Any], zones: list[dict[str, int]] | None = None,
-          seed: int = 1, tick: int = 0, next_id: int | None = None) -> WorldData:
+          seed: int = 1, tick: int = 0, next_id: int | None = None, transit: bytes = b"") -> WorldData:
+    """A world of these entities; zones without a next_id have created nothing yet."""
     zones = zones or [ZONE]
     ents = sorted(entities, key=lambda e: e["id"])
     return WorldData(
         seed=seed, tick=tick,
-        next_id=next_id if next_id is not None else max([e["id"] for e in ents], default=0) + 1,
+        next_id=next_id if next_id is not None else max([e["id"] for e in ents if e["id"] < 2**62], default=0) + 1,
         zones=b"".join(pack_zone(**z) for z in sorted(zones, key=lambda z: z["id"])),
-        entities=b"".join(pack_entity(**e) for e in ents))
+        entities=b"".join(pack_entity(**e) for e in ents), transit=transit)
 
 
 def world_frame(w: WorldData) -> bytes:
     return WORLD_FRAME.encode({"seed": w.seed, "tick": w.tick, "next_id": w.next_id, "replace": 1,
-                               "zones": w.zones, "entities": w.entities})
+                               "zones": w.zones, "entities": w.entities, "transit": w.transit})
 
 
 def command_frame(tick: int, commands: list[dict[str, Any]], *, sights: bool = True) -> tuple[bytes, bytes]:
@@ -72,14 +83,24 @@ class Session:
             result = result.with_sightings(self.engine.sightings())
         return result, list(effects_json(result, text))
 
+    def world(self) -> WorldData:
+        """The engine's world, from its canonical encoding."""
+        return world_from_canonical(bytes(self.engine.canonical()))
+
     def entities(self) -> dict[int, dict[str, Any]]:
-        """Every entity of the engine's world, decoded from its canonical encoding."""
-        data = bytes(self.engine.canonical())
-        nzones = struct.unpack_from("<I", data, 24)[0]
-        start = 28 + 12 * nzones
-        count = struct.unpack_from("<I", data, start)[0]
+        """Every entity of the engine's world, decoded."""
+        data = self.world().entities
         out = {}
-        for i in range(count):
-            e = unpack_entity(data[start + 4 + i * ENTITY_SIZE: start + 4 + (i + 1) * ENTITY_SIZE])
+        for i in range(0, len(data), ENTITY_SIZE):
+            e = unpack_entity(data[i:i + ENTITY_SIZE])
             out[e["id"]] = e
         return out
+
+    def zones(self) -> dict[int, dict[str, int]]:
+        zones = self.world().zones
+        return {z["id"]: z for z in (unpack_zone(zones[i:i + ZONE_SIZE]) for i in range(0, len(zones), ZONE_SIZE))}
+
+    def transit(self) -> list[dict[str, Any]]:
+        """What is in flight, in order (unpack_transit: a traveller's record decoded)."""
+        data = self.world().transit
+        return [unpack_transit(data[i:i + TRANSIT.size]) for i in range(0, len(data), TRANSIT.size)]

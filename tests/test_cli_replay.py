@@ -31,7 +31,7 @@ def test_json_summary_has_exactly_the_documented_keys(engine_name):
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(summary) == {"ticks", "final_tick", "final_hash", "hashes", "engine", "commands", "rejected"}
     assert summary["engine"] == engine_name
-    assert summary["ticks"] == len(summary["hashes"]) == summary["final_tick"] == 30   # a gap runs empty ticks
+    assert summary["ticks"] == len(summary["hashes"]) == summary["final_tick"] == 34   # a gap runs empty ticks
     assert summary["final_hash"] == summary["hashes"][-1]
     assert summary["commands"] > 0 and 0 < summary["rejected"] < summary["commands"]
 
@@ -66,7 +66,7 @@ def test_hashes_are_the_same_with_and_without_the_area_of_interest(tmp_path, eng
 def test_text_output_is_one_tick_and_hash_a_line(engine_name):
     result = run(WORLD, BATCHES, "--engine", engine_name)
     lines = result.stdout.strip().splitlines()
-    assert [line.split()[0] for line in lines] == [str(t) for t in range(1, 31)]
+    assert [line.split()[0] for line in lines] == [str(t) for t in range(1, 35)]
     assert all(len(line.split()[1]) == 64 for line in lines)
 
 
@@ -87,22 +87,24 @@ def test_effects_are_json_lines_with_their_tick(tmp_path, engine_name):
     assert [e["tick"] for e in effects] == sorted(e["tick"] for e in effects)
 
 
-def test_a_replay_continues_from_its_dumped_state(tmp_path, engine_name):
-    """Replaying ticks 1..30 equals replaying 1..15, dumping, then 16..30 from the dump."""
+@pytest.mark.parametrize("split", [15, 31])
+def test_a_replay_continues_from_its_dumped_state(tmp_path, engine_name, split):
+    """Replaying ticks 1..34 equals replaying 1..split, dumping, then the rest from the dump
+    (after tick 31 a player is in flight between zones: the dump holds it)."""
     lines = BATCHES.read_text().splitlines()
-    head = [line for line in lines if json.loads(line)["tick"] <= 15]
-    tail = [line for line in lines if json.loads(line)["tick"] > 15]
+    head = [line for line in lines if json.loads(line)["tick"] <= split]
+    tail = [line for line in lines if json.loads(line)["tick"] > split]
     (tmp_path / "head.jsonl").write_text("\n".join(head) + "\n")
     (tmp_path / "tail.jsonl").write_text("\n".join(tail) + "\n")
     whole = json.loads(run(WORLD, BATCHES, "--json", "--engine", engine_name).stdout)
     run(WORLD, tmp_path / "head.jsonl", "--engine", engine_name, "--dump-state", tmp_path / "mid.json")
     rest = json.loads(run(tmp_path / "mid.json", tmp_path / "tail.jsonl", "--json", "--engine", engine_name).stdout)
     assert rest["final_hash"] == whole["final_hash"]
-    assert rest["hashes"] == whole["hashes"][15:]
+    assert rest["hashes"] == whole["hashes"][split:]
 
 
 @pytest.mark.parametrize("world_text, where", [
-    ('{"format": "fluxworld.world/2"}', "bad.json:1: format"),
+    ('{"format": "fluxworld.world/3"}', "bad.json:1: format"),
     ('{\n "format": "fluxworld.world/1",\n "seed": -1, "tick": 0, "next_id": 1, "zones": [], "entities": []}',
      "bad.json:3: seed"),
     ("not json", "bad.json:1:"),
@@ -150,17 +152,19 @@ def test_the_installed_console_script_runs():
     done = subprocess.run([sys.executable, "-m", "pipeline", "replay", str(WORLD), str(BATCHES), "--json",
                            "--engine", "python"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["ticks"] == 30
+    assert json.loads(done.stdout)["ticks"] == 34
 
 
-@pytest.mark.parametrize("next_id", [2**62, 2**63 - 1])
-def test_a_world_play_reaches_at_the_range_edges_loads_again(tmp_path, engine_name, next_id):
+@pytest.mark.parametrize("zone_next_id", [2**62 + 2**30, 2**62 + 2**31])
+def test_a_world_play_reaches_at_the_range_edges_loads_again(tmp_path, engine_name, zone_next_id):
     """At the last tick, a kill sets respawn_tick and the killer's next_action_tick past 2^62,
-    and its gold drop takes next_id past 2^62 (or, with no id left, stays with the dead)."""
+    and its gold drop takes the zone's next_id (or, with its range used up, stays with the dead)."""
     from pipeline.formats.worldfile import dump_world
-    from tests.support import player, world
+    from tests.support import ZONE, player, world
+    from vocabulary.records import unpack_zone
 
-    edge = world(player(1, 5, 5), player(2, 6, 5, hp=5, gold=30), tick=2**62 - 1, next_id=next_id)
+    edge = world(player(1, 5, 5), player(2, 6, 5, hp=5, gold=30), tick=2**62 - 1, next_id=2**62,
+                 zones=[dict(ZONE, next_id=zone_next_id)])
     dump_world(edge, tmp_path / "edge.json")
     line = {"tick": 2**62, "commands": [{"player": 1, "seq": 1, "op": "attack", "target": 2}]}
     (tmp_path / "b.jsonl").write_text(json.dumps(line) + "\n")
@@ -168,6 +172,6 @@ def test_a_world_play_reaches_at_the_range_edges_loads_again(tmp_path, engine_na
                  "--dump-state", tmp_path / "after.json")
     assert result.exit_code == 0, result.output
     after = load_world(tmp_path / "after.json")
-    assert after.tick == 2**62 and after.next_id == min(next_id + 1, 2**63 - 1)
+    assert after.tick == 2**62 and unpack_zone(after.zones)["next_id"] == min(zone_next_id + 1, 2**62 + 2**31)
     (tmp_path / "none.jsonl").write_text("")
     assert run(tmp_path / "after.json", tmp_path / "none.jsonl", "--engine", engine_name).exit_code == 0

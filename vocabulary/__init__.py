@@ -4,6 +4,7 @@
     errors.py    the error tree
     records.py   the fixed binary records of schema/world.fbs, packed and unpacked
     hashing.py   the canonical encoding and the world hash
+    ids.py       which ids joins use and which each zone creates
 
 Nothing here imports from pipeline/, persistence/ or loadtest/.
 """

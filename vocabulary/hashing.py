@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import struct
 
-from schema._generated.layout import ENTITY_SIZE, ZONE_SIZE
+from schema._generated.layout import ENTITY_SIZE, TRANSIT_SIZE, ZONE_SIZE
 
 from .types import WorldData
 
@@ -19,11 +19,12 @@ _COUNT = struct.Struct("<I")
 
 
 def canonical_bytes(world: WorldData) -> bytes:
-    """docs/rules.md "World hash": header, zones, entities, as WorldData already holds them."""
-    if len(world.zones) % ZONE_SIZE or len(world.entities) % ENTITY_SIZE:
-        raise ValueError("zones or entities is not a whole number of records")
+    """docs/rules.md "World hash": header, zones, entities, transit, as WorldData already holds them."""
+    if len(world.zones) % ZONE_SIZE or len(world.entities) % ENTITY_SIZE or len(world.transit) % TRANSIT_SIZE:
+        raise ValueError("zones, entities or transit is not a whole number of records")
     return b"".join((_HEADER.pack(world.seed, world.tick, world.next_id, len(world.zones) // ZONE_SIZE),
-                     world.zones, _COUNT.pack(len(world.entities) // ENTITY_SIZE), world.entities))
+                     world.zones, _COUNT.pack(len(world.entities) // ENTITY_SIZE), world.entities,
+                     _COUNT.pack(len(world.transit) // TRANSIT_SIZE), world.transit))
 
 
 def world_hash(world: WorldData) -> str:
@@ -38,11 +39,14 @@ def world_from_canonical(data: bytes | memoryview) -> WorldData:
         seed, tick, next_id, zone_count = _HEADER.unpack_from(view, 0)
         zones_end = _HEADER.size + zone_count * ZONE_SIZE
         (entity_count,) = _COUNT.unpack_from(view, zones_end)
+        start = zones_end + _COUNT.size
+        entities_end = start + entity_count * ENTITY_SIZE
+        (transit_count,) = _COUNT.unpack_from(view, entities_end)
     except struct.error:
         raise ValueError("canonical encoding is truncated") from None
-    start = zones_end + _COUNT.size
-    if len(view) != start + entity_count * ENTITY_SIZE:
+    transit_start = entities_end + _COUNT.size
+    if len(view) != transit_start + transit_count * TRANSIT_SIZE:
         raise ValueError(f"canonical encoding is {len(view)} bytes; its counts say "
-                         f"{start + entity_count * ENTITY_SIZE}")
+                         f"{transit_start + transit_count * TRANSIT_SIZE}")
     return WorldData(seed=seed, tick=tick, next_id=next_id, zones=bytes(view[_HEADER.size:zones_end]),
-                     entities=bytes(view[start:]))
+                     entities=bytes(view[start:entities_end]), transit=bytes(view[transit_start:]))

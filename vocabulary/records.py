@@ -10,10 +10,13 @@ import struct
 from typing import Any
 
 from schema._generated import layout
-from schema._generated.layout import ItemType, Kind, Op  # noqa: F401  (re-exported)
+from schema._generated.layout import ItemType, Kind, Op, TransitKind  # noqa: F401  (re-exported)
+
+from .ids import zone_first_id
 
 ENTITY = struct.Struct(layout.ENTITY_FORMAT)
 ZONE = struct.Struct(layout.ZONE_FORMAT)
+TRANSIT = struct.Struct(layout.TRANSIT_FORMAT)
 COMMAND = struct.Struct(layout.COMMAND_FORMAT)
 EFFECT = struct.Struct(layout.EFFECT_FORMAT)
 U64 = struct.Struct("<Q")
@@ -43,12 +46,26 @@ def unpack_entity(record: bytes | memoryview) -> dict[str, Any]:
     return values
 
 
-def pack_zone(id: int, width: int, height: int, spawn_x: int, spawn_y: int) -> bytes:
-    return ZONE.pack(id, width, height, spawn_x, spawn_y)
+def pack_zone(id: int, width: int, height: int, spawn_x: int, spawn_y: int, next_id: int | None = None) -> bytes:
+    """A Zone struct; next_id defaults to the start of the zone's range (it has created nothing)."""
+    return ZONE.pack(id, width, height, spawn_x, spawn_y, zone_first_id(id) if next_id is None else next_id)
 
 
 def unpack_zone(record: bytes | memoryview) -> dict[str, int]:
     return dict(zip(layout.ZONE_FIELDS, ZONE.unpack(record)))
+
+
+def pack_transit(kind: TransitKind, arrive_tick: int, *, from_id: int = 0, to_id: int = 0, amount: int = 0,
+                 record: bytes = b"") -> bytes:
+    """A Transit struct: a credit or refund (from_id, to_id, amount), or a traveller (its Entity record)."""
+    return TRANSIT.pack(arrive_tick, from_id, to_id, amount, record.ljust(layout.ENTITY_SIZE, b"\0"), kind)
+
+
+def unpack_transit(item: bytes | memoryview) -> dict[str, Any]:
+    """A Transit struct by field; a traveller's `record` decoded (unpack_entity), None for the others."""
+    values = dict(zip(layout.TRANSIT_FIELDS, TRANSIT.unpack(item)))
+    values["record"] = unpack_entity(values["record"]) if values["kind"] == TransitKind.traveller else None
+    return values
 
 
 def entity_ids(records: bytes | memoryview) -> list[int]:

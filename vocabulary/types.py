@@ -17,7 +17,9 @@ class TickResult:
     ascending id, `recipients` and `removed` little-endian u64 arrays.
     `previous` holds, beside each changed record, that entity's record at the
     start of the tick (all zero for an entity the tick created), so that
-    plan need not look it up.
+    plan need not look it up. `zones` is every Zone struct after the tick (a
+    drop moves its zone's next_id) and `transit` the Transit structs in flight
+    after it, in order: a traveller's record is there, not in `changed`.
     """
 
     tick: int
@@ -27,6 +29,8 @@ class TickResult:
     changed: bytes
     removed: bytes
     previous: bytes = b""
+    zones: bytes = b""
+    transit: bytes = b""
 
     def with_sightings(self, sightings: bytes) -> TickResult:
         """The result with the tick's area-of-interest effects after the others
@@ -39,8 +43,9 @@ class WorldData:
     """A whole world in its binary layout: what world files load into.
 
     `zones` is packed Zone structs and `entities` packed Entity records, both
-    in ascending id, so `zones` and `entities` are already the canonical
-    encoding's payloads (docs/rules.md, "World hash").
+    in ascending id, and `transit` packed Transit structs in the world's
+    transit order (travellers by id, then credits and refunds as made): the
+    canonical encoding's payloads (docs/rules.md, "World hash").
     """
 
     seed: int
@@ -48,6 +53,7 @@ class WorldData:
     next_id: int
     zones: bytes
     entities: bytes
+    transit: bytes = b""
 
 
 @dataclass(frozen=True)

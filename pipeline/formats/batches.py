@@ -17,7 +17,7 @@ from typing import Annotated, Any, Callable, Iterable, Iterator, Union
 import msgspec
 import numpy as np
 
-from schema._generated.layout import COMMAND_DTYPE, ENTITY_DTYPE, Kind, Op
+from schema._generated.layout import COMMAND_DTYPE, ENTITY_DTYPE, TRANSIT_DTYPE, Kind, Op, TransitKind
 from vocabulary.errors import InputError
 from vocabulary.records import COMMAND, pack_commands
 from vocabulary.types import Batch, WorldData
@@ -49,7 +49,7 @@ TICK_MAX = 2**62  # the world file's tick range (docs/rules.md "Value ranges")
 # Each op's own fields, in the order a command's JSON object lists them.
 OP_FIELDS: dict[str, tuple[str, ...]] = {
     "join": ("zone", "name"), "leave": (), "move": ("dx", "dy"), "attack": ("target",),
-    "pickup": ("item",), "use": (), "transfer": ("to", "amount"), "say": ("text",),
+    "pickup": ("item",), "use": (), "transfer": ("to", "amount"), "say": ("text",), "travel": ("zone",),
 }
 _COMMAND_FIELDS = {op: ("player", "seq", "op") + own for op, own in OP_FIELDS.items()}
 # A player id or seq lands in the world (an id, next_id = id + 1, last_seq),
@@ -158,15 +158,19 @@ class _Say(_Command, tag="say"):
     text: str
 
 
+class _Travel(_Command, tag="travel"):
+    zone: _U32
+
+
 class _Line(msgspec.Struct, forbid_unknown_fields=True):
     tick: Annotated[int, msgspec.Meta(ge=0, le=TICK_MAX)]
-    commands: list[Union[_Join, _Leave, _Move, _Attack, _Pickup, _Use, _Transfer, _Say]]
+    commands: list[Union[_Join, _Leave, _Move, _Attack, _Pickup, _Use, _Transfer, _Say, _Travel]]
 
 
 _LINE = msgspec.json.Decoder(_Line)
 _PACK = COMMAND.pack_into
 _MOVE, _ATTACK, _PICKUP, _TRANSFER = int(Op.move), int(Op.attack), int(Op.pickup), int(Op.transfer)
-_LEAVE, _USE, _JOIN, _SAY = int(Op.leave), int(Op.use), int(Op.join), int(Op.say)
+_LEAVE, _USE, _JOIN, _SAY, _TRAVEL = int(Op.leave), int(Op.use), int(Op.join), int(Op.say), int(Op.travel)
 # Each op without a text packs itself at (buffer, offset, text offset): fields as pack_commands places them.
 _PACKERS: dict[type, Callable[[bytearray, int, int, Any], None]] = {
     _Move: lambda b, at, t, c: _PACK(b, at, c.player, c.seq, 0, c.dx, c.dy, 0, 0, t, 0, _MOVE),
@@ -175,6 +179,7 @@ _PACKERS: dict[type, Callable[[bytearray, int, int, Any], None]] = {
     _Transfer: lambda b, at, t, c: _PACK(b, at, c.player, c.seq, c.to, 0, 0, c.amount, 0, t, 0, _TRANSFER),
     _Leave: lambda b, at, t, c: _PACK(b, at, c.player, c.seq, 0, 0, 0, 0, 0, t, 0, _LEAVE),
     _Use: lambda b, at, t, c: _PACK(b, at, c.player, c.seq, 0, 0, 0, 0, 0, t, 0, _USE),
+    _Travel: lambda b, at, t, c: _PACK(b, at, c.player, c.seq, 0, 0, 0, 0, c.zone, t, 0, _TRAVEL),
 }
 _KEYS = {cls: len(msgspec.structs.fields(cls)) + 1 for cls in (*_PACKERS, _Join, _Say)}   # its fields and the op
 _SPACED_COLON = re.compile(rb'"[ \t\n\r]+:')
@@ -298,7 +303,10 @@ class SeqGuard:
 
     @classmethod
     def for_world(cls, world: WorldData) -> SeqGuard:
-        records = np.frombuffer(world.entities, dtype=ENTITY_DTYPE)
+        """Players' last_seq in `world`, travellers in flight included."""
+        transit = np.frombuffer(world.transit, dtype=TRANSIT_DTYPE)
+        travellers = transit["record"][transit["kind"] == TransitKind.traveller].tobytes()
+        records = np.frombuffer(world.entities + travellers, dtype=ENTITY_DTYPE)
         players = records[records["kind"] == Kind.player]
         return cls(dict(zip(players["id"].tolist(), players["last_seq"].tolist())).get)
 

@@ -178,7 +178,8 @@ class Worker:
                 self.cache.put(base)
             self.engine_tick = None
             self.engine.project(WORLD_FRAME.encode({"seed": base.seed, "tick": base.tick, "next_id": base.next_id,
-                                                    "replace": 1, "zones": base.zones, "entities": base.entities}))
+                                                    "replace": 1, "zones": base.zones, "entities": base.entities,
+                                                    "transit": base.transit}))
             self.engine_tick = start
         replayed = await self._replay(pool, start, tick)
         world = world_from_canonical(self.engine.canonical())

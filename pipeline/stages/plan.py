@@ -31,7 +31,7 @@ import numpy as np
 
 from persistence.codec import column_values
 from persistence.fragments import COLUMN_TYPES, FRAGMENTS, Fragment, field_bytes
-from schema._generated.layout import ENTITY_DTYPE, ENTITY_SIZE
+from schema._generated.layout import ENTITY_DTYPE, ENTITY_SIZE, ZONE_DTYPE
 from vocabulary.types import SqlCopy, SqlStatement, TickWrite
 
 from ..context import TickContext
@@ -58,13 +58,15 @@ def _upsert_tail(fragment: Fragment) -> str:
     return f"ON CONFLICT (id) DO UPDATE SET {updates}"
 
 
-# $1..$5 are the tick's own: tick, next_id, world_hash, commands, text.
+# $1..$8 are the tick's own: tick, next_id, world_hash, commands, text, then what is in flight after
+# it and its zones' ids and next_ids (a gold drop moves its zone's; the others are written unchanged).
 # The fence: a server that took the world (WorldStore.take_writer) writes only while the header holds its
 # token; a connection without one (a tool, a test) is not fenced.
-_HEADER = ("header AS (UPDATE world SET tick = $1, next_id = $2, world_hash = $3 WHERE tick < $1 "
+_HEADER = ("header AS (UPDATE world SET tick = $1, next_id = $2, world_hash = $3, transit = $6 WHERE tick < $1 "
            "AND fence = coalesce(nullif(current_setting('fluxworld.fence', true), '')::bigint, fence) RETURNING tick), "
-           "log AS (INSERT INTO command_log (tick, commands, text, world_hash) SELECT $1, $4, $5, $3 FROM header)")
-_FIRST_ARG = 6
+           "log AS (INSERT INTO command_log (tick, commands, text, world_hash) SELECT $1, $4, $5, $3 FROM header), "
+           "zones AS (UPDATE zone SET next_id = z.next_id FROM unnest($7::bigint[], $8::bigint[]) AS z(id, next_id), "
+           "header WHERE zone.id = z.id AND zone.next_id <> z.next_id)")
 
 
 def _delete_cte(arg: int) -> str:
@@ -121,16 +123,21 @@ def fragment_changes(new: bytes, previous: bytes) -> dict[str, Columns]:
 
 
 def tick_write(tick: int, next_id: int, world_hash: bytes, commands: bytes, text: bytes,
-               changes: dict[str, Columns], removed: list[int]) -> TickWrite:
-    """What one tick commits: its header, its log row and its fragment `changes`, less `removed`."""
-    statement, copies = tick_statement((tick, next_id, world_hash, commands, text), changes, removed)
+               changes: dict[str, Columns], removed: list[int], *, transit: bytes = b"",
+               zones: bytes = b"") -> TickWrite:
+    """What one tick commits: its header, its log row and its fragment `changes`, less `removed`;
+    `transit` (packed Transit structs) replaces what is in flight, `zones` (packed Zone structs)
+    carries the zones' next_ids."""
+    statement, copies = tick_statement((tick, next_id, world_hash, commands, text), changes, removed,
+                                       transit=transit, zones=zones)
     return TickWrite(tick=tick, next_id=next_id, world_hash=world_hash, commands=commands, text=text,
                      statement=statement, copies=copies,
                      rows=len(removed) + sum(len(columns[0]) for columns in changes.values()))
 
 
 def tick_statement(head: tuple[int, int, bytes, bytes, bytes], changes: dict[str, Columns],
-                   removed: list[int]) -> tuple[SqlStatement, tuple[SqlCopy, ...]]:
+                   removed: list[int], *, transit: bytes = b"",
+                   zones: bytes = b"") -> tuple[SqlStatement, tuple[SqlCopy, ...]]:
     """The tick's one statement and the COPYs that must run before it.
 
     `head` is (tick, next_id, world_hash, commands, text). An id in both
@@ -140,7 +147,10 @@ def tick_statement(head: tuple[int, int, bytes, bytes, bytes], changes: dict[str
     every fragment the new kind has, and the item's fragments are a subset of
     those, so nothing of the old entity is left behind.
     """
-    ctes, args, copies = [_HEADER], list[object](head), []
+    zone_array = np.frombuffer(zones, dtype=ZONE_DTYPE)
+    ctes, copies = [_HEADER], []
+    args: list[object] = [*head, transit, zone_array["id"].astype(np.int64).tolist(),
+                          zone_array["next_id"].astype(np.int64).tolist()]
     if changes.get("entity_identity"):
         reclaimed = set(changes["entity_identity"][0])
         removed = [i for i in removed if i not in reclaimed]
@@ -177,5 +187,5 @@ class Plan:
             ctx.world_hash = await ctx.hashing
         assert ctx.world_hash is not None, "transform hashes the world"
         ctx.write = tick_write(result.tick, result.next_id, ctx.world_hash, ctx.batch.commands, ctx.batch.text,
-                               changes, removed)
+                               changes, removed, transit=result.transit, zones=result.zones)
         return ctx

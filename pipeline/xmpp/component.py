@@ -24,6 +24,7 @@ from slixmpp import ComponentXMPP
 from slixmpp.stanza import Presence
 from slixmpp.xmlstream import XMLStream
 
+from schema._generated.layout import ZONE_SIZE
 from vocabulary.records import unpack_entity, unpack_zone
 from vocabulary.types import Batch, TickResult
 
@@ -347,7 +348,7 @@ class XmppGateway:
         if "zone" not in fields:
             record = self.view.get(entity) if self.view is not None else None
             fields["zone"] = unpack_entity(record)["zone"] if record else \
-                unpack_zone(self.view.zones[:12])["id"] if self.view is not None else 1
+                unpack_zone(self.view.zones[:ZONE_SIZE])["id"] if self.view is not None else 1
         if "name" not in fields:
             fields["name"] = jid.split("@")[0].encode()[:NAME_BYTES].decode(errors="ignore") or "player"
         return Request("join", fields, seq=request.seq if request else None, player=request.player if request else None)

@@ -35,7 +35,7 @@ DIRECTIONS = {"n": (0, -1), "s": (0, 1), "e": (1, 0), "w": (-1, 0),
               "ne": (1, -1), "nw": (-1, -1), "se": (1, 1), "sw": (-1, 1)}
 _INT_FIELDS = frozenset({"player", "seq", "zone", "dx", "dy", "target", "item", "to", "amount"})
 _TEXT_ARGS = {"move": ("dx", "dy"), "attack": ("target",), "pickup": ("item",), "transfer": ("to", "amount"),
-              "use": (), "leave": ()}
+              "use": (), "leave": (), "travel": ("zone",)}
 KIND_NAMES = {0: "player", 1: "npc", 2: "item"}
 ITEM_NAMES = {1: "gold", 2: "potion"}
 
@@ -47,6 +47,7 @@ HELP = """fluxworld commands (one per message):
   use                  drink a potion (+30 hp)
   transfer ID AMOUNT   send gold to another player
   say TEXT             talk to players within 10 cells
+  travel ZONE          go to another zone's spawn point (you arrive next tick)
   join [ZONE]          enter the world (your presence does this)
   leave                leave the world (going offline does this)
   updates MODE         what the world tells you, and when: digest (a summary every

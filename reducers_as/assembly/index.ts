@@ -1,10 +1,10 @@
-// The reducer ABI, version 2 (docs/abi.md): the module's only exports.
+// The reducer ABI, version 3 (docs/abi.md): the module's only exports.
 //
 // Python calls each export once per tick stage, never per entity or per
 // command. transform runs the tick phases of docs/rules.md in order; this is
 // the one place they are composed.
 
-import { CommandFrame, Command, Entity, Kind, WorldFrame, Zone } from "./_generated/schema";
+import { CommandFrame, Command, Entity, Kind, Transit, WorldFrame, Zone } from "./_generated/schema";
 import { checkedLength, checkedRoot, vectorData } from "./flatbuffers";
 import { slotOf } from "./ids";
 import { clearInterest, interestValid } from "./interest";
@@ -14,8 +14,9 @@ import { orderedSlots } from "./order";
 import { clearEffects, setInputAddress, writeCanonical, writeSightings, writeTickResult } from "./output";
 import { areaOfInterest, watchAll, watchAround } from "./rules/aoi";
 import { runCommand } from "./rules/commands";
-import { npcBehaviour, regenerate, respawn } from "./rules/tick";
+import { arrive, npcBehaviour, regenerate, respawn } from "./rules/tick";
 import { spotKey } from "./spots";
+import { loadTransit } from "./transit";
 import {
   advanceTick, clearWorld, loadZones, rec, releaseRemoved, reserveSlots, setHeader, tick, upsert,
 } from "./world";
@@ -36,7 +37,7 @@ function noteSpot(slot: i32): void {
 }
 
 export function abi_version(): i32 {
-  return 2;
+  return 3;
 }
 
 /** An 8-aligned input area of at least `size` bytes, reused by every later call. */
@@ -47,7 +48,7 @@ export function input(size: i32): usize {
   return area.ptr;
 }
 
-/** Loads a WorldFrame: the whole world (replace) or upserted entities. */
+/** Loads a WorldFrame: the whole world with what is in flight (replace), or upserted entities. */
 export function project(ptr: usize, len: i32): i32 {
   const table = checkedRoot(ptr, <usize>len);
   dropOpenTick();
@@ -61,6 +62,8 @@ export function project(ptr: usize, len: i32): i32 {
     loadZones(vectorData(zones), <i32>checkedLength(zones, Zone.SIZE, end));
     reserveSlots(<i32>n);
     for (let i: u32 = 0, p = vectorData(entities); i < n; i++, p += Entity.SIZE) upsert(p);
+    const transit = WorldFrame.transit(table);
+    loadTransit(vectorData(transit), <i32>checkedLength(transit, Transit.SIZE, end));
     watchAll();
     return 0;
   }
@@ -94,6 +97,7 @@ export function transform(ptr: usize, len: i32): usize {
   if (sights && !interestValid) watchAll();
   clearEffects();
   advanceTick();
+  arrive();
   respawn();
   regenerate();
   npcBehaviour();

@@ -172,6 +172,13 @@ export function setArea(observer: i32, members: usize, n: i32, radius: i32): voi
   for (let k = 0; k < n; k++) addMember(observer, load<i32>(members + (<usize>k << 2)));
 }
 
+/** `observer`'s area is itself alone, with radius 0 (a traveller, in flight until now). */
+export function soleArea(observer: i32): void {
+  dropArea(observer);
+  newArea(observer, 0);
+  addMember(observer, observer);
+}
+
 /** `observer` keeps no area any more (it went offline). */
 export function dropArea(observer: i32): void {
   const b = areaOf(observer);

@@ -12,6 +12,9 @@
 // A created entity has no old record (CREATED); a removed one keeps its slot
 // and record until world.releaseRemoved() at the very end of the tick, so
 // every journaled entity has exactly one slot while the tick is reported.
+// Travellers: one that arrived (CREATED | ARRIVED) keeps its record in flight
+// as its old record; one that departed (REMOVED | DEPARTED) keeps its record
+// in flight in its slot, last_seq aside (the area of interest compares them).
 
 import { Entity } from "./_generated/schema";
 import { ByteBuf, growColumn, KeyList } from "./mem";
@@ -20,6 +23,8 @@ import { rec } from "./world";
 
 export const CREATED: u32 = 1;
 export const REMOVED: u32 = 2;
+export const ARRIVED: u32 = 4;
+export const DEPARTED: u32 = 8;
 
 const ENTRY_SIZE: usize = 8 + Entity.SIZE;
 const entries = changetype<ByteBuf>(memory.data(offsetof<ByteBuf>(), 8));
@@ -31,7 +36,7 @@ let slotCap: i32 = 0;
 @inline export function journalLength(): i32 { return count; }
 @inline export function entrySlot(j: i32): i32 { return load<i32>(entryAt(j), 0); }
 @inline export function entryFlags(j: i32): u32 { return load<u32>(entryAt(j), 4); }
-/** The record as it was at the start of the tick (not for CREATED entries). */
+/** The record as it was at the start of the tick (not for CREATED entries but ARRIVED ones). */
 @inline export function entryOld(j: i32): usize { return entryAt(j) + 8; }
 @inline export function journalIndex(slot: i32): i32 { return load<i32>(jidx + (<usize>slot << 2)); }
 @inline function setIndex(slot: i32, j: i32): void { store<i32>(jidx + (<usize>slot << 2), j); }
@@ -69,6 +74,18 @@ export function noteRemoved(slot: i32): void {
   touch(slot);
   const p = entryAt(journalIndex(slot));
   store<u32>(p, load<u32>(p, 4) | REMOVED, 4);
+}
+
+/** `slot` holds a traveller that arrived this tick; `record` is its record in flight. */
+export function noteArrived(slot: i32, record: usize): void {
+  memory.copy(entryOld(newEntry(slot, CREATED | ARRIVED)), record, Entity.SIZE);
+}
+
+/** `slot`'s player leaves its zone this tick, for another. */
+export function noteDeparted(slot: i32): void {
+  noteRemoved(slot);
+  const p = entryAt(journalIndex(slot));
+  store<u32>(p, load<u32>(p, 4) | DEPARTED, 4);
 }
 
 /** `slot`'s entity, removed earlier this tick, is back (world.reclaim). */

@@ -17,13 +17,14 @@
 //
 // bits: SAW      it existed at the start and was not an offline player then,
 //       SEES     it exists now and is not an offline player,
-//       CHANGED  it existed at both ends and its record changed in a field
-//                other than last_seq (an `update` where it is seen both times),
+//       CHANGED  it had a record at both ends (in the world or in flight) and
+//                it changed in a field other than last_seq (an `update` where
+//                it is seen both times),
 //       PLAYER_ENTRY  it is a player now.
 
 import { Entity, Kind } from "./_generated/schema";
 import {
-  CREATED, entryFlags, entryOld, entrySlot, journalLength, REMOVED, sameExceptSeq,
+  ARRIVED, CREATED, DEPARTED, entryFlags, entryOld, entrySlot, journalLength, REMOVED, sameExceptSeq,
 } from "./journal";
 import { alloc, ByteBuf, pow2AtLeast, U64Map } from "./mem";
 import { CELL_SHIFT, cellBucket } from "./spatial";
@@ -104,8 +105,10 @@ export function buildMarks(reach: i32): void {
       const old = entryOld(j);
       setSpot(OLD, j, old);
       if (notOffline(old)) b |= SAW;
-      if (!(flags & REMOVED) && !sameExceptSeq(old, now)) b |= CHANGED;
     }
+    const hadRecord = !(flags & CREATED) || (flags & ARRIVED) != 0;
+    const hasRecord = !(flags & REMOVED) || (flags & DEPARTED) != 0;
+    if (hadRecord && hasRecord && !sameExceptSeq(entryOld(j), now)) b |= CHANGED;
     if (!(flags & REMOVED)) {
       setSpot(NOW, j, now);
       if (notOffline(now)) b |= SEES;

@@ -1,9 +1,10 @@
 // The world's slots in ascending id, for canonical() (docs/rules.md, "World hash").
 //
-// New ids come from next_id, so almost every new entity sorts last and is
-// appended to `order`. The rest (a join with a chosen low id, an upsert out
-// of order) wait in `pending`, and removals are not tracked at all: an entry
-// whose slot no longer holds its id is stale. orderedSlots() drops the stale
+// New ids come from a zone's next_id, so most new entities sort last and
+// are appended to `order`. The rest (a drop in a zone of lower range, an
+// arrival, a join with a chosen low id, an upsert out of order) wait in
+// `pending`, and removals are not tracked at all: an entry whose slot no
+// longer holds its id is stale. orderedSlots() drops the stale
 // entries and merges the pending ones in, once per canonical() call.
 //
 //   order, pending -> KeyList of (0, id, slot)

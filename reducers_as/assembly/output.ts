@@ -7,17 +7,18 @@
 //
 // TickResult, size-prefixed (the same layout pipeline/engines/frames.py writes):
 //
-//   [size u32] [root u32 = 24] [vtable: 18, 48, 8, 16, 24, 28, 32, 36, 40] [pad 2]
-//   table @24: [soffset i32 = 20] [pad 4] [tick u64] [next_id u64]
-//              [effects u32] [recipients u32] [changed u32] [removed u32] [previous u32] [pad 4]
+//   [size u32] [root u32 = 32] [vtable: 22, 56, 8, 16, 24, 28, 32, 36, 40, 44, 48] [pad 6]
+//   table @32: [soffset i32 = 28] [pad 4] [tick u64] [next_id u64] [effects u32] [recipients u32]
+//              [changed u32] [removed u32] [previous u32] [zones u32] [transit u32] [pad 4]
 //   then each vector: [pad] [count u32] [elements, 8-aligned]
 //
 // The buffer body starts 8-aligned and, per MEASURED.md, half a page away
 // from the input area modulo 4096.
 
-import { Effect, EffectKind, Entity, TickResult, Zone } from "./_generated/schema";
+import { Effect, EffectKind, Entity, TickResult, Transit, Zone } from "./_generated/schema";
 import { CREATED, entryFlags, entryOld, journalIndex } from "./journal";
 import { ByteBuf, KeyList } from "./mem";
+import { transitBytes, transitItems } from "./transit";
 import { nextId, rec, seed, tick, zoneAt, zoneCount } from "./world";
 
 const effects = changetype<ByteBuf>(memory.data(offsetof<ByteBuf>(), 8));
@@ -29,7 +30,8 @@ const out = changetype<ByteBuf>(memory.data(offsetof<ByteBuf>(), 8));
 const canon = changetype<ByteBuf>(memory.data(offsetof<ByteBuf>(), 8));
 let inputAddress: usize = 0;
 
-const TABLE_POS: usize = 24;
+// The table follows the root offset and the vtable, 8-aligned.
+const TABLE_POS: usize = (4 + 4 + 2 * <usize>TickResult.FIELDS + 7) & ~<usize>7;
 const HEADER_END: usize = TABLE_POS + TickResult.INLINE_SIZE;
 
 export function clearEffects(): void {
@@ -99,7 +101,10 @@ export function writeTickResult(changed: KeyList, removed: KeyList): usize {
   const changedAt = vectorStart(recipientsAt + 4 + (<usize>nRecipients << 3));
   const removedAt = vectorStart(changedAt + 4 + <usize>nChanged * Entity.SIZE);
   const previousAt = vectorStart(removedAt + 4 + (<usize>removed.len << 3));
-  const size = previousAt + 4 + <usize>nChanged * Entity.SIZE;
+  const zonesBytes = <usize>zoneCount * Zone.SIZE;
+  const zonesAt = vectorStart(previousAt + 4 + <usize>nChanged * Entity.SIZE);
+  const transitAt = vectorStart(zonesAt + 4 + zonesBytes);
+  const size = transitAt + 4 + transitBytes();
 
   out.reserve(size + 4096 + 16);
   const skew = (inputAddress + 2048 - out.ptr) & 4088;
@@ -118,6 +123,8 @@ export function writeTickResult(changed: KeyList, removed: KeyList): usize {
   store<u16>(vt, <u16>TickResult.CHANGED_INLINE, 12);
   store<u16>(vt, <u16>TickResult.REMOVED_INLINE, 14);
   store<u16>(vt, <u16>TickResult.PREVIOUS_INLINE, 16);
+  store<u16>(vt, <u16>TickResult.ZONES_INLINE, 18);
+  store<u16>(vt, <u16>TickResult.TRANSIT_INLINE, 20);
   store<i32>(body + TABLE_POS, <i32>(TABLE_POS - 4));
   store<u64>(body + TABLE_POS + TickResult.TICK_INLINE, tick);
   store<u64>(body + TABLE_POS + TickResult.NEXT_ID_INLINE, nextId);
@@ -142,6 +149,12 @@ export function writeTickResult(changed: KeyList, removed: KeyList): usize {
   vectorHeader(body, TickResult.REMOVED_INLINE, removedAt, <u32>removed.len);
   p = body + removedAt + 4;
   for (let i = 0; i < removed.len; i++, p += 8) store<u64>(p, removed.b(i));
+
+  vectorHeader(body, TickResult.ZONES_INLINE, zonesAt, <u32>zoneCount);
+  if (zoneCount > 0) memory.copy(body + zonesAt + 4, zoneAt(0), zonesBytes);
+
+  vectorHeader(body, TickResult.TRANSIT_INLINE, transitAt, <u32>(transitBytes() / Transit.SIZE));
+  memory.copy(body + transitAt + 4, transitItems(), transitBytes());
   return body - 4;
 }
 
@@ -166,10 +179,11 @@ export function writeSightings(): usize {
 /**
  * The canonical encoding (docs/rules.md, "World hash") after a u32 length:
  *   seed u64 | tick u64 | next_id u64 | zone_count u32 | zones | entity_count u32 | entities
+ *   | transit_count u32 | transit
  */
 export function writeCanonical(ordered: KeyList): usize {
   const zonesBytes = <usize>zoneCount * Zone.SIZE;
-  const size: usize = 24 + 4 + zonesBytes + 4 + <usize>ordered.len * Entity.SIZE;
+  const size: usize = 24 + 4 + zonesBytes + 4 + <usize>ordered.len * Entity.SIZE + 4 + transitBytes();
   canon.reserve(size + 4);
   const base = canon.ptr;
   store<u32>(base, <u32>size);
@@ -186,5 +200,7 @@ export function writeCanonical(ordered: KeyList): usize {
   for (let i = 0; i < ordered.len; i++, p += Entity.SIZE) {
     memory.copy(p, rec(<i32>ordered.v(i)), Entity.SIZE);
   }
+  store<u32>(p, <u32>(transitBytes() / Transit.SIZE));
+  memory.copy(p + 4, transitItems(), transitBytes());
   return base;
 }

@@ -1,8 +1,9 @@
 // The resident world: header, zones and entity records, with the indexes
 // that keep every rule local (docs/abi.md: transform is O(frame + changes)).
 //
-//   header   seed u64, tick u64, next_id u64
-//   zones -> [Zone 12 bytes] x zoneCount, ascending id (binary searched)
+//   header   seed u64, tick u64, next_id u64 (ids from joins)
+//   zones -> [Zone 24 bytes] x zoneCount, ascending id (binary searched),
+//            each with the next_id of what play creates there
 //   records -> [Entity 120 bytes] x slotCap; slots [0, slotTop) are taken or
 //              free; a free slot's record has id 0
 //
@@ -22,7 +23,7 @@
 import { Entity, Kind, Zone } from "./_generated/schema";
 import { clearIds, insertId, removeId, reserveIds, slotOf } from "./ids";
 import { grow, growColumn, I32List } from "./mem";
-import { clearInterest, growInterest } from "./interest";
+import { clearInterest, dropArea, growInterest } from "./interest";
 import { growJournal } from "./journal";
 import { orderAdd, clearOrder } from "./order";
 import { clearSchedule, schedule } from "./schedule";
@@ -40,11 +41,6 @@ export function setHeader(s: u64, t: u64, n: u64): void {
 
 export function advanceTick(): u64 {
   return ++tick;
-}
-
-/** The id for an entity created during play. */
-export function takeNextId(): u64 {
-  return nextId++;
 }
 
 /** A player created with a chosen id keeps later ids unique. */
@@ -92,6 +88,21 @@ export function findZone(id: u32): usize {
     if (zid < id) lo = mid + 1; else hi = mid;
   }
   return 0;
+}
+
+// Ids from 2^62 up are what play creates, each zone from its own 2^30 (docs/rules.md
+// "Ids"); none reaches 2^63 - 1, PostgreSQL's largest bigint.
+export const PLAY_IDS: u64 = <u64>1 << 62;
+const ZONE_IDS: u64 = <u64>1 << 30;
+const ID_LIMIT: u64 = 0x7FFF_FFFF_FFFF_FFFF;
+
+/** The id for an entity created in `zone` (a Zone record), or 0 once its range is used up. */
+export function takeZoneId(zone: usize): u64 {
+  const id = Zone.next_id(zone);
+  const end = PLAY_IDS + (<u64>Zone.id(zone) + 1) * ZONE_IDS;
+  if (id >= min(end, ID_LIMIT)) return 0;
+  Zone.set_next_id(zone, id + 1);
+  return id;
 }
 
 /** The zone an entity is in (it must exist: a world file guarantees it). */
@@ -235,6 +246,14 @@ export function createEntity(id: u64): i32 {
   return slot;
 }
 
+/** A traveller back in the world, its record as it was in flight (`src`). Returns its slot. */
+export function land(src: usize): i32 {
+  const slot = createEntity(Entity.id(src));
+  memory.copy(rec(slot), src, Entity.SIZE);
+  sync(slot);
+  return slot;
+}
+
 /**
  * Takes `slot`'s entity out of the world. The record stays readable (the
  * tick's report needs it) until releaseRemoved() frees the slot.
@@ -269,6 +288,7 @@ export function reclaim(id: u64): i32 {
 export function releaseRemoved(): void {
   for (let i = 0; i < removedSlots.len; i++) {
     const s = removedSlots.get(i);
+    dropArea(s);   // a traveller's, in flight: the next holder of the slot starts with none
     store<u64>(rec(s), 0, 0);
     freeSlots.push(s);
   }

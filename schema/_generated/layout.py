@@ -24,6 +24,7 @@ class Op(enum.IntEnum):
     use = 5
     transfer = 6
     say = 7
+    travel = 8
 
 class Reason(enum.IntEnum):
     none = 0
@@ -42,6 +43,7 @@ class Reason(enum.IntEnum):
     bad_amount = 13
     insufficient_funds = 14
     bad_text = 15
+    same_zone = 16
 
 class EffectKind(enum.IntEnum):
     rejected = 0
@@ -52,14 +54,19 @@ class EffectKind(enum.IntEnum):
     update = 5
     leave = 6
 
-ZONE_SIZE = 12
-ZONE_FIELDS = ('id', 'width', 'height', 'spawn_x', 'spawn_y')
-ZONE_FORMAT = '<IHHHH'
+class TransitKind(enum.IntEnum):
+    credit = 0
+    refund = 1
+    traveller = 2
+
+ZONE_SIZE = 24
+ZONE_FIELDS = ('id', 'width', 'height', 'spawn_x', 'spawn_y', 'next_id')
+ZONE_FORMAT = '<IHHHH4xQ'
 ZONE_DTYPE = np.dtype({
-    'names': ['id', 'width', 'height', 'spawn_x', 'spawn_y'],
-    'formats': ['<u4', '<u2', '<u2', '<u2', '<u2'],
-    'offsets': [0, 4, 6, 8, 10],
-    'itemsize': 12,
+    'names': ['id', 'width', 'height', 'spawn_x', 'spawn_y', 'next_id'],
+    'formats': ['<u4', '<u2', '<u2', '<u2', '<u2', '<u8'],
+    'offsets': [0, 4, 6, 8, 10, 16],
+    'itemsize': 24,
 })
 
 ENTITY_SIZE = 120
@@ -70,6 +77,16 @@ ENTITY_DTYPE = np.dtype({
     'formats': ['<u8', '<i8', '<i8', '<u8', '<u8', '<u8', '<u4', '<i4', '<i4', '<i4', '<i4', '<i4', '<u2', '<u2', '<u2', '<u2', 'u1', 'u1', 'u1', 'u1', ('u1', 32)],
     'offsets': [0, 8, 16, 24, 32, 40, 48, 52, 56, 60, 64, 68, 72, 74, 76, 78, 80, 81, 82, 83, 84],
     'itemsize': 120,
+})
+
+TRANSIT_SIZE = 160
+TRANSIT_FIELDS = ('arrive_tick', 'from_id', 'to_id', 'amount', 'record', 'kind')
+TRANSIT_FORMAT = '<QQQq120sB7x'
+TRANSIT_DTYPE = np.dtype({
+    'names': ['arrive_tick', 'from_id', 'to_id', 'amount', 'record', 'kind'],
+    'formats': ['<u8', '<u8', '<u8', '<i8', ('u1', 120), 'u1'],
+    'offsets': [0, 8, 16, 24, 32, 152],
+    'itemsize': 160,
 })
 
 COMMAND_SIZE = 64
@@ -94,21 +111,22 @@ EFFECT_DTYPE = np.dtype({
 
 # table -> [(field, slot, type, inline offset)]; '[T]' types are vectors
 TABLES = {
-    'WorldFrame': [('seed', 0, 'ulong', 8), ('tick', 1, 'ulong', 16), ('next_id', 2, 'ulong', 24), ('replace', 3, 'bool', 40), ('zones', 4, '[Zone]', 32), ('entities', 5, '[Entity]', 36)],
+    'WorldFrame': [('seed', 0, 'ulong', 8), ('tick', 1, 'ulong', 16), ('next_id', 2, 'ulong', 24), ('replace', 3, 'bool', 44), ('zones', 4, '[Zone]', 32), ('entities', 5, '[Entity]', 36), ('transit', 6, '[Transit]', 40)],
     'CommandFrame': [('tick', 0, 'ulong', 8), ('commands', 1, '[Command]', 16), ('text', 2, '[ubyte]', 20), ('skip_area_of_interest', 3, 'bool', 24)],
-    'TickResult': [('tick', 0, 'ulong', 8), ('next_id', 1, 'ulong', 16), ('effects', 2, '[Effect]', 24), ('recipients', 3, '[ulong]', 28), ('changed', 4, '[Entity]', 32), ('removed', 5, '[ulong]', 36), ('previous', 6, '[Entity]', 40)],
+    'TickResult': [('tick', 0, 'ulong', 8), ('next_id', 1, 'ulong', 16), ('effects', 2, '[Effect]', 24), ('recipients', 3, '[ulong]', 28), ('changed', 4, '[Entity]', 32), ('removed', 5, '[ulong]', 36), ('previous', 6, '[Entity]', 40), ('zones', 7, '[Zone]', 44), ('transit', 8, '[Transit]', 48)],
 }
 TABLE_INLINE_SIZE = {
     'WorldFrame': 48,
     'CommandFrame': 32,
-    'TickResult': 48,
+    'TickResult': 56,
 }
 # vector element -> (size, alignment)
 ELEMENTS = {
     'Command': (64, 8),
     'Effect': (40, 8),
     'Entity': (120, 8),
-    'Zone': (12, 4),
+    'Transit': (160, 8),
+    'Zone': (24, 8),
     'ubyte': (1, 1),
     'ulong': (8, 8),
 }

@@ -28,6 +28,7 @@ EVERY_OP = [
     {"player": 9, "seq": 5, "op": "use"},
     {"player": 9, "seq": 6, "op": "transfer", "to": 1, "amount": -(2**63)},
     {"player": 9, "seq": 7, "op": "say", "text": "hi ☃ \"quoted\"\n"},
+    {"player": 9, "seq": 8, "op": "travel", "zone": 2**32 - 1},
     {"player": 2**62 - 1, "seq": 2**62, "op": "leave"},
 ]
 
@@ -118,7 +119,7 @@ def test_examples_load_validate_and_are_their_own_output(tmp_path):
     for b in batches:
         guard.check(b)
     ops = {c["op"] for b in batches for c in batch_commands_json(b)}
-    assert ops == {"join", "leave", "move", "attack", "pickup", "use", "transfer", "say"}
+    assert ops == {"join", "leave", "move", "attack", "pickup", "use", "transfer", "say", "travel"}
     assert len(batches) >= 25
     write_batches(tmp_path / "again.jsonl", batches)
     assert (tmp_path / "again.jsonl").read_bytes() == (EXAMPLES / "tiny.batches.jsonl").read_bytes()

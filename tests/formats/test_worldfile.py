@@ -110,9 +110,10 @@ def test_dump_sorts_zones_and_entities_by_id_whatever_the_file_order(tmp_path):
 
 def test_dump_has_one_zone_or_entity_per_line_and_empty_lists_inline():
     text = world_json(world(zones=[dict(id=1, width=4, height=4, spawn_x=0, spawn_y=0)], seed=5))
-    assert text == ('{\n  "format": "fluxworld.world/1",\n  "seed": 5, "tick": 0, "next_id": 1,\n'
-                    '  "zones": [\n    {"id": 1, "width": 4, "height": 4, "spawn_x": 0, "spawn_y": 0}\n  ],\n'
-                    '  "entities": []\n}\n')
+    assert text == ('{\n  "format": "fluxworld.world/2",\n  "seed": 5, "tick": 0, "next_id": 1,\n'
+                    '  "zones": [\n    {"id": 1, "width": 4, "height": 4, "spawn_x": 0, "spawn_y": 0, '
+                    f'"next_id": {2**62 + 2**30}}}\n  ],\n'
+                    '  "entities": [],\n  "transit": []\n}\n')
 
 
 def test_dump_refuses_records_it_could_not_load_back():
@@ -210,8 +211,11 @@ MALFORMED = [
      "total gold reaches 4611686018427387954, above 2^62"),
     ("duplicate key", edit('"defense": 2,', '"defense": 2, "defense": 3,'), 8, "entities[0].defense",
      'field "defense" appears more than once'),
-    ("wrong format", edit("fluxworld.world/1", "fluxworld.world/2"), 2, "format",
-     '"format" is "fluxworld.world/2"; a world file starts with "format": "fluxworld.world/1"'),
+    ("wrong format", edit("fluxworld.world/1", "fluxworld.world/3"), 2, "format",
+     '"format" is "fluxworld.world/3"; a world file starts with "format": "fluxworld.world/2" '
+     '(or the older "fluxworld.world/1")'),
+    ("next_id from play", edit('"next_id": 1000', f'"next_id": {2**62 + 1}'), 3, "next_id",
+     "out of range 0..2^62"),
     ("no format", edit('  "format": "fluxworld.world/1",\n', ""), 1, "format", '"format" is missing'),
     ("entity not an object", edit('{"id": 4, "kind": "item", "zone": 2, "x": 7, "y": 7, "item_type": "potion", '
                                   '"amount": 1}', "[4]"), 14, "entities[3]", "an entity must be a JSON object"),

@@ -6,45 +6,50 @@ Runs the two engines whatever FLUXWORLD_ENGINE says: parity needs both.
 from __future__ import annotations
 
 import os
-import struct
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.engines.engine import create_engine
 from pipeline.view import WorldView
-from schema._generated.layout import ENTITY_SIZE
+from schema._generated.layout import ENTITY_SIZE, ZONE_SIZE
 from tests.parity.strategies import batches, worlds
 from tests.rules import oracle
 from tests.rules.kit import sightings
 from tests.support import Session
-from vocabulary.hashing import canonical_bytes
-from vocabulary.records import ItemType, Kind, unpack_entity, unpack_zone
+from vocabulary.hashing import canonical_bytes, world_from_canonical
+from vocabulary.records import TRANSIT, ItemType, Kind, TransitKind, unpack_entity, unpack_transit, unpack_zone
+from vocabulary.types import WorldData
 
 EXAMPLES = int(os.environ.get("FLUXWORLD_PARITY_EXAMPLES", "200"))
 CROWD_EXAMPLES = max(1, EXAMPLES // 4)
 
 
-def decode_world(canonical: bytes) -> tuple[dict[int, dict], list[dict]]:
-    nzones = struct.unpack_from("<I", canonical, 24)[0]
-    zones = [unpack_zone(canonical[28 + 12 * i: 40 + 12 * i]) for i in range(nzones)]
-    start = 28 + 12 * nzones
-    count = struct.unpack_from("<I", canonical, start)[0]
-    ents = [unpack_entity(canonical[start + 4 + i * ENTITY_SIZE: start + 4 + (i + 1) * ENTITY_SIZE])
-            for i in range(count)]
-    ids = [e["id"] for e in ents]
-    assert ids == sorted(set(ids)), "ids unique and ascending"
-    return {e["id"]: e for e in ents}, zones
+class Decoded:
+    """A world's canonical encoding, decoded: entities by id, zones, and transit in order."""
+
+    def __init__(self, canonical: bytes) -> None:
+        w: WorldData = world_from_canonical(canonical)
+        ents = [unpack_entity(w.entities[i:i + ENTITY_SIZE]) for i in range(0, len(w.entities), ENTITY_SIZE)]
+        ids = [e["id"] for e in ents]
+        assert ids == sorted(set(ids)), "ids unique and ascending"
+        self.entities = {e["id"]: e for e in ents}
+        self.zones = [unpack_zone(w.zones[i:i + ZONE_SIZE]) for i in range(0, len(w.zones), ZONE_SIZE)]
+        self.transit = [unpack_transit(w.transit[i:i + TRANSIT.size]) for i in range(0, len(w.transit), TRANSIT.size)]
+        self.flying = {t["to_id"]: t["record"] for t in self.transit if t["kind"] == TransitKind.traveller}
 
 
-def total_gold(entities: dict[int, dict]) -> int:
+def total_gold(world: Decoded) -> int:
+    """Gold where it is: players, npcs, gold items, and in flight."""
     return sum(e["amount"] if e["kind"] == Kind.item and e["item_type"] == ItemType.gold else e["gold"]
-               for e in entities.values())
+               for e in world.entities.values()) + sum(t["amount"] for t in world.transit) \
+        + sum(e["gold"] for e in world.flying.values())
 
 
-def check_invariants(entities: dict[int, dict], zones: list[dict], gold: int) -> None:
-    by_zone = {z["id"]: z for z in zones}
-    assert total_gold(entities) == gold, "gold is conserved"
+def check_invariants(world: Decoded, gold: int) -> None:
+    entities = world.entities
+    by_zone = {z["id"]: z for z in world.zones}
+    assert total_gold(world) == gold, "gold is conserved, counting what is in flight"
     for e in entities.values():
         z = by_zone[e["zone"]]
         assert 0 <= e["x"] < z["width"] and 0 <= e["y"] < z["height"], f"entity {e['id']} inside its zone"
@@ -70,11 +75,11 @@ def run_both(world, ticks):
     """Both engines through the ticks: identical results, the rule's sightings, invariants."""
     wasm, python = Session(create_engine("wasm"), world), Session(create_engine("python"), world)
     view = WorldView.from_world(world)
-    entities, zones = decode_world(canonical_bytes(world))
-    gold = total_gold(entities)
-    ever_created = set(entities)
+    now = Decoded(canonical_bytes(world))
+    gold = total_gold(now)
+    ever_created = set(now.entities) | set(now.flying)
     for number, commands in enumerate(ticks, start=1):
-        before = entities
+        before = now
         a, a_effects = wasm.step(*commands)
         b, b_effects = python.step(*commands)
         assert a_effects == b_effects, f"tick {number}: effects differ"
@@ -83,12 +88,13 @@ def run_both(world, ticks):
         assert world_a == world_b, f"tick {number}: worlds differ"
         view = view.apply(a)
         assert canonical_bytes(view.to_world()) == world_a, f"tick {number}: the view drifted from the engine"
-        entities, zones = decode_world(world_a)
-        assert sightings(a_effects) == oracle.sightings(before, entities), f"tick {number}: not the rule's sightings"
-        check_invariants(entities, zones, gold)
-        created = {e for e in entities if e not in ever_created}
+        now = Decoded(world_a)
+        assert sightings(a_effects) == oracle.sightings(before.entities, now.entities, before.flying, now.flying), \
+            f"tick {number}: not the rule's sightings"
+        check_invariants(now, gold)
+        created = {e for e in now.entities if e not in ever_created}
         for e in created:
-            assert entities[e]["kind"] == Kind.player or e >= world.next_id, "rule-created ids are fresh"
+            assert now.entities[e]["kind"] == Kind.player or e >= world.next_id, "rule-created ids are fresh"
         ever_created |= created
 
 

@@ -115,3 +115,36 @@ async def test_player_accounts_get_ids_above_next_id_and_each_other(migrated_dsn
         assert await store.allocate_account("ada@x", at_least=10) == 5001   # re-pointed, never reused
     finally:
         await pool.close()
+
+
+async def test_what_is_in_flight_and_the_zones_next_ids_are_stored_and_move_with_each_tick(store):
+    """docs/rules.md "Zones": transit and the zones' next_ids are part of the world; the database holds them."""
+    from pipeline.stages.plan import tick_write
+    from schema._generated.layout import ZONE_DTYPE, ZONE_SIZE, TransitKind
+    from vocabulary.records import pack_entity, pack_transit, pack_zone, unpack_entity, unpack_zone
+
+    world = load_world(TINY)
+    zones = [unpack_zone(world.zones[i:i + ZONE_SIZE]) for i in range(0, len(world.zones), ZONE_SIZE)]
+    moved_zones = b"".join(pack_zone(**{**z, "next_id": z["next_id"] + 5}) for z in zones)
+    records = [world.entities[i:i + ENTITY_SIZE] for i in range(0, len(world.entities), ENTITY_SIZE)]
+    player = next(r for r in records if unpack_entity(r)["kind"] == Kind.player)
+    there = zones[-1]
+    traveller = pack_entity(**{**unpack_entity(player), "zone": there["id"], "x": there["spawn_x"],
+                               "y": there["spawn_y"]})
+    transit = (pack_transit(TransitKind.traveller, world.tick + 1, to_id=unpack_entity(player)["id"],
+                            record=traveller)
+               + pack_transit(TransitKind.credit, world.tick + 1, from_id=unpack_entity(player)["id"], to_id=999,
+                              amount=3))
+    flying = WorldData(world.seed, world.tick, world.next_id, moved_zones,
+                       b"".join(r for r in records if r is not player), transit)
+    await store.seed(flying)
+    loaded = await store.load_world()
+    assert loaded == flying and world_hash(loaded) == world_hash(flying)
+
+    arrived = b"".join(pack_zone(**{**z, "next_id": z["next_id"] + 6}) for z in zones)
+    await store.commit_tick(tick_write(world.tick + 1, world.next_id, b"h" * 32, b"", b"", {}, [], transit=b"",
+                                       zones=arrived))
+    after = await store.load_world()
+    assert after.transit == b"" and after.zones == arrived
+    assert np.frombuffer(after.zones, dtype=ZONE_DTYPE)["next_id"].tolist() == \
+        [z["next_id"] + 6 for z in zones]

@@ -56,7 +56,7 @@ def test_an_id_reclaimed_by_another_kind_is_written_whole():
 def test_values_travel_as_parameters_never_in_the_sql_text():
     changes = columns_for([player(7, 1, 1, name="o'neil; drop table x")], [None])
     statement, copies = tick_statement(HEAD, changes, [3])
-    assert "neil" not in statement.sql and "$6" in statement.sql and not copies
+    assert "neil" not in statement.sql and "$9" in statement.sql and not copies
     assert "o'neil; drop table x" in statement.args[statement.args.index([3]) + 1:][3]   # identity's name column
 
 
@@ -65,7 +65,10 @@ def test_every_write_of_the_tick_waits_on_the_header_moving():
     assert statement.sql.startswith("WITH header AS (UPDATE world SET tick = $1")
     assert "INSERT INTO command_log (tick, commands, text, world_hash) SELECT $1, $4, $5, $3 FROM header" \
         in statement.sql
-    assert "DELETE FROM entity_identity WHERE id = ANY($6::bigint[]) AND EXISTS (SELECT 1 FROM header)" \
+    assert "DELETE FROM entity_identity WHERE id = ANY($9::bigint[]) AND EXISTS (SELECT 1 FROM header)" \
+        in statement.sql
+    assert "transit = $6" in statement.sql           # what is in flight moves with the header, or not at all
+    assert "UPDATE zone SET next_id = z.next_id FROM unnest($7::bigint[], $8::bigint[]) AS z(id, next_id), header" \
         in statement.sql
     for fragment in FRAGMENTS:     # a new player writes every fragment, each joined to the header
         assert f"{fragment.table}_rows AS (INSERT INTO {fragment.table} " in statement.sql
@@ -76,7 +79,7 @@ def test_every_write_of_the_tick_waits_on_the_header_moving():
 def test_an_id_reclaimed_within_the_tick_is_upserted_not_deleted():
     changes = columns_for([player(4, 1, 1, name="new")], [item(4, 1, 1, gold=3)])
     statement, _ = tick_statement(HEAD, changes, [4, 6])
-    assert statement.args[5] == [6]
+    assert statement.args[8] == [6]
 
 
 def test_large_writes_go_through_copy(monkeypatch):
@@ -87,7 +90,7 @@ def test_large_writes_go_through_copy(monkeypatch):
     (copy,) = copies
     assert isinstance(copy, SqlCopy) and copy.table == "entity_position" and len(copy.records) == 101
     assert f"DELETE FROM {copy.temp_table} RETURNING *" in statement.sql
-    assert statement.args[5:] == ()          # no arrays: the rows travel by COPY
+    assert statement.args[8:] == ()          # no arrays: the rows travel by COPY
 
 
 @pytest.mark.parametrize("count", [0, 1])
@@ -102,6 +105,6 @@ def test_the_plan_stage_builds_the_ticks_write(count):
     ctx = asyncio.run(Plan()(ctx))
     assert ctx.write is not None
     assert (ctx.write.tick, ctx.write.next_id, ctx.write.commands, ctx.write.text) == (1, 3, b"c" * 64, b"t")
-    assert ctx.write.statement.args[:6] == (1, 3, b"h" * 32, b"c" * 64, b"t", [2])
+    assert ctx.write.statement.args[:9] == (1, 3, b"h" * 32, b"c" * 64, b"t", b"", [], [], [2])
     assert ctx.write.statement.sql.count("_rows AS (INSERT") == 2 * count     # position and session
     assert ctx.write.rows == 1 + 2 * count

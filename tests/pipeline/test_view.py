@@ -32,3 +32,14 @@ def test_an_id_removed_then_created_again_is_the_new_record():
     view = WorldView.from_world(world(item(2, 5, 6), next_id=50))
     view = view.apply(result(1, [], removed=[2])).apply(result(2, [player(2, 1, 1, last_seq=7)]))
     assert view.last_seq(2) == 7 and view.settle().last_seq(2) == 7
+
+
+def test_a_player_in_flight_keeps_its_last_seq():
+    from schema._generated.layout import TransitKind
+    from vocabulary.records import pack_transit
+
+    flying = pack_entity(**player(4, 1, 1, zone=2, last_seq=8))
+    in_flight = pack_transit(TransitKind.traveller, 1, to_id=4, record=flying)
+    view = WorldView.from_world(world(player(1), transit=in_flight))
+    assert view.last_seq(4) == 8 and 4 not in view
+    assert view.apply(result(1, [player(4, 1, 1, zone=2, last_seq=9)])).last_seq(4) == 9

@@ -41,17 +41,25 @@ def _changed(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return {k: v for k, v in a.items() if k != "last_seq"} != {k: v for k, v in b.items() if k != "last_seq"}
 
 
-def sightings(before: Entities, after: Entities) -> list[tuple[str, int, int]]:
-    """The tick's (type, observer, entity) area-of-interest effects, in the order the rules give them."""
+def sightings(before: Entities, after: Entities, flying_before: Entities | None = None,
+              flying_after: Entities | None = None) -> list[tuple[str, int, int]]:
+    """The tick's (type, observer, entity) area-of-interest effects, in the order the rules give them.
+    `flying_*`: the travellers in flight at either end, by id: each an observer whose area is itself."""
+    flying_before, flying_after = flying_before or {}, flying_after or {}
+    records_before, records_after = {**before, **flying_before}, {**after, **flying_after}
     out: list[tuple[int, int, str]] = []
     seen_before = [e for e in before.values() if visible(e)]
     seen_after = [e for e in after.values() if visible(e)]
-    for p in online_players(after):
-        new = set(area(after, p, seen_after))
+    for p in online_players(after) + list(flying_after):
+        new = {p} if p in flying_after else set(area(after, p, seen_after))
         was = before.get(p)
-        old = set(area(before, p, seen_before)) if was is not None and was["kind"] == Kind.player and was["online"] \
-            else set()
+        if p in flying_before:
+            old = {p}
+        elif was is not None and was["kind"] == Kind.player and was["online"]:
+            old = set(area(before, p, seen_before))
+        else:
+            old = set()
         out += [(p, e, "enter") for e in new - old]
         out += [(p, e, "leave") for e in old - new]
-        out += [(p, e, "update") for e in new & old if _changed(before[e], after[e])]
+        out += [(p, e, "update") for e in new & old if _changed(records_before[e], records_after[e])]
     return [(kind, p, e) for p, e, kind in sorted(out)]

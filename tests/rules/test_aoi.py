@@ -2,6 +2,7 @@
 
 from tests.rules.kit import changed, cmd, removed, sightings
 from tests.support import ZONE, item, npc, player
+from vocabulary.ids import zone_first_id
 
 ZONE2 = dict(id=2, width=64, height=64, spawn_x=1, spawn_y=1)
 
@@ -61,8 +62,9 @@ def test_last_seq_changes_alone_give_no_update(start):
 def test_the_dead_stay_visible_and_dropped_gold_enters(start):
     s = start(player(1, 5, 5), player(2, 6, 5, hp=1, gold=3), next_id=50)
     _, effects = s.step(cmd(1, 1, "attack", target=2))
-    assert sightings(effects) == [("update", 1, 1), ("update", 1, 2), ("enter", 1, 50),
-                                  ("update", 2, 1), ("update", 2, 2), ("enter", 2, 50)]
+    drop = zone_first_id(1)
+    assert sightings(effects) == [("update", 1, 1), ("update", 1, 2), ("enter", 1, drop),
+                                  ("update", 2, 1), ("update", 2, 2), ("enter", 2, drop)]
 
 
 def test_other_zones_are_out_of_sight(start):
@@ -73,9 +75,9 @@ def test_other_zones_are_out_of_sight(start):
 
 def test_an_entity_created_and_removed_in_one_tick_is_never_reported(start):
     s = start(player(1, 10, 10, hp=1, gold=7), npc(2, 10, 9), player(3, 10, 11), next_id=50)
-    result, effects = s.step(cmd(3, 1, "pickup", item=50))
+    result, effects = s.step(cmd(3, 1, "pickup", item=zone_first_id(1)))
     assert s.entities()[3]["gold"] == 7
-    assert result.next_id == 51
+    assert s.zones()[1]["next_id"] == zone_first_id(1) + 1
     assert sorted(changed(result)) == [1, 2, 3]
     assert removed(result) == []
     assert sightings(effects) == [("update", 1, 1), ("update", 1, 2), ("update", 1, 3),

@@ -2,6 +2,7 @@
 
 from tests.rules.kit import changed, cmd, non_aoi, reason, rejections
 from tests.support import ZONE, item, npc, player
+from vocabulary.ids import zone_first_id, zone_id_end
 
 ZONE2 = dict(id=2, width=64, height=64, spawn_x=1, spawn_y=1)
 PASSIVE = 10_000  # an npc next_action_tick that keeps it from hitting back
@@ -48,19 +49,33 @@ def test_a_killed_player_drops_its_gold_as_a_new_item(start):
     after = s.entities()
     # potions, next_action_tick and online stay as they were
     assert after[2] == {**victim, "hp": 0, "respawn_tick": 11, "gold": 0}
-    assert after[50] == dict(id=50, kind=2, zone=1, x=6, y=5, item_type=1, amount=30, gold=0, hp=0,
-                             max_hp=0, attack=0, defense=0, potions=0, next_action_tick=0,
-                             respawn_tick=0, last_seq=0, online=0, name="", home_x=0, home_y=0)
-    assert result.next_id == 51
-    assert sorted(changed(result)) == [1, 2, 50]
+    # The item's id is the zone's to give (docs/rules.md "Ids"): the world's next_id stays.
+    drop = zone_first_id(1)
+    assert after[drop] == dict(id=drop, kind=2, zone=1, x=6, y=5, item_type=1, amount=30, gold=0, hp=0,
+                               max_hp=0, attack=0, defense=0, potions=0, next_action_tick=0,
+                               respawn_tick=0, last_seq=0, online=0, name="", home_x=0, home_y=0)
+    assert result.next_id == 50 and s.zones()[1]["next_id"] == drop + 1
+    assert sorted(changed(result)) == [1, 2, drop]
 
 
-def test_with_no_id_left_a_killed_player_keeps_its_gold(start):
-    s = start(player(1, 5, 5), player(2, 6, 5, hp=5, gold=30), next_id=2**63 - 1)
+def test_with_no_id_left_in_its_zone_a_killed_player_keeps_its_gold(start):
+    s = start(player(1, 5, 5), player(2, 6, 5, hp=5, gold=30), zones=[dict(ZONE, next_id=zone_id_end(1))])
     result, effects = s.step(hit(1, 1, 2))
     assert non_aoi(effects) == [{"type": "died", "entity": 2, "by": 1}]
     assert s.entities()[2]["gold"] == 30 and s.entities()[2]["hp"] == 0
-    assert result.next_id == 2**63 - 1 and sorted(s.entities()) == [1, 2]
+    assert s.zones()[1]["next_id"] == zone_id_end(1) and sorted(s.entities()) == [1, 2]
+
+
+def test_the_last_zone_creates_no_id_past_the_largest_bigint(start):
+    last = dict(id=2**32 - 1, width=64, height=64, spawn_x=0, spawn_y=0, next_id=2**63 - 2)
+    z = last["id"]
+    s = start(player(1, 5, 5, zone=z), npc(2, 6, 5, zone=z, hp=1, gold=3, next_action_tick=PASSIVE),
+              npc(3, 5, 6, zone=z, hp=1, gold=4, next_action_tick=PASSIVE), zones=[last])
+    s.step(hit(1, 1, 2))
+    s.step()
+    s.step(hit(1, 2, 3))
+    assert s.entities()[2**63 - 2]["amount"] == 3 and s.entities()[3]["gold"] == 4
+    assert s.zones()[last["id"]]["next_id"] == 2**63 - 1
 
 
 def test_a_killed_npc_without_gold_drops_nothing(start):
@@ -76,9 +91,9 @@ def test_a_killed_npc_without_gold_drops_nothing(start):
 def test_a_killed_npc_with_gold_drops_it(start):
     s = start(player(1, 5, 5), npc(2, 6, 5, hp=9, gold=4, next_action_tick=PASSIVE), next_id=50)
     result, _ = s.step(hit(1, 1, 2))
-    assert s.entities()[50]["amount"] == 4
+    assert s.entities()[zone_first_id(1)]["amount"] == 4
     assert s.entities()[2]["gold"] == 0
-    assert result.next_id == 51
+    assert result.next_id == 50
 
 
 def test_what_is_no_target(start):

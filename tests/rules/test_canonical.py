@@ -5,6 +5,7 @@ import struct
 from pipeline.engines.frames import WORLD_FRAME
 from tests.rules.kit import cmd
 from tests.support import ZONE, Session, canonical, item, npc, player, world, world_frame
+from vocabulary.ids import zone_first_id
 from vocabulary.records import pack_entity
 
 ZONE2 = dict(id=2, width=20, height=10, spawn_x=3, spawn_y=4)
@@ -21,20 +22,20 @@ def test_a_loaded_world_encodes_as_the_reference_says(make_engine):
 def test_an_empty_world(make_engine):
     w = world(zones=[ZONE], seed=5)
     s = Session(make_engine(), w)
-    assert bytes(s.engine.canonical()) == struct.pack("<QQQI", 5, 0, 1, 1) + w.zones + struct.pack("<I", 0)
+    assert bytes(s.engine.canonical()) == struct.pack("<QQQI", 5, 0, 1, 1) + w.zones + struct.pack("<II", 0, 0)
 
 
 def test_the_encoding_follows_the_ticks(start):
     s = start(player(1, 5, 5), player(2, 6, 5, hp=4, gold=9), item(3, 50, 50), zones=[ZONE, ZONE2],
               seed=11, next_id=10)
     s.step(cmd(1, 1, "attack", target=2), cmd(5, 1, "join", zone=2, name="eve"))
-    s.step(cmd(1, 2, "pickup", item=10), cmd(1, 3, "move", dx=-1, dy=1))
+    s.step(cmd(1, 2, "pickup", item=zone_first_id(1)), cmd(1, 3, "move", dx=-1, dy=1))
     expected = world(
         player(1, 4, 6, gold=9, last_seq=3, next_action_tick=3),
         player(2, 6, 5, hp=0, respawn_tick=11, gold=0),
         item(3, 50, 50),
         player(5, 3, 4, zone=2, name="eve", last_seq=1),
-        zones=[ZONE, ZONE2], seed=11, tick=2, next_id=11)
+        zones=[dict(ZONE, next_id=zone_first_id(1) + 1), ZONE2], seed=11, tick=2, next_id=10)
     assert bytes(s.engine.canonical()) == canonical(expected)
 
 

@@ -2,6 +2,7 @@
 
 from tests.rules.kit import changed, non_aoi
 from tests.support import ZONE, item, npc, player
+from vocabulary.ids import zone_first_id
 
 ZONE2 = dict(id=2, width=64, height=64, spawn_x=1, spawn_y=1)
 
@@ -81,8 +82,9 @@ def test_each_npc_sees_the_world_as_the_npcs_before_it_left_it(start):
     assert s.entities()[4]["next_action_tick"] == 3 and s.entities()[8]["next_action_tick"] == 3
     assert s.entities()[9]["next_action_tick"] == 0
     assert pos(s, 9) == (10, 8)
-    assert s.entities()[30]["amount"] == 8 and (s.entities()[30]["x"], s.entities()[30]["y"]) == (10, 10)
-    assert result.next_id == 31
+    drop = s.entities()[zone_first_id(1)]
+    assert drop["amount"] == 8 and (drop["x"], drop["y"]) == (10, 10)
+    assert result.next_id == 30
 
 
 def test_npcs_see_respawned_and_regenerated_players(start):

@@ -6,6 +6,7 @@ from pipeline.view import WorldView
 from tests.rules.kit import changed, cmd, removed
 from tests.support import command_frame, item, npc, player, world
 from vocabulary.errors import EngineError
+from vocabulary.ids import zone_first_id
 from vocabulary.records import pack_entity
 
 
@@ -14,7 +15,7 @@ def test_a_quiet_tick_reports_nothing_but_the_header(start):
     result, effects = s.step()
     assert (result.tick, result.next_id) == (8, 40)
     assert effects == []
-    assert (result.effects, result.recipients, result.changed, result.removed) == (b"", b"", b"", b"")
+    assert (result.effects, result.recipients, result.changed, result.removed, result.transit) == (b"",) * 5
 
 
 def test_changed_holds_the_new_records_in_ascending_id_and_created_entities(start):
@@ -22,10 +23,11 @@ def test_changed_holds_the_new_records_in_ascending_id_and_created_entities(star
     result, _ = s.step(cmd(7, 1, "attack", target=3), cmd(5, 1, "transfer", to=3, amount=4),
                        cmd(9, 1, "join", zone=1, name="nine"))
     after = s.entities()
-    assert list(changed(result)) == [3, 5, 7, 9, 20]
-    assert changed(result) == {id: after[id] for id in (3, 5, 7, 9, 20)}
-    assert result.changed == b"".join(pack_entity(**after[id]) for id in (3, 5, 7, 9, 20))
-    assert after[3]["gold"] == 4 and after[20]["amount"] == 2
+    drop = zone_first_id(1)
+    assert list(changed(result)) == [3, 5, 7, 9, drop]
+    assert changed(result) == {id: after[id] for id in (3, 5, 7, 9, drop)}
+    assert result.changed == b"".join(pack_entity(**after[id]) for id in (3, 5, 7, 9, drop))
+    assert after[3]["gold"] == 4 and after[drop]["amount"] == 2
 
 
 def test_removed_holds_the_removed_ids_ascending(start):

@@ -10,8 +10,8 @@ from fluxworld.WorldFrame import WorldFrame
 from fluxworld.Zone import CreateZone
 
 from pipeline.engines.frames import COMMAND_FRAME, TICK_RESULT, WORLD_FRAME, FrameError
-from schema._generated.layout import ENTITY_SIZE
-from vocabulary.records import pack_commands, pack_entity, pack_zone, unpack_entity, unpack_zone
+from schema._generated.layout import ENTITY_SIZE, TransitKind
+from vocabulary.records import pack_commands, pack_entity, pack_transit, pack_zone, unpack_entity, unpack_zone
 
 
 def test_world_frame_we_write_flatc_reads():
@@ -34,7 +34,7 @@ def test_world_frame_flatc_writes_we_read():
     CreateEntity(b, 42, 7, 0, 0, 0, 3, 1, 50, 60, 10, 2, 1, 4, 5, 0, 0, 0, 0, 1, 2, list(b"hi") + [0] * 30)
     ents = b.EndVector()
     flatc_world_frame.StartZonesVector(b, 1)
-    CreateZone(b, 1, 64, 64, 32, 32)
+    CreateZone(b, 1, 64, 64, 32, 32, 2**62 + 2**30)
     zones = b.EndVector()
     flatc_world_frame.Start(b)
     flatc_world_frame.AddSeed(b, 3)          # tick and next_id left at default: absent from the vtable
@@ -43,7 +43,7 @@ def test_world_frame_flatc_writes_we_read():
     b.Finish(flatc_world_frame.End(b))
     got = WORLD_FRAME.decode(bytes(b.Output()))
     assert (got["seed"], got["tick"], got["next_id"], got["replace"]) == (3, 0, 0, 0)
-    assert unpack_zone(got["zones"]) == dict(id=1, width=64, height=64, spawn_x=32, spawn_y=32)
+    assert unpack_zone(got["zones"]) == dict(id=1, width=64, height=64, spawn_x=32, spawn_y=32, next_id=2**62 + 2**30)
     entity = unpack_entity(got["entities"][:ENTITY_SIZE])
     assert (entity["id"], entity["gold"], entity["hp"], entity["max_hp"], entity["name"]) == (42, 7, 50, 60, "hi")
 
@@ -70,6 +70,25 @@ def test_size_prefixed_tick_result_reads_with_flatc():
     r = flatc_tick_result.TickResult.GetRootAs(buf, 4)
     assert (r.Tick(), r.NextId(), r.RemovedLength(), r.Removed(0), r.EffectsLength()) == (4, 10, 1, 3, 0)
     assert TICK_RESULT.decode(buf, 4)["tick"] == 4
+
+
+def test_transit_crosses_both_frames_as_flatc_reads_it():
+    traveller = pack_entity(id=5, kind=0, zone=2, x=1, y=1, hp=9, max_hp=10, online=1, name="bo", last_seq=4)
+    transit = pack_transit(TransitKind.traveller, 12, to_id=5, record=traveller) + \
+        pack_transit(TransitKind.refund, 12, from_id=2**64 - 1, to_id=3, amount=2**62)
+    zones = pack_zone(2, 8, 8, 1, 1, 2**62 + 2**31 + 7)
+    for codec, root, extra in ((WORLD_FRAME, flatc_world_frame.WorldFrame, {"replace": 1}),
+                               (TICK_RESULT, flatc_tick_result.TickResult, {})):
+        buf = codec.encode({"tick": 11, "zones": zones, "transit": transit, **extra})
+        f = root.GetRootAs(buf, 0)
+        assert f.ZonesLength() == 1 and f.Zones(0).NextId() == 2**62 + 2**31 + 7
+        assert f.TransitLength() == 2
+        first, second = f.Transit(0), f.Transit(1)
+        assert (first.Kind(), first.ArriveTick(), first.ToId()) == (TransitKind.traveller, 12, 5)
+        assert bytes(first.RecordAsNumpy()) == traveller
+        assert (second.Kind(), second.FromId(), second.ToId(), second.Amount()) == \
+            (TransitKind.refund, 2**64 - 1, 3, 2**62)
+        assert bytes(codec.decode(buf)["transit"]) == transit
 
 
 def test_malformed_frames_are_named():

@@ -15,6 +15,7 @@ from tests.rules.kit import cmd
 from tests.rules.test_reference import ZONES, random_commands, random_world
 from tests.support import Session, npc, player, world
 from vocabulary.errors import EngineError
+from vocabulary.ids import zone_first_id
 
 
 def assert_indexes_match_the_entities(w: World) -> None:
@@ -37,8 +38,10 @@ def test_indexes_follow_random_ticks(seed):
     seqs = {}
     for _ in range(40):
         s.step(*random_commands(rng, seqs, sorted(s.entities())))
-        assert_indexes_match_the_entities(s.engine._world)
-        assert s.engine._world.journal.keys() <= set(range(1, s.engine._world.next_id))
+        w = s.engine._world
+        assert_indexes_match_the_entities(w)
+        assert all(id < w.next_id or any(zone_first_id(z) <= id < w.zones[z].next_id for z in w.zones)
+                   for id in w.journal), "the journal holds only ids joins or zones gave out"
 
 
 def test_a_failing_tick_leaves_the_world_as_it_was(monkeypatch):
@@ -98,3 +101,29 @@ def test_a_respawn_popped_by_a_failing_tick_still_happens(monkeypatch):
     _, effects = s.step()
     assert [e["type"] for e in effects] == ["respawned", "update", "enter"]  # the npc comes into view
     assert s.entities()[1]["hp"] == 100
+
+
+def test_a_failing_tick_restores_what_was_in_flight_and_the_zones_next_id(monkeypatch):
+    zones = [dict(id=1, width=16, height=16, spawn_x=1, spawn_y=1),
+             dict(id=2, width=16, height=16, spawn_x=2, spawn_y=2)]
+    w = world(player(1, 5, 5, gold=20), player(2, 6, 5), npc(3, 5, 6, hp=1, gold=4, next_action_tick=99),
+              player(4, 3, 3, zone=2), zones=zones)
+    failing, reference = Session(PythonEngine(), w), Session(PythonEngine(), w)
+    first = [cmd(2, 1, "travel", zone=2), cmd(1, 1, "transfer", to=4, amount=5)]
+    failing.step(*first)
+    reference.step(*first)
+    second = [cmd(1, 2, "attack", target=3), cmd(1, 3, "travel", zone=2), cmd(4, 1, "transfer", to=1, amount=1)]
+
+    def boom(*args):
+        raise RuntimeError("injected")
+
+    before = failing.engine.canonical()
+    monkeypatch.setattr(twin_engine.World, "changes", boom)
+    with pytest.raises(EngineError, match="injected"):
+        failing.step(*second)
+    failing.tick -= 1
+    monkeypatch.undo()
+    assert failing.engine.canonical() == before
+    assert_indexes_match_the_entities(failing.engine._world)
+    assert failing.step(*second) == reference.step(*second)
+    assert failing.engine.canonical() == reference.engine.canonical()

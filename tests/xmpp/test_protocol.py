@@ -29,6 +29,8 @@ def test_text_commands():
     assert parse_text("NE") == Request("move", {"dx": 1, "dy": -1})
     assert parse_text("attack 17") == Request("attack", {"target": 17})
     assert parse_text("transfer 5 100") == Request("transfer", {"to": 5, "amount": 100})
+    assert parse_text("travel 2") == Request("travel", {"zone": 2})
+    assert parse_text("travel") == ParseError("usage: travel ZONE")
     assert parse_text("  say  hello   there ") == Request("say", {"text": "hello   there"})
     assert parse_text("use") == Request("use", {})
     assert parse_text("join") == Request("join", {}) and parse_text("join 2") == Request("join", {"zone": 2})

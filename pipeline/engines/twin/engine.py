@@ -12,10 +12,12 @@ from vocabulary.errors import EngineError
 from vocabulary.types import TickResult
 
 from .effect_log import EffectLog
+from .entity import ENTITY, ZONE, Entity, Zone
 from .rules.aoi import area_of_interest, watch_all, watch_around
 from .rules.commands import decode_commands, run_command
-from .rules.tick import npc_behaviour, regenerate, respawn
-from .world import ENTITY, ZONE, Entity, World, Zone
+from .rules.tick import arrive, npc_behaviour, regenerate, respawn
+from .transit import unpack_transit
+from .world import World
 
 
 class PythonEngine:
@@ -26,12 +28,12 @@ class PythonEngine:
         self._open = False      # a transformed tick waiting for sightings()
 
     def project(self, frame: bytes) -> None:
-        """Replace the world with a WorldFrame's, or upsert its entities."""
+        """Replace the world with a WorldFrame's (zones and transit too), or upsert its entities."""
         f = WORLD_FRAME.decode(frame)
         self._drop_open_tick()
         if f["replace"]:
             zones = (Zone(*values) for values in ZONE.iter_unpack(f["zones"]))
-            self._world = World(f["seed"], f["tick"], f["next_id"], zones)
+            self._world = World(f["seed"], f["tick"], f["next_id"], zones, unpack_transit(f["transit"]))
         world = self._require_world()
         loaded = [Entity.unpack(record) for record in _records(f["entities"])]
         spots = []
@@ -59,6 +61,7 @@ class PythonEngine:
         world.begin_tick()
         try:
             world.tick += 1
+            arrive(world)
             respawn(world, log)
             regenerate(world)
             npc_behaviour(world, log)
@@ -76,7 +79,8 @@ class PythonEngine:
         else:
             world.interest.valid = False
         return TickResult(tick=world.tick, next_id=world.next_id, effects=log.effects(),
-                          recipients=log.recipients(), changed=changed, removed=removed, previous=previous)
+                          recipients=log.recipients(), changed=changed, removed=removed, previous=previous,
+                          zones=world.packed_zones(), transit=world.transit.pack())
 
     def sightings(self) -> bytes:
         """The area-of-interest effects of the tick just transformed (rules/aoi.py)."""

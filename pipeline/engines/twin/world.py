@@ -11,6 +11,8 @@ keep these true at every moment of a tick:
 - `grid` and `spots` hold exactly the visible entities (everything but
   offline players) at their current positions.
 - `online` holds the ids of the online players.
+- `transit` holds what is in flight between zones (transit.py): a traveller
+  is there and nowhere in `entities` from its `travel` to its arrival.
 
 `interest` keeps every online player's area of interest between ticks; the
 area-of-interest pass (rules/aoi.py) brings it up to date at the end of each
@@ -26,113 +28,30 @@ of the tick has changed an hp, so settling it between ticks is enough.
 from __future__ import annotations
 
 import heapq
-import operator
 import struct
 from typing import Iterable
 
-from schema._generated import layout
-from schema._generated.layout import Kind
+from schema._generated.layout import Kind, TransitKind
 
+from .entity import ENTITY, ZONE, Entity, Zone
 from .interest import Interest
 from .spatial import Grid, Spots
+from .transit import InFlight, Transit, unpack_transit
 
-ENTITY = struct.Struct(layout.ENTITY_FORMAT)
-ZONE = struct.Struct(layout.ZONE_FORMAT)
 HEADER = struct.Struct("<QQQ")  # seed, tick, next_id
 COUNT = struct.Struct("<I")
-NAME_MAX = 32
 _NONE = bytes(ENTITY.size)   # the previous record of an entity created this tick
 
 
-def distance(a: Entity, b: Entity) -> int:
-    """Chebyshev distance, ignoring zones (callers compare zones first)."""
-    return max(abs(a.x - b.x), abs(a.y - b.y))
-
-
-class Zone:
-    __slots__ = ("id", "width", "height", "spawn_x", "spawn_y")
-
-    def __init__(self, id: int, width: int, height: int, spawn_x: int, spawn_y: int) -> None:
-        self.id, self.width, self.height = id, width, height
-        self.spawn_x, self.spawn_y = spawn_x, spawn_y
-
-    def pack(self) -> bytes:
-        return ZONE.pack(self.id, self.width, self.height, self.spawn_x, self.spawn_y)
-
-
-class Entity:
-    """One entity of any kind: the fields of schema/world.fbs Entity, by name.
-
-    `name` is the whole 32-byte field (zero padded, `name_len` bytes used), so
-    that packing the fields gives back the record byte for byte. `record` is
-    the packed record as of the last sealed tick.
-    """
-
-    __slots__ = ("id", "gold", "amount", "next_action_tick", "respawn_tick", "last_seq", "zone",
-                 "hp", "max_hp", "attack", "defense", "potions", "x", "y", "home_x", "home_y",
-                 "kind", "item_type", "online", "name_len", "name", "record")
-    id: int
-    gold: int
-    amount: int
-    next_action_tick: int
-    respawn_tick: int
-    last_seq: int
-    zone: int
-    hp: int
-    max_hp: int
-    attack: int
-    defense: int
-    potions: int
-    x: int
-    y: int
-    home_x: int
-    home_y: int
-    kind: int
-    item_type: int
-    online: int
-    name_len: int
-    name: bytes
-    record: bytes
-
-    @classmethod
-    def unpack(cls, record: bytes | memoryview) -> Entity:
-        """An entity from its packed record. Packing it again zeroes the padding."""
-        e = cls.__new__(cls)
-        for field, value in zip(layout.ENTITY_FIELDS, ENTITY.unpack(record)):
-            setattr(e, field, value)
-        e.record = e.pack()
-        return e
-
-    @classmethod
-    def new(cls, *, name: bytes = b"", **fields: int) -> Entity:
-        """An entity created during play: the given fields, every other one zero."""
-        values: dict[str, object] = dict.fromkeys(layout.ENTITY_FIELDS, 0)
-        values.update(fields, name_len=len(name), name=name.ljust(NAME_MAX, b"\0"))
-        return cls.unpack(ENTITY.pack(*(values[f] for f in layout.ENTITY_FIELDS)))
-
-    def pack(self) -> bytes:
-        return ENTITY.pack(*_field_values(self))
-
-    @property
-    def living(self) -> bool:
-        """For players and npcs: alive. Living means respawn_tick == 0."""
-        return self.respawn_tick == 0
-
-    @property
-    def visible(self) -> bool:
-        """Whether anyone can see it at all: offline players are invisible."""
-        return self.kind != Kind.player or self.online == 1
-
-
-# The slots, minus the cache, must be the schema's fields in the schema's order.
-assert Entity.__slots__[:-1] == layout.ENTITY_FIELDS, "Entity slots drifted from schema/world.fbs"
-_field_values = operator.attrgetter(*layout.ENTITY_FIELDS)
-
-
 class World:
-    def __init__(self, seed: int, tick: int, next_id: int, zones: Iterable[Zone]) -> None:
+    def __init__(self, seed: int, tick: int, next_id: int, zones: Iterable[Zone],
+                 transit: Iterable[Transit] = ()) -> None:
         self.seed, self.tick, self.next_id = seed, tick, next_id
         self.zones = {z.id: z for z in zones}
+        self.transit = InFlight(transit)
+        # This tick's arrivals: each traveller's record as it was in flight,
+        # its record at the start of the tick for the area of interest.
+        self.arrived: dict[int, bytes] = {}
         self.entities: dict[int, Entity] = {}
         self.grid: Grid[Entity] = Grid()
         self.spots = Spots()
@@ -143,7 +62,7 @@ class World:
         # respawned, or been replaced by `project`, are stale and skipped.
         self._respawns: list[tuple[int, int]] = []
         self.journal: dict[int, bytes | None] = {}
-        self._header_at_start = (tick, next_id)
+        self._at_start = self._header()
 
     # -- loading (project) --------------------------------------------------
 
@@ -223,6 +142,22 @@ class World:
         del self.entities[e.id]
         self._unindex(e)
 
+    def depart(self, player: Entity, zone: Zone) -> None:
+        """`player` leaves the world for `zone`'s spawn point, where it arrives next tick."""
+        self.remove(player)
+        player.zone, player.x, player.y = zone.id, zone.spawn_x, zone.spawn_y
+        self.transit.board(player, self.tick + 1)
+
+    def arrive(self, traveller: Entity) -> None:
+        """A traveller back in the world, as it was in flight."""
+        traveller.record = traveller.pack()
+        self.arrived[traveller.id] = traveller.record
+        self.create(traveller)
+
+    def send(self, kind: TransitKind, from_id: int, to_id: int, amount: int) -> None:
+        """Gold in flight (a credit or a refund), due at the start of the next tick."""
+        self.transit.send(kind, self.tick + 1, from_id, to_id, amount)
+
     def schedule_respawn(self, e: Entity) -> None:
         heapq.heappush(self._respawns, (e.respawn_tick, e.id))
 
@@ -239,9 +174,14 @@ class World:
 
     # -- the tick's bracket ----------------------------------------------------
 
+    def _header(self) -> tuple[int, int, list[bytes], bytes]:
+        """What a failed tick must restore beside the entities: header, zones, transit."""
+        return self.tick, self.next_id, [z.pack() for z in self.zones.values()], self.transit.pack()
+
     def begin_tick(self) -> None:
         self.journal.clear()
-        self._header_at_start = (self.tick, self.next_id)
+        self.arrived.clear()
+        self._at_start = self._header()
 
     def seal_tick(self) -> None:
         """After the last rule: repack the touched entities and settle `wounded`."""
@@ -275,8 +215,8 @@ class World:
         O(world): only for a tick that failed part way, when the indexes
         cannot be trusted. Untouched entities are unchanged and reused.
         """
-        tick, next_id = self._header_at_start
-        restored = World(self.seed, tick, next_id, self.zones.values())
+        tick, next_id, zones, transit = self._at_start
+        restored = World(self.seed, tick, next_id, (Zone(*ZONE.unpack(z)) for z in zones), unpack_transit(transit))
         for id, e in self.entities.items():
             if id not in self.journal:
                 restored.upsert(e)
@@ -288,8 +228,12 @@ class World:
     # -- the canonical encoding (docs/rules.md, "World hash") ------------------
 
     def canonical(self) -> bytes:
-        zones = [self.zones[id].pack() for id in sorted(self.zones)]
+        zones = self.packed_zones()
         records = [self.entities[id].record for id in sorted(self.entities)]
         return b"".join([HEADER.pack(self.seed, self.tick, self.next_id),
-                         COUNT.pack(len(zones)), *zones, COUNT.pack(len(records)), *records])
+                         COUNT.pack(len(self.zones)), zones, COUNT.pack(len(records)), *records,
+                         COUNT.pack(len(self.transit.items)), self.transit.pack()])
+
+    def packed_zones(self) -> bytes:
+        return b"".join(self.zones[id].pack() for id in sorted(self.zones))
 

@@ -213,7 +213,8 @@ class WasmEngine:
         return TickResult(
             tick=fields["tick"], next_id=fields["next_id"], effects=bytes(fields["effects"]),
             recipients=bytes(fields["recipients"]), changed=bytes(fields["changed"]),
-            removed=bytes(fields["removed"]), previous=bytes(fields["previous"]))
+            removed=bytes(fields["removed"]), previous=bytes(fields["previous"]), zones=bytes(fields["zones"]),
+            transit=bytes(fields["transit"]))
 
     def sightings(self) -> bytes:
         fuel = self.fuel[abi.SIGHTINGS] + self.world_fuel

@@ -24,6 +24,7 @@ export namespace Op {
   export const use: u8 = 5;
   export const transfer: u8 = 6;
   export const say: u8 = 7;
+  export const travel: u8 = 8;
 }
 
 export namespace Reason {
@@ -43,6 +44,7 @@ export namespace Reason {
   export const bad_amount: u8 = 13;
   export const insufficient_funds: u8 = 14;
   export const bad_text: u8 = 15;
+  export const same_zone: u8 = 16;
 }
 
 export namespace EffectKind {
@@ -55,8 +57,14 @@ export namespace EffectKind {
   export const leave: u8 = 6;
 }
 
+export namespace TransitKind {
+  export const credit: u8 = 0;
+  export const refund: u8 = 1;
+  export const traveller: u8 = 2;
+}
+
 export namespace Zone {
-  export const SIZE: usize = 12;
+  export const SIZE: usize = 24;
   @inline export function id(p: usize): u32 { return load<u32>(p, 0); }
   @inline export function set_id(p: usize, v: u32): void { store<u32>(p, v, 0); }
   @inline export function width(p: usize): u16 { return load<u16>(p, 4); }
@@ -67,6 +75,8 @@ export namespace Zone {
   @inline export function set_spawn_x(p: usize, v: u16): void { store<u16>(p, v, 8); }
   @inline export function spawn_y(p: usize): u16 { return load<u16>(p, 10); }
   @inline export function set_spawn_y(p: usize, v: u16): void { store<u16>(p, v, 10); }
+  @inline export function next_id(p: usize): u64 { return load<u64>(p, 16); }
+  @inline export function set_next_id(p: usize, v: u64): void { store<u64>(p, v, 16); }
 }
 
 export namespace Entity {
@@ -115,6 +125,22 @@ export namespace Entity {
   export const NAME_LENGTH: usize = 32;
 }
 
+export namespace Transit {
+  export const SIZE: usize = 160;
+  @inline export function arrive_tick(p: usize): u64 { return load<u64>(p, 0); }
+  @inline export function set_arrive_tick(p: usize, v: u64): void { store<u64>(p, v, 0); }
+  @inline export function from_id(p: usize): u64 { return load<u64>(p, 8); }
+  @inline export function set_from_id(p: usize, v: u64): void { store<u64>(p, v, 8); }
+  @inline export function to_id(p: usize): u64 { return load<u64>(p, 16); }
+  @inline export function set_to_id(p: usize, v: u64): void { store<u64>(p, v, 16); }
+  @inline export function amount(p: usize): i64 { return load<i64>(p, 24); }
+  @inline export function set_amount(p: usize, v: i64): void { store<i64>(p, v, 24); }
+  export const RECORD_OFFSET: usize = 32;
+  export const RECORD_LENGTH: usize = 120;
+  @inline export function kind(p: usize): u8 { return load<u8>(p, 152); }
+  @inline export function set_kind(p: usize, v: u8): void { store<u8>(p, v, 152); }
+}
+
 export namespace Command {
   export const SIZE: usize = 64;
   @inline export function player(p: usize): u64 { return load<u64>(p, 0); }
@@ -160,7 +186,7 @@ export namespace Effect {
 }
 
 export namespace WorldFrame {
-  export const FIELDS: i32 = 6;
+  export const FIELDS: i32 = 7;
   export const INLINE_SIZE: usize = 48;
   export const SEED_SLOT: i32 = 0;
   export const SEED_INLINE: usize = 8;
@@ -172,7 +198,7 @@ export namespace WorldFrame {
   export const NEXT_ID_INLINE: usize = 24;
   @inline export function next_id(table: usize): u64 { const o = fieldOffset(table, 8); return o == 0 ? 0 : load<u64>(table + o); }
   export const REPLACE_SLOT: i32 = 3;
-  export const REPLACE_INLINE: usize = 40;
+  export const REPLACE_INLINE: usize = 44;
   @inline export function replace(table: usize): u8 { const o = fieldOffset(table, 10); return o == 0 ? 0 : load<u8>(table + o); }
   export const ZONES_SLOT: i32 = 4;
   export const ZONES_INLINE: usize = 32;
@@ -182,6 +208,10 @@ export namespace WorldFrame {
   export const ENTITIES_INLINE: usize = 36;
   /** Address of the vector's length word, or 0 when absent. */
   @inline export function entities(table: usize): usize { const o = fieldOffset(table, 14); return o == 0 ? 0 : table + o + load<u32>(table + o); }
+  export const TRANSIT_SLOT: i32 = 6;
+  export const TRANSIT_INLINE: usize = 40;
+  /** Address of the vector's length word, or 0 when absent. */
+  @inline export function transit(table: usize): usize { const o = fieldOffset(table, 16); return o == 0 ? 0 : table + o + load<u32>(table + o); }
 }
 
 export namespace CommandFrame {
@@ -204,8 +234,8 @@ export namespace CommandFrame {
 }
 
 export namespace TickResult {
-  export const FIELDS: i32 = 7;
-  export const INLINE_SIZE: usize = 48;
+  export const FIELDS: i32 = 9;
+  export const INLINE_SIZE: usize = 56;
   export const TICK_SLOT: i32 = 0;
   export const TICK_INLINE: usize = 8;
   @inline export function tick(table: usize): u64 { const o = fieldOffset(table, 4); return o == 0 ? 0 : load<u64>(table + o); }
@@ -232,4 +262,12 @@ export namespace TickResult {
   export const PREVIOUS_INLINE: usize = 40;
   /** Address of the vector's length word, or 0 when absent. */
   @inline export function previous(table: usize): usize { const o = fieldOffset(table, 16); return o == 0 ? 0 : table + o + load<u32>(table + o); }
+  export const ZONES_SLOT: i32 = 7;
+  export const ZONES_INLINE: usize = 44;
+  /** Address of the vector's length word, or 0 when absent. */
+  @inline export function zones(table: usize): usize { const o = fieldOffset(table, 18); return o == 0 ? 0 : table + o + load<u32>(table + o); }
+  export const TRANSIT_SLOT: i32 = 8;
+  export const TRANSIT_INLINE: usize = 48;
+  /** Address of the vector's length word, or 0 when absent. */
+  @inline export function transit(table: usize): usize { const o = fieldOffset(table, 20); return o == 0 ? 0 : table + o + load<u32>(table + o); }
 }

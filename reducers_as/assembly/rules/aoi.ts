@@ -17,6 +17,10 @@
 // - every other observer's area is unchanged: it gets an update for each
 //   changed entity it watches, found through that entity's watchers.
 // The pairs are then sorted by (observer id, entity id).
+//
+// A traveller is in no zone from its travel to its arrival: its area is
+// itself alone. It departs still an observer (its slot, removed, holds its
+// record in flight until the tick ends) and arrives with that area.
 
 import { EffectKind, Entity, Kind } from "../_generated/schema";
 import {
@@ -24,7 +28,7 @@ import {
   firstWatcher, markSearched, memberAt, MEMBERS, newArea, newPass, removeMember, replaceMember, searchedIn, setArea,
   setRadius,
 } from "../interest";
-import { entrySlot, journalIndex, journalLength } from "../journal";
+import { DEPARTED, entryFlags, entrySlot, journalIndex, journalLength } from "../journal";
 import {
   buildMarks, CHANGED, markedCellCount, markedCellX, markedCellY, markedCellZone, markNear, PLAYER_ENTRY, SAW,
   sameSpot, SEES, summaryBits,
@@ -215,6 +219,12 @@ export function watchAround(spots: KeyList, players: I32List): void {
   }
 }
 
+/** Whether the player in `slot` left its zone this tick. */
+@inline function departed(slot: i32): bool {
+  const j = journalIndex(slot);
+  return j >= 0 && (entryFlags(j) & DEPARTED) != 0;
+}
+
 /** Whether the entity in `slot` changed this tick (in any field but last_seq). */
 @inline function changed(slot: i32): bool {
   const j = journalIndex(slot);
@@ -232,7 +242,10 @@ export function areaOfInterest(): void {
   // Observers that are new, came online or moved; no area for those not online now.
   for (let j = 0; j < n; j++) {
     const s = entrySlot(j), bits = summaryBits(j);
-    if (!(bits & PLAYER_ENTRY) || !(bits & SEES)) {
+    if (entryFlags(j) & DEPARTED) {
+      markSearched(s, pass);
+      again.push(s);
+    } else if (!(bits & PLAYER_ENTRY) || !(bits & SEES)) {
       dropArea(s);
     } else if (areaOf(s) < 0 || !(bits & SAW) || !sameSpot(j)) {
       markSearched(s, pass);
@@ -254,7 +267,13 @@ export function areaOfInterest(): void {
   forgetSearches(again.len);
   for (let i = 0; i < again.len; i++) {
     const s = again.get(i);
-    keepDiff(s, areaInPass(s));
+    if (departed(s)) {
+      members.clear();
+      members.push(s);
+      keepDiff(s, 0);
+    } else {
+      keepDiff(s, areaInPass(s));
+    }
   }
   // Everyone else sees what it saw: the changed entities it watches are updates.
   for (let j = 0; j < n; j++) {

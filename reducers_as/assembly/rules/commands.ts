@@ -9,14 +9,15 @@
 // revives, heals or logs an entity in or out is followed by sync() (the
 // indexes), so later commands see the world as earlier ones left it.
 
-import { Command, Entity, ItemType, Kind, Op, Reason, Zone } from "../_generated/schema";
+import { Command, Entity, ItemType, Kind, Op, Reason, TransitKind, Zone } from "../_generated/schema";
 import { slotOf } from "../ids";
-import { noteCreated, noteReclaimed, noteRemoved, touch } from "../journal";
+import { noteCreated, noteDeparted, noteReclaimed, noteRemoved, touch } from "../journal";
 import { chat, died, rejected } from "../output";
 import { schedule } from "../schedule";
+import { board, inFlight, send } from "../transit";
 import { listeners } from "./aoi";
 import {
-  claimId, createEntity, findZone, nextId, rec, reclaim, removeEntity, sync, takeNextId, tick, zoneOf,
+  claimId, createEntity, findZone, PLAY_IDS, rec, reclaim, removeEntity, sync, takeZoneId, tick, zoneOf,
 } from "../world";
 
 const NAME_MAX: u32 = 32;
@@ -24,7 +25,6 @@ const TEXT_MAX: u32 = 200;
 const RESPAWN_DELAY: u64 = 10;
 const COOLDOWN: u64 = 2;
 const POTION_HEAL: i32 = 30;
-const ID_LIMIT: u64 = 0x7FFF_FFFF_FFFF_FFFF; // next_id never passes it: PostgreSQL's largest bigint
 
 // The tick's CommandFrame text blob (join names, say texts).
 let text: usize = 0;
@@ -44,11 +44,22 @@ let text: usize = 0;
 
 /**
  * The issuing player's slot with its last_seq advanced, or -1 after
- * rejecting `not_a_player` (the id is no entity, or not a player).
+ * rejecting `offline` (a traveller in flight, in no zone: its last_seq
+ * advances there) or `not_a_player` (the id is no entity, or not a player).
  */
 function issuer(cmd: usize): i32 {
   const slot = slotOf(Command.player(cmd));
-  if (slot < 0 || Entity.kind(rec(slot)) != Kind.player) {
+  if (slot < 0) {
+    const flying = inFlight(Command.player(cmd));
+    if (flying == 0) {
+      reject(cmd, Reason.not_a_player);
+    } else {
+      Entity.set_last_seq(flying, Command.seq(cmd));
+      reject(cmd, Reason.offline);
+    }
+    return -1;
+  }
+  if (Entity.kind(rec(slot)) != Kind.player) {
     reject(cmd, Reason.not_a_player);
     return -1;
   }
@@ -70,6 +81,7 @@ export function runCommand(cmd: usize, blob: usize, blobLen: u32): void {
   else if (op == Op.use) use(cmd);
   else if (op == Op.transfer) transfer(cmd);
   else if (op == Op.say) say(cmd);
+  else if (op == Op.travel) travel(cmd);
   else assert(false, "unknown op");
 }
 
@@ -83,6 +95,13 @@ export function join(cmd: usize): void {
     if (Entity.kind(p) != Kind.player) return reject(cmd, Reason.not_a_player);
     Entity.set_last_seq(touch(slot), Command.seq(cmd));
     if (online(p)) return reject(cmd, Reason.already_online);
+  } else {
+    const flying = inFlight(id);
+    if (flying == 0 && id >= PLAY_IDS) return reject(cmd, Reason.not_a_player); // what play creates
+    if (flying != 0) {
+      Entity.set_last_seq(flying, Command.seq(cmd));
+      return reject(cmd, Reason.already_online);
+    }
   }
   const zone = findZone(Command.zone(cmd));
   if (zone == 0) return reject(cmd, Reason.no_such_zone);
@@ -192,20 +211,29 @@ export function use(cmd: usize): void {
   sync(slot);
 }
 
-/** transfer: bank gold to another player, any distance, online or not. */
+/**
+ * transfer: bank gold to another player, any distance, online or not; at
+ * once in the sender's zone, else as a credit the next tick settles.
+ */
 export function transfer(cmd: usize): void {
   const slot = issuer(cmd);
   if (slot < 0) return;
   const p = rec(slot);
   if (!online(p)) return reject(cmd, Reason.offline);
   const to = slotOf(Command.target(cmd));
-  if (to < 0 || to == slot || Entity.kind(rec(to)) != Kind.player) return reject(cmd, Reason.no_target);
+  const here = to >= 0 && Entity.zone(rec(to)) == Entity.zone(p);
+  if (to == slot || (here && Entity.kind(rec(to)) != Kind.player)) return reject(cmd, Reason.no_target);
   const amount = Command.amount(cmd);
   if (amount <= 0) return reject(cmd, Reason.bad_amount);
   if (amount > Entity.gold(p)) return reject(cmd, Reason.insufficient_funds);
   Entity.set_gold(p, Entity.gold(p) - amount);
-  const q = touch(to);
-  Entity.set_gold(q, Entity.gold(q) + amount);
+  if (here) {
+    const q = touch(to);
+    Entity.set_gold(q, Entity.gold(q) + amount);
+  } else {
+    // Another zone (or none, or in flight) decides next tick what `to` is.
+    send(TransitKind.credit, tick + 1, Entity.id(p), Command.target(cmd), amount);
+  }
 }
 
 /** say: a chat to the online players of the speaker's area of interest, ascending id. */
@@ -217,6 +245,25 @@ export function say(cmd: usize): void {
   const len = Command.text_len(cmd);
   if (len == 0 || len > TEXT_MAX) return reject(cmd, Reason.bad_text);
   chat(Entity.id(p), Command.text_offset(cmd), len, listeners(slot));
+}
+
+/** travel: out of its zone now, at the spawn point of another at the start of the next tick. */
+export function travel(cmd: usize): void {
+  const slot = issuer(cmd);
+  if (slot < 0) return;
+  const p = rec(slot);
+  if (!online(p)) return reject(cmd, Reason.offline);
+  if (!living(p)) return reject(cmd, Reason.dead);
+  const zone = findZone(Command.zone(cmd));
+  if (zone == 0) return reject(cmd, Reason.no_such_zone);
+  if (Zone.id(zone) == Entity.zone(p)) return reject(cmd, Reason.same_zone);
+  noteDeparted(slot);
+  removeEntity(slot);
+  // The slot keeps the record until the tick ends: the area of interest compares it.
+  Entity.set_zone(p, Zone.id(zone));
+  Entity.set_x(p, Zone.spawn_x(zone));
+  Entity.set_y(p, Zone.spawn_y(zone));
+  board(p, tick + 1);
 }
 
 /**
@@ -239,7 +286,8 @@ export function strike(attacker: i32, target: i32): void {
 
 /**
  * Death: hp 0, back in ten ticks, and any gold it held dropped as a new
- * gold item where it fell (id next_id); with no id left, it keeps the gold.
+ * gold item where it fell (its id from the zone's next_id); with no id left
+ * in the zone's range, it keeps the gold.
  */
 export function die(slot: i32, by: u64): void {
   let p = touch(slot);
@@ -249,8 +297,9 @@ export function die(slot: i32, by: u64): void {
   died(id, by);
   schedule(tick + RESPAWN_DELAY, id, slot);
   const gold = Entity.gold(p);
-  if (gold > 0 && nextId < ID_LIMIT) {
-    const s = createEntity(takeNextId());
+  const itemId = gold > 0 ? takeZoneId(zoneOf(p)) : 0;
+  if (itemId != 0) {
+    const s = createEntity(itemId);
     noteCreated(s);
     p = rec(slot); // creating may have moved the records
     const item = rec(s);

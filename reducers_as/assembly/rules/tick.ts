@@ -1,20 +1,23 @@
 // The phases before the commands (GAME_RULES.md "Ticks", docs/rules.md
-// "Tick phases"): respawn, regeneration, npc behaviour, in that order.
+// "Tick phases"): arrivals, respawn, regeneration, npc behaviour, in that order.
 //
 // None of them scans the world: respawn pops what is due from the respawn
 // schedule, regeneration walks the maintained set of wounded entities, and
 // the npc phase only looks at npcs near a living online player (an npc with
 // no such player within 5 has no target and stays).
 
-import { Entity, Kind, Zone } from "../_generated/schema";
+import { Entity, Kind, Transit, TransitKind, Zone } from "../_generated/schema";
+import { slotOf } from "../ids";
+import { interestValid, soleArea } from "../interest";
 import { KeyList } from "../mem";
-import { touch } from "../journal";
+import { noteArrived, touch } from "../journal";
 import { respawned } from "../output";
 import { popDue } from "../schedule";
 import { sortKeys } from "../sort";
 import { livingNpcsNear, nearestDistance, nearestLiving, nodeX, nodeY, nodeZone } from "../spatial";
+import { dueAt, send, takeDue } from "../transit";
 import {
-  holds, livingOnline, newEpoch, rec, sync, tick, wounded, zoneOf,
+  holds, land, livingOnline, newEpoch, rec, sync, tick, wounded, zoneOf,
 } from "../world";
 import { strike } from "./commands";
 
@@ -25,6 +28,36 @@ const due = changetype<KeyList>(memory.data(offsetof<KeyList>(), 8));
 const npcs = changetype<KeyList>(memory.data(offsetof<KeyList>(), 8));
 
 @inline function sign(v: i32): i32 { return (v > 0 ? 1 : 0) - (v < 0 ? 1 : 0); }
+
+/**
+ * 1b. Arrivals: what the last tick sent between zones, all of it due now, in
+ * its order. Travellers (ascending id) come back as they were in flight,
+ * with the area they had there, themselves alone. Credits and refunds (in
+ * the order they were made) go to their player; a credit to no player goes
+ * back to its sender as a refund, due next tick.
+ */
+export function arrive(): void {
+  const n = takeDue();
+  for (let i = 0; i < n; i++) {
+    const t = dueAt(i);
+    assert(Transit.arrive_tick(t) == tick, "transit item not due this tick");
+    if (Transit.kind(t) == TransitKind.traveller) {
+      const record = t + Transit.RECORD_OFFSET;
+      const slot = land(record);
+      noteArrived(slot, record);
+      if (interestValid) soleArea(slot);
+      continue;
+    }
+    const to = slotOf(Transit.to_id(t));
+    if (to >= 0 && Entity.kind(rec(to)) == Kind.player) {
+      const p = touch(to);
+      Entity.set_gold(p, Entity.gold(p) + Transit.amount(t));
+    } else {
+      assert(Transit.kind(t) == TransitKind.credit, "refund to no player");
+      send(TransitKind.refund, tick + 1, Transit.to_id(t), Transit.from_id(t), Transit.amount(t));
+    }
+  }
+}
 
 /**
  * 2. Respawn, ascending id: every dead player or npc whose respawn_tick has

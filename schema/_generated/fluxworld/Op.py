@@ -11,3 +11,4 @@ class Op(object):
     use = 5
     transfer = 6
     say = 7
+    travel = 8

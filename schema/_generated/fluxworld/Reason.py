@@ -19,3 +19,4 @@ class Reason(object):
     bad_amount = 13
     insufficient_funds = 14
     bad_text = 15
+    same_zone = 16

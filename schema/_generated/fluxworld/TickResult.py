@@ -164,8 +164,56 @@ class TickResult(object):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(16))
         return o == 0
 
+    # TickResult
+    def Zones(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(18))
+        if o != 0:
+            x = self._tab.Vector(o)
+            x += flatbuffers.number_types.UOffsetTFlags.py_type(j) * 24
+            from fluxworld.Zone import Zone
+            obj = Zone()
+            obj.Init(self._tab.Bytes, x)
+            return obj
+        return None
+
+    # TickResult
+    def ZonesLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(18))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # TickResult
+    def ZonesIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(18))
+        return o == 0
+
+    # TickResult
+    def Transit(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))
+        if o != 0:
+            x = self._tab.Vector(o)
+            x += flatbuffers.number_types.UOffsetTFlags.py_type(j) * 160
+            from fluxworld.Transit import Transit
+            obj = Transit()
+            obj.Init(self._tab.Bytes, x)
+            return obj
+        return None
+
+    # TickResult
+    def TransitLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # TickResult
+    def TransitIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))
+        return o == 0
+
 def TickResultStart(builder):
-    builder.StartObject(7)
+    builder.StartObject(9)
 
 def Start(builder):
     TickResultStart(builder)
@@ -241,6 +289,30 @@ def TickResultStartPreviousVector(builder, numElems):
 
 def StartPreviousVector(builder, numElems):
     return TickResultStartPreviousVector(builder, numElems)
+
+def TickResultAddZones(builder, zones):
+    builder.PrependUOffsetTRelativeSlot(7, flatbuffers.number_types.UOffsetTFlags.py_type(zones), 0)
+
+def AddZones(builder, zones):
+    TickResultAddZones(builder, zones)
+
+def TickResultStartZonesVector(builder, numElems):
+    return builder.StartVector(24, numElems, 8)
+
+def StartZonesVector(builder, numElems):
+    return TickResultStartZonesVector(builder, numElems)
+
+def TickResultAddTransit(builder, transit):
+    builder.PrependUOffsetTRelativeSlot(8, flatbuffers.number_types.UOffsetTFlags.py_type(transit), 0)
+
+def AddTransit(builder, transit):
+    TickResultAddTransit(builder, transit)
+
+def TickResultStartTransitVector(builder, numElems):
+    return builder.StartVector(160, numElems, 8)
+
+def StartTransitVector(builder, numElems):
+    return TickResultStartTransitVector(builder, numElems)
 
 def TickResultEnd(builder):
     return builder.EndObject()

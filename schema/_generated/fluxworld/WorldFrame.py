@@ -57,7 +57,7 @@ class WorldFrame(object):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(12))
         if o != 0:
             x = self._tab.Vector(o)
-            x += flatbuffers.number_types.UOffsetTFlags.py_type(j) * 12
+            x += flatbuffers.number_types.UOffsetTFlags.py_type(j) * 24
             from fluxworld.Zone import Zone
             obj = Zone()
             obj.Init(self._tab.Bytes, x)
@@ -100,8 +100,32 @@ class WorldFrame(object):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(14))
         return o == 0
 
+    # WorldFrame
+    def Transit(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(16))
+        if o != 0:
+            x = self._tab.Vector(o)
+            x += flatbuffers.number_types.UOffsetTFlags.py_type(j) * 160
+            from fluxworld.Transit import Transit
+            obj = Transit()
+            obj.Init(self._tab.Bytes, x)
+            return obj
+        return None
+
+    # WorldFrame
+    def TransitLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(16))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # WorldFrame
+    def TransitIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(16))
+        return o == 0
+
 def WorldFrameStart(builder):
-    builder.StartObject(6)
+    builder.StartObject(7)
 
 def Start(builder):
     WorldFrameStart(builder)
@@ -137,7 +161,7 @@ def AddZones(builder, zones):
     WorldFrameAddZones(builder, zones)
 
 def WorldFrameStartZonesVector(builder, numElems):
-    return builder.StartVector(12, numElems, 4)
+    return builder.StartVector(24, numElems, 8)
 
 def StartZonesVector(builder, numElems):
     return WorldFrameStartZonesVector(builder, numElems)
@@ -153,6 +177,18 @@ def WorldFrameStartEntitiesVector(builder, numElems):
 
 def StartEntitiesVector(builder, numElems):
     return WorldFrameStartEntitiesVector(builder, numElems)
+
+def WorldFrameAddTransit(builder, transit):
+    builder.PrependUOffsetTRelativeSlot(6, flatbuffers.number_types.UOffsetTFlags.py_type(transit), 0)
+
+def AddTransit(builder, transit):
+    WorldFrameAddTransit(builder, transit)
+
+def WorldFrameStartTransitVector(builder, numElems):
+    return builder.StartVector(160, numElems, 8)
+
+def StartTransitVector(builder, numElems):
+    return WorldFrameStartTransitVector(builder, numElems)
 
 def WorldFrameEnd(builder):
     return builder.EndObject()

@@ -11,7 +11,7 @@ class Zone(object):
 
     @classmethod
     def SizeOf(cls):
-        return 12
+        return 24
 
     # Zone
     def Init(self, buf, pos):
@@ -27,9 +27,13 @@ class Zone(object):
     def SpawnX(self): return self._tab.Get(flatbuffers.number_types.Uint16Flags, self._tab.Pos + flatbuffers.number_types.UOffsetTFlags.py_type(8))
     # Zone
     def SpawnY(self): return self._tab.Get(flatbuffers.number_types.Uint16Flags, self._tab.Pos + flatbuffers.number_types.UOffsetTFlags.py_type(10))
+    # Zone
+    def NextId(self): return self._tab.Get(flatbuffers.number_types.Uint64Flags, self._tab.Pos + flatbuffers.number_types.UOffsetTFlags.py_type(16))
 
-def CreateZone(builder, id, width, height, spawnX, spawnY):
-    builder.Prep(4, 12)
+def CreateZone(builder, id, width, height, spawnX, spawnY, nextId):
+    builder.Prep(8, 24)
+    builder.PrependUint64(nextId)
+    builder.Pad(4)
     builder.PrependUint16(spawnY)
     builder.PrependUint16(spawnX)
     builder.PrependUint16(height)

@@ -6,7 +6,9 @@ invisible. Observers are the players online at the end of the tick: V_old is
 what one saw at the start of the tick (nothing if it was not online), V_new
 what it sees at the end. It gets `enter` for V_new - V_old, `leave` for
 V_old - V_new, and `update` for entities in both whose record changed in any
-field but last_seq.
+field but last_seq. A traveller in flight is in no zone: its area is itself
+alone, from its `travel` until its arrival, when its record in flight is its
+record at the start of the tick.
 
 Nothing here scans the world, and nothing costs the square of a crowd:
 - every online player's area is kept between ticks (world.interest), with
@@ -29,8 +31,9 @@ from schema._generated import layout
 from schema._generated.layout import EffectKind, Kind
 
 from ..effect_log import EffectLog
+from ..entity import Entity
 from ..spatial import CELL_SHIFT, ring
-from ..world import Entity, World
+from ..world import World
 
 SIGHT = 10
 OTHERS = 31     # an area of interest: the observer and its 31 nearest
@@ -92,6 +95,8 @@ def watch_all(world: World) -> None:
     world.interest.clear()
     for id in sorted(world.online):
         world.interest.set(id, *area_around(world, world.entities[id]))
+    for id in world.transit.flying:
+        world.interest.set(id, (id,), 0)
 
 
 def watch_around(world: World, spots: Iterable[Spot], players: Iterable[int]) -> None:
@@ -120,6 +125,7 @@ def area_of_interest(world: World, log: EffectLog) -> None:
     marked: set[Spot] = set()
     changed: list[int] = []
     again: dict[int, Entity] = {}      # observers searched again
+    flying = world.transit.flying
     for id, before in world.journal.items():
         was = Entity.unpack(before) if before is not None else None
         now = world.entities.get(id)
@@ -127,11 +133,15 @@ def area_of_interest(world: World, log: EffectLog) -> None:
         spot_now = (now.zone, now.x, now.y) if now is not None and now.visible else None
         if spot_was != spot_now:
             marked.update(s for s in (spot_was, spot_now) if s is not None)
-        if before is not None and now is not None and _changed_apart_from_last_seq(before, now.record):
+        start = before if before is not None else world.arrived.get(id)
+        end = now.record if now is not None else flying[id].pack() if id in flying else None
+        if start is not None and end is not None and _changed_apart_from_last_seq(start, end):
             changed.append(id)
         if now is not None and now.kind == Kind.player and now.online:
             if id not in interest.members or spot_was != spot_now:   # came online, new, or moved
                 again[id] = now
+        elif id in flying:
+            again[id] = flying[id]    # left its zone: it sees itself alone
         else:
             interest.drop(id)     # not an observer now (it had an area only if it was online)
     for o in _stood_near(world, marked, again):
@@ -141,7 +151,7 @@ def area_of_interest(world: World, log: EffectLog) -> None:
     changed_set = set(changed)
     for id, observer in again.items():
         old = set(interest.members.get(id, ()))
-        members, radius = area_around(world, observer)
+        members, radius = ((id,), 0) if id in flying else area_around(world, observer)
         new = set(members)
         sightings += [(id, e, EffectKind.enter) for e in new - old]
         sightings += [(id, e, EffectKind.leave) for e in old - new]

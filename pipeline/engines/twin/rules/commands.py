@@ -14,10 +14,12 @@ from typing import Callable, Iterator, NamedTuple
 
 from pipeline.engines.frames import FrameError
 from schema._generated import layout
-from schema._generated.layout import ItemType, Kind, Op, Reason
+from schema._generated.layout import ItemType, Kind, Op, Reason, TransitKind
+from vocabulary.ids import PLAY_IDS, zone_id_end
 
 from ..effect_log import EffectLog
-from ..world import NAME_MAX, Entity, World, distance
+from ..entity import NAME_MAX, Entity, distance
+from ..world import World
 from .aoi import listeners
 
 COMMAND = struct.Struct(layout.COMMAND_FORMAT)
@@ -26,7 +28,6 @@ NEW_PLAYER = dict(hp=100, max_hp=100, attack=10, defense=2)
 ATTACK_RANGE = 1
 ATTACK_COOLDOWN = 2   # next_action_tick = tick + 2
 RESPAWN_DELAY = 10    # respawn_tick = tick + 10
-ID_LIMIT = 2**63 - 1  # next_id never passes it: PostgreSQL's largest bigint
 POTION_HP = 30
 TEXT_MAX = 200
 
@@ -63,17 +64,20 @@ def command_text(cmd: Command, text: bytes) -> bytes:
 
 
 def run_command(world: World, cmd: Command, text: bytes, log: EffectLog) -> None:
+    flying = world.transit.flying
     if cmd.op == Op.join:
         reason = join(world, cmd, text)
     else:
         issuer = world.entities.get(cmd.player)
-        if issuer is None or issuer.kind != Kind.player:
+        if issuer is None and cmd.player in flying:
+            reason = Reason.offline   # in flight, in no zone, until the next tick
+        elif issuer is None or issuer.kind != Kind.player:
             reason = Reason.not_a_player
         else:
             reason = _OPS[Op(cmd.op)](world, issuer, cmd, text, log)
     # Accepted or rejected, a command of an existing player advances its
-    # last_seq (a join may just have created it). Anything else changes nothing.
-    player = world.entities.get(cmd.player)
+    # last_seq (a join may just have created it), in flight too. Anything else changes nothing.
+    player = world.entities.get(cmd.player) or flying.get(cmd.player)
     if player is not None and player.kind == Kind.player:
         world.touch(player)
         player.last_seq = cmd.seq
@@ -83,9 +87,12 @@ def run_command(world: World, cmd: Command, text: bytes, log: EffectLog) -> None
 
 def join(world: World, cmd: Command, text: bytes) -> Reason:
     existing = world.entities.get(cmd.player)
+    flying = cmd.player in world.transit.flying
     if existing is not None and existing.kind != Kind.player:
         return Reason.not_a_player
-    if existing is not None and existing.online:
+    if existing is None and not flying and cmd.player >= PLAY_IDS:
+        return Reason.not_a_player   # ids from 2^62 up are what play creates
+    if flying or (existing is not None and existing.online):
         return Reason.already_online
     zone = world.zones.get(cmd.zone)
     if zone is None:
@@ -179,16 +186,21 @@ def transfer(world: World, player: Entity, cmd: Command, text: bytes, log: Effec
     if not player.online:
         return Reason.offline
     to = world.entities.get(cmd.target)
-    if to is None or to.kind != Kind.player or to is player:
+    here = to is not None and to.zone == player.zone
+    if to is player or (to is not None and here and to.kind != Kind.player):
         return Reason.no_target
     if cmd.amount <= 0:
         return Reason.bad_amount
     if cmd.amount > player.gold:
         return Reason.insufficient_funds
     world.touch(player)
-    world.touch(to)
     player.gold -= cmd.amount
-    to.gold += cmd.amount
+    if to is not None and here:
+        world.touch(to)
+        to.gold += cmd.amount
+    else:
+        # Another zone (or none, or in flight) decides next tick what `to` is.
+        world.send(TransitKind.credit, player.id, cmd.target, cmd.amount)
     return Reason.none
 
 
@@ -203,9 +215,23 @@ def say(world: World, player: Entity, cmd: Command, text: bytes, log: EffectLog)
     return Reason.none
 
 
+def travel(world: World, player: Entity, cmd: Command, text: bytes, log: EffectLog) -> Reason:
+    if not player.online:
+        return Reason.offline
+    if not player.living:
+        return Reason.dead
+    zone = world.zones.get(cmd.zone)
+    if zone is None:
+        return Reason.no_such_zone
+    if zone.id == player.zone:
+        return Reason.same_zone
+    world.depart(player, zone)
+    return Reason.none
+
+
 _OPS: dict[Op, Callable[[World, Entity, Command, bytes, EffectLog], Reason]] = {
     Op.leave: leave, Op.move: move, Op.attack: attack, Op.pickup: pickup,
-    Op.use: use, Op.transfer: transfer, Op.say: say,
+    Op.use: use, Op.transfer: transfer, Op.say: say, Op.travel: travel,
 }
 
 
@@ -223,7 +249,8 @@ def strike(world: World, attacker: Entity, target: Entity, log: EffectLog) -> No
 
 def die(world: World, victim: Entity, killer: Entity, log: EffectLog) -> None:
     """The death rule: hp 0, respawn in 10 ticks, and any gold dropped as an item
-    (while ids last: with next_id at ID_LIMIT the victim keeps its gold).
+    with an id from the victim's zone (while its range lasts: after that the
+    victim keeps its gold).
 
     Everything else about the victim (potions, next_action_tick, online) stays.
     """
@@ -232,8 +259,9 @@ def die(world: World, victim: Entity, killer: Entity, log: EffectLog) -> None:
     victim.respawn_tick = world.tick + RESPAWN_DELAY
     world.schedule_respawn(victim)
     log.died(victim.id, killer.id)
-    if victim.gold > 0 and world.next_id < ID_LIMIT:
-        world.create(Entity.new(id=world.next_id, kind=Kind.item, zone=victim.zone, x=victim.x,
+    zone = world.zones[victim.zone]
+    if victim.gold > 0 and zone.next_id < zone_id_end(zone.id):
+        world.create(Entity.new(id=zone.next_id, kind=Kind.item, zone=victim.zone, x=victim.x,
                                 y=victim.y, item_type=ItemType.gold, amount=victim.gold))
-        world.next_id += 1
+        zone.next_id += 1
         victim.gold = 0

@@ -1,5 +1,5 @@
 """What happens every tick before the commands, in GAME_RULES.md's order:
-respawn, regeneration, npc behaviour (docs/rules.md, "Tick phases").
+arrivals, respawn, regeneration, npc behaviour (docs/rules.md, "Tick phases").
 
 Each phase visits only the entities it can affect, never the whole world:
 respawn pops a heap of due ticks, regeneration walks the wounded set, and
@@ -8,14 +8,35 @@ only npcs near a living online player can have a target.
 
 from __future__ import annotations
 
-from schema._generated.layout import Kind
+from schema._generated.layout import Kind, TransitKind
 
 from ..effect_log import EffectLog
-from ..world import Entity, World, distance
+from ..entity import Entity, distance
+from ..world import World
 from .commands import ATTACK_RANGE, strike
 
 REGENERATION_PERIOD = 5  # regeneration on ticks divisible by 5
 NPC_SIGHT = 5            # an npc hunts players within this distance
+
+
+def arrive(world: World) -> None:
+    """What the last tick sent between zones, all of it due now: travellers
+    (ascending id), then credits and refunds in the order they were made."""
+    for item in world.transit.take():
+        if item.arrive_tick != world.tick:
+            raise AssertionError(f"a transit item due at tick {item.arrive_tick}, not {world.tick}")
+        if item.traveller is not None:
+            world.arrive(item.traveller)
+            continue
+        to = world.entities.get(item.to_id)
+        if to is not None and to.kind == Kind.player:
+            world.touch(to)
+            to.gold += item.amount
+        elif item.kind == TransitKind.credit:
+            # Back to the sender, a tick later: zones answer only what was sent to them.
+            world.send(TransitKind.refund, item.to_id, item.from_id, item.amount)
+        else:
+            raise AssertionError(f"a refund to {item.to_id}, which is no player")
 
 
 def respawn(world: World, log: EffectLog) -> None:
