@@ -146,18 +146,23 @@ class WorldView:
         records = [r.tobytes() for r in items["record"][items["kind"] == TransitKind.traveller]]
         return {_U64.unpack_from(r)[0]: r for r in records}
 
+    def find(self, entity_id: int) -> bytes | None:
+        """The record of `entity_id` in the world or in flight between zones (a traveller's, already
+        at its destination's spawn point), or None."""
+        return self.get(entity_id) or self._travellers.get(entity_id)
+
     def last_seq(self, player: int) -> int | None:
         """A player's last accepted seq (in flight too: its commands still count), or None
         when `player` is not a player."""
-        record = self.get(player) or self._travellers.get(player)
+        record = self.find(player)
         if record is None or record[_KIND_OFFSET] != Kind.player:
             return None
         last_seq: int = _U64.unpack_from(record, _LAST_SEQ_OFFSET)[0]
         return last_seq
 
     def online(self, entity_id: int) -> bool:
-        """Whether `entity_id` is a player online in the world."""
-        record = self.get(entity_id)
+        """Whether `entity_id` is a player online in the world (in flight too: it arrives online)."""
+        record = self.find(entity_id)
         return record is not None and record[_KIND_OFFSET] == Kind.player and record[_ONLINE_OFFSET] == 1
 
     def to_world(self) -> WorldData:

@@ -20,8 +20,9 @@ _HEAD = struct.Struct("<BBB")
 MAX_FRAME = 1 << 30
 
 # World -> gateway
-SNAPSHOT = ord("S")     # ints: seed, tick, next_id, ticks a second x 1000; blobs: zones, entities
-TICK = ord("T")         # ints: tick, next_id; blobs: commands, text, effects, recipients, changed, removed
+SNAPSHOT = ord("S")     # ints: seed, tick, next_id, ticks a second x 1000; blobs: zones, entities, transit
+TICK = ord("T")         # ints: tick, next_id; blobs: commands, text, effects, recipients, changed, removed,
+                        # zones, transit (what is in flight: a traveller is there, not among the entities)
 REFUSED = ord("R")      # blobs: one JSON array of [sender, reason, command or null]
 # Gateway -> world
 HELLO = ord("H")        # blobs: what the gateway is (e.g. its component JID), for the world's log
@@ -85,25 +86,28 @@ async def read_frame(reader: asyncio.StreamReader) -> Frame | None:
 
 
 def snapshot_frame(world: WorldData, hz: float) -> list[bytes]:
-    return encode(SNAPSHOT, (world.seed, world.tick, world.next_id, round(hz * 1000)), (world.zones, world.entities))
+    return encode(SNAPSHOT, (world.seed, world.tick, world.next_id, round(hz * 1000)),
+                  (world.zones, world.entities, world.transit))
 
 
 def snapshot_of(frame: Frame) -> tuple[WorldData, float]:
     """The world and the server's ticks a second."""
     seed, tick, next_id, millihertz = frame.ints
-    zones, entities = frame.blobs
-    return WorldData(seed, tick, next_id, zones, entities), millihertz / 1000
+    zones, entities, transit = frame.blobs
+    return WorldData(seed, tick, next_id, zones, entities, transit), millihertz / 1000
 
 
 def tick_frame(result: TickResult, batch: Batch) -> list[bytes]:
     return encode(TICK, (result.tick, result.next_id), (batch.commands, batch.text, result.effects,
-                                                       result.recipients, result.changed, result.removed))
+                                                       result.recipients, result.changed, result.removed,
+                                                       result.zones, result.transit))
 
 
 def tick_of(frame: Frame) -> tuple[TickResult, Batch]:
     tick, next_id = frame.ints
-    commands, text, effects, recipients, changed, removed = frame.blobs
-    return TickResult(tick, next_id, effects, recipients, changed, removed), Batch(tick, commands, text)
+    commands, text, effects, recipients, changed, removed, zones, transit = frame.blobs
+    return (TickResult(tick, next_id, effects, recipients, changed, removed, zones=zones, transit=transit),
+            Batch(tick, commands, text))
 
 
 def block_frame(block: CommandBlock) -> list[bytes]:

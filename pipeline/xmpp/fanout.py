@@ -198,7 +198,8 @@ class Fanout:
 
     def render(self, view: WorldView, tick: int, recipient: Recipient, news: News) -> str:
         seen, left = [], list(news.left)
-        get, line, described = view.get, self.entities.line, self.entities.description
+        # A traveller is shown where it will arrive: its record in flight stands there already.
+        get, line, described = view.find, self.entities.line, self.entities.description
         human = recipient.human
         for entity, entered in news.seen.items():
             record = get(entity)

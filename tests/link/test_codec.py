@@ -25,8 +25,8 @@ def read_all(data: bytes) -> list[codec.Frame]:
 
 
 def test_frames_round_trip():
-    world = WorldData(7, 12, 99, b"z" * 12, b"e" * 240)
-    result = TickResult(13, 101, b"f" * 40, b"r" * 16, b"c" * 120, b"x" * 8)
+    world = WorldData(7, 12, 99, b"z" * 24, b"e" * 240, b"t" * 160)      # what is in flight goes too
+    result = TickResult(13, 101, b"f" * 40, b"r" * 16, b"c" * 120, b"x" * 8, zones=b"z" * 24, transit=b"t" * 320)
     batch = Batch(13, b"k" * 48, "héllo".encode())
     data = b"".join(codec.snapshot_frame(world, 20.0) + codec.tick_frame(result, batch)
                     + codec.encode(codec.STATUS, (1, 2**40, 0, 5, 1)))

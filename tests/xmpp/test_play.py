@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from pipeline.__main__ import cli
 from pipeline.xmpp.protocol import COMMAND_NS
-from tests.support import player, world
+from tests.support import ZONE, player, world
 from tests.xmpp.harness import PASSWORD, Bot, entity, left, world_server
 from vocabulary.records import unpack_entity
 
@@ -372,3 +372,23 @@ async def test_after_a_restart_nobody_stays_online_without_a_presence(prosody, f
             if unpack_entity(running.loop.view.get(3))["online"] == 0:
                 break
         assert unpack_entity(running.loop.view.get(3))["online"] == 0
+
+
+async def test_a_player_travels_to_another_zone_and_plays_on_there(prosody, fresh_dsn):
+    """GAME_RULES.md "Zones": out of its zone at its travel, at the other zone's spawn point the next tick;
+    the gateway follows it there (what is in flight crosses the link too) and its seqs go on."""
+    there = {"id": 2, "width": 20, "height": 20, "spawn_x": 3, "spawn_y": 4}
+    two_zones = world(player(1, 10, 10, online=0, name="alice"), zones=[ZONE, there], next_id=100)
+    async with world_server(prosody, fresh_dsn, seed=two_zones), Bot(prosody, "alice") as alice:
+        alice.online()
+        await alice.expect(lambda b, u, r: entity(u, 1) is not None)
+        seq = alice.command("travel", zone=2)
+        _, update, _ = await alice.expect(lambda b, u, r: u is not None and u.get("acked") == str(seq))
+        at_spawn = {"x": "3", "y": "4"}          # her record in flight already stands there (docs/rules.md)
+        if {k: (entity(update, 1) or {}).get(k) for k in at_spawn} != at_spawn:
+            await alice.expect(lambda b, u, r: {k: (entity(u, 1) or {}).get(k) for k in at_spawn} == at_spawn)
+        seq = alice.command("move", dx=1, dy=0)          # her seqs go on where they were
+        _, update, _ = await alice.expect(lambda b, u, r: u is not None and u.get("acked") == str(seq))
+        assert entity(update, 1)["x"] == "4"
+        alice.say("travel 2")                     # a person's words: she is there already
+        await alice.expect_body("same_zone")
