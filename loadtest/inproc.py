@@ -32,7 +32,7 @@ from pipeline.ports import Outbox
 from pipeline.server.runner import Inbox, Pipeline, TickLoop
 from pipeline.stages.negotiate import DEFAULT_BURST, DEFAULT_RATE, Negotiate
 from pipeline.view import WorldView
-from schema._generated.layout import ENTITY_DTYPE, ItemType, Kind
+from schema._generated.layout import ENTITY_DTYPE, TRANSIT_DTYPE, ItemType, Kind, TransitKind
 from vocabulary.hashing import world_hash
 from vocabulary.types import WorldData
 
@@ -72,11 +72,16 @@ class OfferedLoad:
             self.collector.totals.dropped = self.inbox.dropped
 
 
-def gold_total(entities: bytes) -> int:
-    """Gold held by players and npcs plus gold lying in items: what the rules conserve."""
-    records = np.frombuffer(entities, dtype=ENTITY_DTYPE)
+def gold_total(world: WorldData) -> int:
+    """Gold held by players and npcs, lying in items, and in flight between zones (credits, refunds,
+    travellers' purses): what the rules conserve."""
+    records = np.frombuffer(world.entities, dtype=ENTITY_DTYPE)
     lying = (records["kind"] == Kind.item) & (records["item_type"] == ItemType.gold)
-    return int(records["gold"].sum(dtype=np.int64)) + int(records["amount"][lying].sum(dtype=np.int64))
+    transit = np.frombuffer(world.transit, dtype=TRANSIT_DTYPE)
+    travelling = transit["kind"] == TransitKind.traveller
+    purses = np.frombuffer(transit["record"][travelling].tobytes(), dtype=ENTITY_DTYPE)["gold"]
+    return (int(records["gold"].sum(dtype=np.int64)) + int(records["amount"][lying].sum(dtype=np.int64))
+            + int(transit["amount"][~travelling].sum(dtype=np.int64)) + int(purses.sum(dtype=np.int64)))
 
 
 class LiveWorld:
@@ -187,12 +192,12 @@ async def _checks(world: WorldData, final: WorldView, collector: Collector,
                   store: WorldStore | None) -> dict[str, Any]:
     t = collector.totals
     final_world = final.to_world()
-    before, after = gold_total(world.entities), gold_total(final_world.entities)
+    before, after = gold_total(world), gold_total(final_world)
     checks: dict[str, Any] = {"accounted": t.offered == t.committed + t.refused + t.dropped,
                               "gold_before": before, "gold_after": after, "gold_conserved": before == after,
                               "db_matches": None}
     if store is not None:
         stored = await store.load_world()
         checks["db_matches"] = world_hash(stored) == world_hash(final_world)
-        checks["gold_conserved"] = checks["gold_conserved"] and gold_total(stored.entities) == before
+        checks["gold_conserved"] = checks["gold_conserved"] and gold_total(stored) == before
     return checks

@@ -43,9 +43,10 @@ INITIAL_GOLD = 1_000_000_000   # hot accounts lose gold fast at alpha 1.5 (the s
 ACCOUNT_SPACING = 11          # > the area of interest's distance 10: accounts do not see each other
 CHAT = "hello there".encode()
 
-# (op, share of commands) for the mmo mix; transfers are small gifts to other online players.
-MMO_MIX = ((Op.move, 0.70), (Op.attack, 0.08), (Op.pickup, 0.07), (Op.say, 0.05), (Op.use, 0.04),
-           (Op.transfer, 0.06))
+# (op, share of commands) for the mmo mix; transfers are small gifts to other online players (of the
+# zone the giver was born in: after a travel, a gift crosses zones), travels go to another zone.
+MMO_MIX = ((Op.move, 0.69), (Op.attack, 0.08), (Op.pickup, 0.07), (Op.say, 0.05), (Op.use, 0.04),
+           (Op.transfer, 0.06), (Op.travel, 0.01))
 
 
 class Scenario(Protocol):
@@ -123,7 +124,12 @@ class MmoScenario:
         records = self._mix.draw(rng, players, self._seqs)
         op = records["op"].copy()
         self._sight.act(players, op, records, rng)
-        zone = ((players - 1) // ZONE_STRIDE).astype(np.int64)     # a player's zone follows from its id
+        zone = ((players - 1) // ZONE_STRIDE).astype(np.int64)     # the zone a player was born in
+        trips = op == Op.travel
+        if trips.any():       # to any other zone (zones are 1..Z), one tick behind as the players see it
+            here = self._sight.zone[self._sight.slots(players[trips])]
+            hop = rng.integers(1, max(2, len(self._zone_members)), trips.sum())   # one zone: same_zone
+            records["zone"][trips] = (here - 1 + hop) % len(self._zone_members) + 1
         for z in np.flatnonzero(np.bincount(zone[op == Op.transfer], minlength=len(self._zone_members))).tolist():
             chosen = (op == Op.transfer) & (zone == z)      # a gift to anyone of the zone: any distance
             records["target"][chosen] = rng.choice(self._zone_members[z]["players"], chosen.sum())
