@@ -31,13 +31,16 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 import click
 import psutil
 from tqdm import tqdm
+
+from vocabulary.records import pack_zone
+from vocabulary.types import WorldData
 
 FAULTS = ("kill-server", "kill-postgres", "kill-backend", "stall-server", "stall-postgres")
 FINISH_HZ = 1000.0
@@ -58,7 +61,8 @@ class CampaignResult:
 
 
 def write_drive(path: Path, players: int, ticks: int, seed: int) -> None:
-    """Players join the starter world at tick 1, then each moves, fights or talks every tick."""
+    """Players join the starter world at tick 1, then each moves, fights, talks or travels (between
+    zones 1 and 2: what is in flight at a kill must land exactly once too) every tick."""
     rng = random.Random(seed)
     ids = range(1000, 1000 + players)
     lines = [json.dumps({"tick": 1, "commands": [{"player": p, "seq": 1, "op": "join", "zone": 1, "name": f"p{p}"}
@@ -72,10 +76,17 @@ def write_drive(path: Path, players: int, ticks: int, seed: int) -> None:
                                  "dy": rng.randint(-1, 1)})
             elif roll < 0.85:
                 commands.append({"player": p, "seq": tick, "op": "attack", "target": rng.randrange(1, 81)})
+            elif roll < 0.9:
+                commands.append({"player": p, "seq": tick, "op": "travel", "zone": rng.randint(1, 2)})
             else:
                 commands.append({"player": p, "seq": tick, "op": "say", "text": f"tick {tick}"})
         lines.append(json.dumps({"tick": tick, "commands": commands}))
     path.write_text("\n".join(lines) + "\n")
+
+
+def _with_a_second_zone(world: WorldData) -> WorldData:
+    """The starter meadow and a small second zone, so that the drive's travels cross zones."""
+    return replace(world, zones=world.zones + pack_zone(2, 32, 32, 16, 16))
 
 
 def run_campaign(directory: Path, trials: int, *, seed: int = 1, players: int = 20, hz: float = 200.0,
@@ -85,7 +96,7 @@ def run_campaign(directory: Path, trials: int, *, seed: int = 1, players: int = 
 
     directory.mkdir(parents=True, exist_ok=True)
     world, drive, state = directory / "world.json", directory / "drive.jsonl", directory / "state"
-    dump_world(starter_world(seed), world)
+    dump_world(_with_a_second_zone(starter_world(seed)), world)
     ticks = trials * ticks_per_trial
     write_drive(drive, players, ticks, seed)
     replayed = subprocess.run([sys.executable, "-m", "pipeline", "replay", str(world), str(drive), "--json"],
