@@ -81,17 +81,22 @@ class Recent:
         commands: list[dict[str, Any]] = []
         effects: list[dict[str, Any]] = []
         for kept in reversed(self._ticks):
-            if len(commands) < SHOWN and kept.batch.commands:
-                array = np.frombuffer(kept.batch.commands, dtype=COMMAND_DTYPE)
-                mine = array[array["player"] == entity_id]
-                if len(mine):
-                    batch = Batch(kept.batch.tick, mine.tobytes(), kept.batch.text)
-                    commands += [{"tick": batch.tick, **c} for c in reversed(batch_commands_json(batch))]
+            if len(commands) < SHOWN:
+                commands += reversed(commands_of(kept.batch, entity_id))
             if len(effects) < SHOWN and kept.effects:
                 effects += reversed(_effects_naming(kept, entity_id))
             if len(commands) >= SHOWN and len(effects) >= SHOWN:
                 break
         return {"commands": commands[:SHOWN], "effects": effects[:SHOWN]}
+
+
+def commands_of(batch: Batch, player: int) -> list[dict[str, Any]]:
+    """The player's commands in a batch, as JSON with their tick: found by numpy, only those decoded."""
+    array = np.frombuffer(batch.commands, dtype=COMMAND_DTYPE)
+    mine = array[array["player"] == player]
+    if not len(mine):
+        return []
+    return [{"tick": batch.tick, **c} for c in batch_commands_json(Batch(batch.tick, mine.tobytes(), batch.text))]
 
 
 def _effects_naming(kept: _Tick, entity_id: int) -> list[dict[str, Any]]:

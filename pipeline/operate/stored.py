@@ -19,10 +19,9 @@ from aiohttp import web
 
 from persistence.store import WorldStore
 
-from ..formats.batches import batch_commands_json
 from ..view import WorldView
 from .console import Console
-from .recent import KEPT, SHOWN
+from .recent import KEPT, SHOWN, commands_of
 from .token import TOKEN_FILE, admin_token, guard
 
 log = logging.getLogger(__name__)
@@ -63,7 +62,7 @@ class StoredWorld:
             return {"commands": [], "effects": []}
         commands: list[dict[str, Any]] = []
         async for batch in self.store.read_log(max(0, self._view.tick - KEPT), self._view.tick):
-            commands += [{"tick": batch.tick, **c} for c in batch_commands_json(batch) if c["player"] == entity_id]
+            commands += commands_of(batch, entity_id)
         return {"kept_ticks": KEPT, "commands": commands[::-1][:SHOWN], "effects": []}
 
     async def wait_for_slack(self) -> None:
