@@ -35,7 +35,8 @@ from .errors import DatabaseError, DatabaseUnavailable, Fenced, NoWorld, Passing
 from .fragments import FRAGMENTS
 
 FRAGMENT_TABLES = frozenset(f.table for f in FRAGMENTS)
-WORLD_TABLES = (*(f.table for f in FRAGMENTS), "zone", "world", "command_log", "world_snapshot")
+WORLD_TABLES = (*(f.table for f in FRAGMENTS), "zone", "world", "command_log", "world_snapshot", "player_registry",
+                "zone_group")
 BIGINT_MAX = 2**63 - 1
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}\Z")
 # What a dead server or connection raises; any other error is a refusal or a bug, not retried.

@@ -179,7 +179,7 @@ async def _tick(lanes: list[Lane], batch: Batch, report: ReplayReport, effects_o
 async def _hash(ctx: TickContext) -> bytes:
     if ctx.world_hash is None:           # plan, which waits for it, did not run
         assert ctx.hashing is not None, "transform takes the hash"
-        ctx.world_hash = await ctx.hashing
+        ctx.world_hash, ctx.zone_hash = await ctx.hashing
     return ctx.world_hash
 
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 import hashlib
 import struct
 
-from schema._generated.layout import ENTITY_SIZE, TRANSIT_SIZE, ZONE_SIZE
+import numpy as np
+
+from schema._generated.layout import ENTITY_DTYPE, ENTITY_SIZE, TRANSIT_SIZE, ZONE_DTYPE, ZONE_SIZE
 
 from .types import WorldData
 
 _HEADER = struct.Struct("<QQQI")
+_ZONE_HEADER = struct.Struct("<QQI")
 _COUNT = struct.Struct("<I")
 
 
@@ -50,3 +53,16 @@ def world_from_canonical(data: bytes | memoryview) -> WorldData:
                          f"{transit_start + transit_count * TRANSIT_SIZE}")
     return WorldData(seed=seed, tick=tick, next_id=next_id, zones=bytes(view[_HEADER.size:zones_end]),
                      entities=bytes(view[start:entities_end]), transit=bytes(view[transit_start:]))
+
+
+def zone_hash(canonical: bytes | memoryview, zones: frozenset[int]) -> bytes:
+    """SHA-256 of `zones`' part of a world (docs/rules.md "Zone hash"): seed, tick, those zones'
+    records and the entities in them, as the canonical encoding has them; not what is in flight.
+    A shard's world and the whole world in one process give the same one for the same zones."""
+    world = world_from_canonical(canonical)
+    zone_records = np.frombuffer(world.zones, dtype=ZONE_DTYPE)
+    mine = zone_records[np.isin(zone_records["id"], list(zones))]
+    entities = np.frombuffer(world.entities, dtype=ENTITY_DTYPE)
+    inside = entities[np.isin(entities["zone"], list(zones))]
+    return hashlib.sha256(b"".join((_ZONE_HEADER.pack(world.seed, world.tick, len(mine)), mine.tobytes(),
+                                    _COUNT.pack(len(inside)), inside.tobytes()))).digest()

@@ -21,9 +21,12 @@ import sys
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, TypeVar
 
+from vocabulary.hashing import zone_hash
+
 from .engine import Rules
 
 T = TypeVar("T")
+Hashes = tuple[bytes, "bytes | None"]      # the world hash, and the zone hash of a shard's zones
 
 # With the default 5 ms switch interval, a thread coming back from WASM (or
 # from hashlib) waits for the GIL until a busy Python thread next drops it.
@@ -31,11 +34,13 @@ SWITCH_INTERVAL = 0.0002
 
 
 class EngineThread:
-    def __init__(self, engine: Rules) -> None:
+    def __init__(self, engine: Rules, *, zones: frozenset[int] | None = None) -> None:
+        """With `zones` (a shard's), each hash comes with those zones' zone hash."""
         self.engine = engine
+        self.zones = zones
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"engine-{engine.name}")
         self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"hash-{engine.name}")
-        self._hashed: Future[bytes] | None = None
+        self._hashed: Future[Hashes] | None = None
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
 
     @property
@@ -49,20 +54,22 @@ class EngineThread:
     async def call(self, fn: Callable[..., T], *args: object) -> T:
         return await self.submit(fn, *args)
 
-    def world_hash(self) -> asyncio.Future[bytes]:
-        """SHA-256 of the world as it stands once everything submitted before has run."""
+    def world_hash(self) -> asyncio.Future[Hashes]:
+        """SHA-256 of the world as it stands once everything submitted before has run, and
+        the zone hash of this shard's zones (None unless it has some)."""
         encoded = asyncio.get_running_loop().run_in_executor(self._executor, self._encode)
         return asyncio.ensure_future(self._digest(encoded))
 
-    def _encode(self) -> Future[bytes]:
+    def _encode(self) -> Future[Hashes]:
         if self._hashed is not None:
             self._hashed.result()        # the last encoding is read before the engine writes the next
-        encoding = self.engine.canonical()
-        self._hashed = self._hasher.submit(lambda: hashlib.sha256(encoding).digest())
+        encoding, zones = self.engine.canonical(), self.zones
+        self._hashed = self._hasher.submit(lambda: (hashlib.sha256(encoding).digest(),
+                                                    None if zones is None else zone_hash(encoding, zones)))
         return self._hashed
 
     @staticmethod
-    async def _digest(encoded: asyncio.Future[Future[bytes]]) -> bytes:
+    async def _digest(encoded: asyncio.Future[Future[Hashes]]) -> Hashes:
         return await asyncio.wrap_future(await encoded)
 
     def close(self) -> None:

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import functools
 import struct
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from persistence.codec import column_values
 from persistence.fragments import COLUMN_TYPES, FRAGMENTS, Fragment, field_bytes
-from schema._generated.layout import ENTITY_DTYPE, ENTITY_SIZE, ZONE_DTYPE
+from schema._generated.layout import ENTITY_DTYPE, ENTITY_SIZE, ZONE_DTYPE, Kind
 from vocabulary.types import SqlCopy, SqlStatement, TickWrite
 
 from ..context import TickContext
@@ -58,15 +59,27 @@ def _upsert_tail(fragment: Fragment) -> str:
     return f"ON CONFLICT (id) DO UPDATE SET {updates}"
 
 
-# $1..$8 are the tick's own: tick, next_id, world_hash, commands, text, then what is in flight after
-# it and its zones' ids and next_ids (a gold drop moves its zone's; the others are written unchanged).
+# $1..$10 are the tick's own: tick, next_id, world_hash, commands, text, then what is in flight after
+# it (which the log row keeps as what the tick sent), its zones' ids and next_ids (a gold drop moves its
+# zone's; the others are written unchanged), what it took from the mail of a sharded world's groups and
+# the hash of its group's zones (docs/scale-out.md; empty and NULL for a world in one process).
 # The fence: a server that took the world (WorldStore.take_writer) writes only while the header holds its
 # token; a connection without one (a tool, a test) is not fenced.
 _HEADER = ("header AS (UPDATE world SET tick = $1, next_id = $2, world_hash = $3, transit = $6 WHERE tick < $1 "
            "AND fence = coalesce(nullif(current_setting('fluxworld.fence', true), '')::bigint, fence) RETURNING tick), "
-           "log AS (INSERT INTO command_log (tick, commands, text, world_hash) SELECT $1, $4, $5, $3 FROM header), "
+           "log AS (INSERT INTO command_log (tick, commands, text, world_hash, sent, arrivals, zone_hash) "
+           "SELECT $1, $4, $5, $3, $6, $9, $10 FROM header), "
            "zones AS (UPDATE zone SET next_id = z.next_id FROM unnest($7::bigint[], $8::bigint[]) AS z(id, next_id), "
            "header WHERE zone.id = z.id AND zone.next_id <> z.next_id)")
+# A shard registers the players its tick created, and wakes the shards waiting for its tick (NOTIFY is sent
+# at commit); the main SELECT reads the notifying CTE, since a SELECT CTE nobody reads never runs.
+_NOTIFY = "notify AS (SELECT pg_notify('fluxworld_tick', tick::text) FROM header)"
+_FINAL = {False: "SELECT tick FROM header", True: "SELECT header.tick FROM header, notify"}
+
+
+def _registry_cte(arg: int) -> str:
+    return (f"registered AS (INSERT INTO player_registry (id, tick) SELECT unnest(${arg}::bigint[]), $1 FROM header "
+            "ON CONFLICT (id) DO NOTHING)")
 
 
 def _delete_cte(arg: int) -> str:
@@ -122,22 +135,31 @@ def fragment_changes(new: bytes, previous: bytes) -> dict[str, Columns]:
     return out
 
 
+@dataclass(frozen=True)
+class ShardPart:
+    """What a shard's tick writes beside an unsharded one's (docs/scale-out.md)."""
+
+    arrivals: bytes           # packed Transit records it took from the groups' mail, in the order it took them
+    zone_hash: bytes          # its group's zone hash after the tick
+    players: list[int]        # the players it created, for the registry
+
+
 def tick_write(tick: int, next_id: int, world_hash: bytes, commands: bytes, text: bytes,
                changes: dict[str, Columns], removed: list[int], *, transit: bytes = b"",
-               zones: bytes = b"") -> TickWrite:
+               zones: bytes = b"", shard: ShardPart | None = None) -> TickWrite:
     """What one tick commits: its header, its log row and its fragment `changes`, less `removed`;
     `transit` (packed Transit structs) replaces what is in flight, `zones` (packed Zone structs)
     carries the zones' next_ids."""
     statement, copies = tick_statement((tick, next_id, world_hash, commands, text), changes, removed,
-                                       transit=transit, zones=zones)
+                                       transit=transit, zones=zones, shard=shard)
     return TickWrite(tick=tick, next_id=next_id, world_hash=world_hash, commands=commands, text=text,
                      statement=statement, copies=copies,
                      rows=len(removed) + sum(len(columns[0]) for columns in changes.values()))
 
 
 def tick_statement(head: tuple[int, int, bytes, bytes, bytes], changes: dict[str, Columns],
-                   removed: list[int], *, transit: bytes = b"",
-                   zones: bytes = b"") -> tuple[SqlStatement, tuple[SqlCopy, ...]]:
+                   removed: list[int], *, transit: bytes = b"", zones: bytes = b"",
+                   shard: ShardPart | None = None) -> tuple[SqlStatement, tuple[SqlCopy, ...]]:
     """The tick's one statement and the COPYs that must run before it.
 
     `head` is (tick, next_id, world_hash, commands, text). An id in both
@@ -150,7 +172,13 @@ def tick_statement(head: tuple[int, int, bytes, bytes, bytes], changes: dict[str
     zone_array = np.frombuffer(zones, dtype=ZONE_DTYPE)
     ctes, copies = [_HEADER], []
     args: list[object] = [*head, transit, zone_array["id"].astype(np.int64).tolist(),
-                          zone_array["next_id"].astype(np.int64).tolist()]
+                          zone_array["next_id"].astype(np.int64).tolist(),
+                          shard.arrivals if shard else b"", shard.zone_hash if shard else None]
+    if shard is not None:
+        ctes.append(_NOTIFY)
+        if shard.players:
+            ctes.append(_registry_cte(len(args) + 1))
+            args.append(shard.players)
     if changes.get("entity_identity"):
         reclaimed = set(changes["entity_identity"][0])
         removed = [i for i in removed if i not in reclaimed]
@@ -167,14 +195,14 @@ def tick_statement(head: tuple[int, int, bytes, bytes, bytes], changes: dict[str
         else:   # COPY wants rows: built only here
             ctes.append(_copied_cte(fragment))
             copies.append(SqlCopy(fragment.table, f"tmp_{fragment.table}", fragment.columns, list(zip(*columns))))
-    return SqlStatement(_statement_text(tuple(ctes)), tuple(args)), tuple(copies)
+    return SqlStatement(_statement_text(tuple(ctes), shard is not None), tuple(args)), tuple(copies)
 
 
 @functools.lru_cache(maxsize=256)
-def _statement_text(ctes: tuple[str, ...]) -> str:
+def _statement_text(ctes: tuple[str, ...], notify: bool) -> str:
     """Few shapes recur (which fragments changed, which were copied): the same text each
     time, so asyncpg's statement cache prepares each shape once."""
-    return f"WITH {', '.join(ctes)} SELECT tick FROM header"
+    return f"WITH {', '.join(ctes)} {_FINAL[notify]}"
 
 
 class Plan:
@@ -184,8 +212,20 @@ class Plan:
         changes = fragment_changes(result.changed, result.previous)
         removed = [i for (i,) in struct.iter_unpack("<Q", result.removed)]
         if ctx.hashing is not None:
-            ctx.world_hash = await ctx.hashing
+            ctx.world_hash, ctx.zone_hash = await ctx.hashing
         assert ctx.world_hash is not None, "transform hashes the world"
+        shard = None
+        if ctx.arrivals is not None:
+            assert ctx.zone_hash is not None, "a shard's engine thread takes its zone hash"
+            shard = ShardPart(ctx.arrivals, ctx.zone_hash, created_players(result.changed, result.previous))
         ctx.write = tick_write(result.tick, result.next_id, ctx.world_hash, ctx.batch.commands, ctx.batch.text,
-                               changes, removed, transit=result.transit, zones=result.zones)
+                               changes, removed, transit=result.transit, zones=result.zones, shard=shard)
         return ctx
+
+
+def created_players(changed: bytes, previous: bytes) -> list[int]:
+    """The ids of the players a tick made: new entities, or ids reclaimed by a player."""
+    new = np.frombuffer(changed, dtype=ENTITY_DTYPE)
+    old = np.frombuffer(previous, dtype=ENTITY_DTYPE)
+    made = (new["kind"] == Kind.player) & ((old["id"] == 0) | (old["kind"] != Kind.player))
+    return [int(i) for i in new["id"][made]]

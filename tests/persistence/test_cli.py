@@ -23,10 +23,10 @@ def run(*args: str):
 def test_init_then_status_on_a_dsn(fresh_dsn):
     result = run("db", "init", "--db", fresh_dsn)
     assert result.exit_code == 0, result.output
-    assert "schema at revision 0006 (head); migrations applied: 0001, 0002, 0003, 0004, 0005, 0006" in result.stdout
+    assert "schema at revision 0007 (head); migrations applied: 0001, 0002, 0003, 0004, 0005, 0006, 0007" in result.stdout
     result = run("db", "status", "--db", fresh_dsn)
     assert result.exit_code == 0, result.output
-    assert "schema: revision 0006 (head 0006, up to date)" in result.stdout
+    assert "schema: revision 0007 (head 0007, up to date)" in result.stdout
     assert "world: none stored" in result.stdout and "log: 0 rows" in result.stdout
     result = run("db", "migrate", "--db", fresh_dsn)
     assert result.exit_code == 0 and "migrations applied: none" in result.stdout
@@ -35,7 +35,7 @@ def test_init_then_status_on_a_dsn(fresh_dsn):
 def test_status_of_an_unmigrated_database(fresh_dsn):
     result = run("db", "status", "--db", fresh_dsn)
     assert result.exit_code == 0, result.output
-    assert "schema: revision none (head 0006, 6 pending: 0001, 0002, 0003, 0004, 0005, 0006)" in result.stdout
+    assert "schema: revision none (head 0007, 7 pending: 0001, 0002, 0003, 0004, 0005, 0006, 0007)" in result.stdout
 
 
 def test_embedded_is_the_default(pg_server, run_sql):

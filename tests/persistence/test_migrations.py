@@ -17,24 +17,28 @@ EXTRA_TABLES = {
     "zone": [("id", "bigint"), ("width", "integer"), ("height", "integer"), ("spawn_x", "integer"),
              ("spawn_y", "integer"), ("next_id", "bigint")],
     "world": [("singleton", "boolean"), ("seed", "bigint"), ("tick", "bigint"), ("next_id", "bigint"),
-              ("world_hash", "bytea"), ("fence", "bigint"), ("transit", "bytea")],
+              ("world_hash", "bytea"), ("fence", "bigint"), ("transit", "bytea"), ("lease_holder", "text"),
+              ("lease_until", "timestamp with time zone")],
     "command_log": [("tick", "bigint"), ("commands", "bytea"), ("text", "bytea"), ("world_hash", "bytea"),
-                    ("committed_at", "timestamp with time zone")],
+                    ("committed_at", "timestamp with time zone"), ("sent", "bytea"), ("arrivals", "bytea"),
+                    ("zone_hash", "bytea")],
     "world_snapshot": [("tick", "bigint"), ("world", "bytea"), ("world_hash", "bytea"),
                        ("taken_at", "timestamp with time zone")],
+    "player_registry": [("id", "bigint"), ("tick", "bigint")],
+    "zone_group": [("name", "text"), ("zones", "ARRAY"), ("database", "text")],
 }
 
 
 async def test_a_new_database_has_the_first_revision_pending(fresh_dsn):
     state = await status(fresh_dsn)
-    assert (state.current, state.pending) == (None, ("0001", "0002", "0003", "0004", "0005", "0006"))
+    assert (state.current, state.pending) == (None, ("0001", "0002", "0003", "0004", "0005", "0006", "0007"))
     with pytest.raises(SchemaNotCurrent, match="db migrate"):
         await require_current(fresh_dsn)
 
 
 async def test_migrate_reaches_head_and_is_idempotent(fresh_dsn):
     first = await migrate(fresh_dsn)
-    assert first.up_to_date and first.current == first.head == "0006"
+    assert first.up_to_date and first.current == first.head == "0007"
     assert await migrate(fresh_dsn) == first
 
 

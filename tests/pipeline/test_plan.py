@@ -9,7 +9,7 @@ import pytest
 from persistence.fragments import FRAGMENTS
 from pipeline.context import TickContext
 from pipeline.stages import plan
-from pipeline.stages.plan import Plan, fragment_changes, tick_statement
+from pipeline.stages.plan import Plan, ShardPart, created_players, fragment_changes, tick_statement
 from pipeline.view import WorldView
 from schema._generated.layout import ENTITY_SIZE
 from tests.support import item, npc, player, world
@@ -56,16 +56,16 @@ def test_an_id_reclaimed_by_another_kind_is_written_whole():
 def test_values_travel_as_parameters_never_in_the_sql_text():
     changes = columns_for([player(7, 1, 1, name="o'neil; drop table x")], [None])
     statement, copies = tick_statement(HEAD, changes, [3])
-    assert "neil" not in statement.sql and "$9" in statement.sql and not copies
+    assert "neil" not in statement.sql and "$11" in statement.sql and not copies
     assert "o'neil; drop table x" in statement.args[statement.args.index([3]) + 1:][3]   # identity's name column
 
 
 def test_every_write_of_the_tick_waits_on_the_header_moving():
     statement, _ = tick_statement(HEAD, columns_for([player(9, 1, 1)], [None]), [5])
     assert statement.sql.startswith("WITH header AS (UPDATE world SET tick = $1")
-    assert "INSERT INTO command_log (tick, commands, text, world_hash) SELECT $1, $4, $5, $3 FROM header" \
-        in statement.sql
-    assert "DELETE FROM entity_identity WHERE id = ANY($9::bigint[]) AND EXISTS (SELECT 1 FROM header)" \
+    assert ("INSERT INTO command_log (tick, commands, text, world_hash, sent, arrivals, zone_hash) "
+            "SELECT $1, $4, $5, $3, $6, $9, $10 FROM header") in statement.sql
+    assert "DELETE FROM entity_identity WHERE id = ANY($11::bigint[]) AND EXISTS (SELECT 1 FROM header)" \
         in statement.sql
     assert "transit = $6" in statement.sql           # what is in flight moves with the header, or not at all
     assert "UPDATE zone SET next_id = z.next_id FROM unnest($7::bigint[], $8::bigint[]) AS z(id, next_id), header" \
@@ -74,12 +74,31 @@ def test_every_write_of_the_tick_waits_on_the_header_moving():
         assert f"{fragment.table}_rows AS (INSERT INTO {fragment.table} " in statement.sql
     assert statement.sql.count(", header ON CONFLICT") == len(FRAGMENTS)
     assert statement.sql.endswith("SELECT tick FROM header") and statement.args[:5] == HEAD
+    assert "pg_notify" not in statement.sql and "player_registry" not in statement.sql
+
+
+def test_a_shard_registers_the_players_it_made_and_notifies_with_its_tick():
+    shard = ShardPart(arrivals=b"a" * 160, zone_hash=b"z" * 32, players=[9])
+    statement, _ = tick_statement(HEAD, columns_for([player(9, 1, 1)], [None]), [], shard=shard)
+    assert statement.args[8:10] == (b"a" * 160, b"z" * 32)
+    assert "INSERT INTO player_registry (id, tick) SELECT unnest($11::bigint[]), $1 FROM header" in statement.sql
+    assert statement.args[10] == [9]
+    assert "pg_notify('fluxworld_tick', tick::text) FROM header" in statement.sql
+    assert statement.sql.endswith("SELECT header.tick FROM header, notify")
+
+
+def test_created_players_are_new_players_and_ids_a_player_reclaimed():
+    new = [player(4, 1, 1), player(5, 1, 1), player(6, 1, 1), item(7, 1, 1, gold=1)]
+    old = [item(4, 1, 1, gold=3), None, player(6, 1, 1, name="was"), None]
+    changed = b"".join(pack_entity(**e) for e in new)
+    previous = b"".join(bytes(ENTITY_SIZE) if e is None else pack_entity(**e) for e in old)
+    assert created_players(changed, previous) == [4, 5]
 
 
 def test_an_id_reclaimed_within_the_tick_is_upserted_not_deleted():
     changes = columns_for([player(4, 1, 1, name="new")], [item(4, 1, 1, gold=3)])
     statement, _ = tick_statement(HEAD, changes, [4, 6])
-    assert statement.args[8] == [6]
+    assert statement.args[10] == [6]
 
 
 def test_large_writes_go_through_copy(monkeypatch):
@@ -90,7 +109,7 @@ def test_large_writes_go_through_copy(monkeypatch):
     (copy,) = copies
     assert isinstance(copy, SqlCopy) and copy.table == "entity_position" and len(copy.records) == 101
     assert f"DELETE FROM {copy.temp_table} RETURNING *" in statement.sql
-    assert statement.args[8:] == ()          # no arrays: the rows travel by COPY
+    assert statement.args[10:] == ()          # no arrays: the rows travel by COPY
 
 
 @pytest.mark.parametrize("count", [0, 1])
