@@ -124,6 +124,6 @@ def test_the_plan_stage_builds_the_ticks_write(count):
     ctx = asyncio.run(Plan()(ctx))
     assert ctx.write is not None
     assert (ctx.write.tick, ctx.write.next_id, ctx.write.commands, ctx.write.text) == (1, 3, b"c" * 64, b"t")
-    assert ctx.write.statement.args[:9] == (1, 3, b"h" * 32, b"c" * 64, b"t", b"", [], [], [2])
+    assert ctx.write.statement.args[:11] == (1, 3, b"h" * 32, b"c" * 64, b"t", b"", [], [], b"", None, [2])
     assert ctx.write.statement.sql.count("_rows AS (INSERT") == 2 * count     # position and session
     assert ctx.write.rows == 1 + 2 * count
