@@ -130,6 +130,38 @@ class WorldStore:
         self.fence = int(token)
         return self.fence
 
+    async def take_lease(self, holder: str, seconds: float) -> int | None:
+        """Take a zone group's world for `seconds` when no live lease holds it (docs/scale-out.md):
+        the next fence token, as take_writer, or None while another holder's lease runs."""
+        async with self._unavailable("taking the lease"):
+            token = await self._pool.fetchval(
+                "UPDATE world SET fence = fence + 1, lease_holder = $1, "
+                "lease_until = clock_timestamp() + make_interval(secs => $2) "
+                "WHERE lease_until IS NULL OR lease_until < clock_timestamp() RETURNING fence", holder, seconds)
+        if token is not None:
+            self.fence = int(token)
+        return None if token is None else int(token)
+
+    async def renew_lease(self, seconds: float) -> bool:
+        """Hold the lease `seconds` longer; False once another has taken the world (the fence moved)."""
+        async with self._unavailable("renewing the lease"):
+            return await self._pool.fetchval(
+                "UPDATE world SET lease_until = clock_timestamp() + make_interval(secs => $2) "
+                "WHERE fence = $1 RETURNING true", self.fence, seconds) is not None
+
+    async def release_lease(self) -> None:
+        """Let the next holder take the world at once (a clean stop)."""
+        async with self._unavailable("releasing the lease"):
+            await self._pool.execute("UPDATE world SET lease_until = NULL WHERE fence = $1", self.fence)
+
+    async def lease(self) -> tuple[str | None, float | None]:
+        """(holder, seconds left) of the lease, (None, None) when none was ever taken."""
+        async with self._unavailable("reading the lease"):
+            row = await self._pool.fetchrow("SELECT lease_holder, extract(epoch FROM lease_until - clock_timestamp()) "
+                                            "AS left FROM world")
+        return (None, None) if row is None else (row["lease_holder"],
+                                                 None if row["left"] is None else float(row["left"]))
+
     async def load_world(self) -> WorldData:
         """The stored world, exactly as seeded and then moved on by committed ticks."""
         async with self._unavailable("loading the world"), self._pool.acquire() as conn, \

@@ -78,6 +78,10 @@ class WorldView:
                        recent=self._recent_with(result.changed, result.removed), entity_count=count,
                        online_count=online, transit=result.transit)
 
+    def arriving(self, transit: bytes) -> WorldView:
+        """The view with `transit` in flight instead (a shard's arrivals, pipeline/server/shard.py)."""
+        return replace(self, transit=transit)
+
     def with_records(self, records: bytes) -> WorldView:
         """The view with these packed records added or replaced (entities loaded mid-run)."""
         count, online = self._census_after(records, b"", b"")
@@ -159,6 +163,11 @@ class WorldView:
             return None
         last_seq: int = _U64.unpack_from(record, _LAST_SEQ_OFFSET)[0]
         return last_seq
+
+    def is_player(self, entity_id: int) -> bool:
+        """Whether `entity_id` is a player in the world (not in flight)."""
+        record = self.get(entity_id)
+        return record is not None and record[_KIND_OFFSET] == Kind.player
 
     def online(self, entity_id: int) -> bool:
         """Whether `entity_id` is a player online in the world (in flight too: it arrives online)."""

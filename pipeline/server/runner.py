@@ -37,6 +37,7 @@ from ..stages.transform import Transform
 from ..view import WorldView
 from .gcpacer import GcPacer
 from .retry import until_available
+from .shard import ShardGate
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +49,14 @@ BESIDE = ("sightings",)      # work on the engine's thread beside the path (tran
 class Pipeline:
     def __init__(self, engine: Rules, store: Store | None, outbox: Outbox | None, *,
                  negotiate: Negotiate | None = None, metrics: TickMetrics | None = None,
-                 on_committed: Callable[[TickContext], None] | None = None) -> None:
-        """`on_committed` sees each tick once it is committed, with every stage's timing (the load test)."""
+                 on_committed: Callable[[TickContext], None] | None = None,
+                 zones: frozenset[int] | None = None) -> None:
+        """`on_committed` sees each tick once it is committed, with every stage's timing (the load test).
+        `zones`: a shard's, whose ticks log their zone hash."""
         self.outbox = outbox
         self.on_committed = on_committed
         self.metrics = metrics or TickMetrics()
-        self.engine = EngineThread(engine)
+        self.engine = EngineThread(engine, zones=zones)
         self.compute_stages = (
             ("negotiate", negotiate or Negotiate()),
             ("contextualize", Contextualize(store, self.metrics.outages)),
@@ -182,10 +185,15 @@ def schedule(start: float, slot: int, period: float, now: float) -> tuple[float,
 
 
 class TickLoop:
+    """With a `gate` (a shard's, pipeline/server/shard.py) a tick starts only once the tick
+    before it is committed everywhere, so it is not computed beside its predecessor's commit."""
+
     def __init__(self, pipeline: Pipeline, view: WorldView, inbox: Inbox, *, hz: float = 20.0,
-                 summary_every: float = 10.0, before_tick: Callable[[int], None] | None = None) -> None:
+                 summary_every: float = 10.0, before_tick: Callable[[int], None] | None = None,
+                 gate: ShardGate | None = None) -> None:
         self.pipeline, self.view, self.inbox = pipeline, view, inbox
         self.before_tick = before_tick
+        self.gate = gate
         self.period = 1.0 / hz
         self.summary_every = summary_every
         self.committed_tick = view.tick
@@ -225,8 +233,16 @@ class TickLoop:
                 tick = self.view.tick + 1
                 if self.before_tick is not None:
                     self.before_tick(tick)
-                ctx = TickContext(tick=tick, batch=Batch(tick, b"", b""), view=self.view,
-                                  incoming=self.inbox.drain())
+                ctx = TickContext(tick=tick, batch=Batch(tick, b"", b""), view=self.view)
+                if self.gate is not None:
+                    if pending is not None:
+                        self.committed_tick = (await pending).tick
+                        pending = None
+                    t = time.perf_counter()
+                    ctx = await self.gate.open(ctx, self.inbox.drain)
+                    metrics.observe_stage("mail", time.perf_counter() - t)
+                else:
+                    ctx.incoming = self.inbox.drain()
                 metrics.dropped(self.inbox.dropped)
                 ctx = await self.pipeline.compute(ctx)
                 if pending is not None:

@@ -1,5 +1,6 @@
-"""Stage 3, project: materialize the entities contextualize loaded, in one reducer call
-(on the engine's thread, behind whatever the last tick queued there)."""
+"""Stage 3, project: materialize the entities contextualize loaded, and a shard's arrivals
+(what is in flight into its zones, pipeline/server/shard.py), in one reducer call (on
+the engine's thread, behind whatever the last tick queued there)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ class Project:
         self.engine = engine
 
     async def __call__(self, ctx: TickContext) -> TickContext:
-        if ctx.loaded:
+        if ctx.loaded or ctx.arrivals is not None:
             view = ctx.view
             await self.engine.call(self.engine.engine.project, WORLD_FRAME.encode({
                 "seed": view.seed, "tick": view.tick, "next_id": view.next_id, "replace": 0,
-                "entities": ctx.loaded}))
+                "entities": ctx.loaded, "arrivals": int(ctx.arrivals is not None), "transit": ctx.arrivals or b""}))
         return ctx

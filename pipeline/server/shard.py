@@ -1,0 +1,135 @@
+"""A shard's side of a sharded world: the barrier, the mail, and which commands are its own.
+
+docs/scale-out.md. A shard ticks one zone group. Before its tick T it waits
+until every group has committed T-1 (the barrier), then reads what every
+group's tick T-1 sent (`command_log.sent`, the mail) and takes its part:
+- a traveller whose destination is one of its zones;
+- a refund whose `to` it holds;
+- a credit whose `to` it holds as a player; or, when `to` was no player
+  anywhere at the start of T (no group's registry has it before T), the
+  credit goes to the group that holds its `from`, whose rules then turn it
+  into a refund, exactly as one process would.
+"Holds" means at the start of T: in its world, or arriving to it at T. So
+every item goes to exactly one group, decided from what was committed by
+T-1 alone. What it took goes into the engine as the world's transit and into
+the tick's log row (`arrivals`), so the group's log replays alone.
+
+A command whose player the shard does not hold at the start of the tick is
+refused as `elsewhere`, never logged; so is a join that would create a
+player another group made, or in a zone of another group. The gateway sends
+such a command again to the shard its view then names.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from persistence.shards import Peers, ZoneGroup
+from schema._generated.layout import ENTITY_DTYPE, TRANSIT_DTYPE, Op, TransitKind
+from vocabulary.types import CommandBlock, Incoming, Refusal, Unreadable
+
+from ..blocks import block_command, block_records, block_senders, select
+from ..context import TickContext
+from ..view import WorldView
+from .retry import Outages, until_available
+
+ELSEWHERE = "elsewhere"
+
+
+class ShardGate:
+    def __init__(self, group: ZoneGroup, peers: Peers, outages: Outages | None = None) -> None:
+        self.group, self.peers, self.outages = group, peers, outages
+
+    async def open(self, ctx: TickContext, drain: Callable[[], list[Incoming | CommandBlock]]) -> TickContext:
+        """The tick with its arrivals (in its view, and for the engine: pipeline/stages/project.py)
+        and the input that is the shard's: what `drain` gives once the barrier is passed."""
+        ctx.arrivals = await self.arrivals(ctx.tick, ctx.view)
+        ctx.view = ctx.view.arriving(ctx.arrivals)
+        ctx.incoming, refused = await self.admit(ctx.tick, ctx.view, drain())
+        ctx.refusals.extend(refused)
+        return ctx
+
+    async def arrivals(self, tick: int, view: WorldView) -> bytes:
+        """What the shard takes from the mail for tick `tick`, in the world's transit order."""
+        peers = self.peers
+        await until_available(f"tick {tick}: waiting for every zone group's tick {tick - 1}",
+                              lambda: peers.wait_committed(tick - 1), tick=tick, outages=self.outages)
+        mail = await until_available(f"tick {tick}: reading the mail", lambda: peers.sent(tick - 1), tick=tick,
+                                     outages=self.outages)
+        items = np.frombuffer(b"".join(mail), dtype=TRANSIT_DTYPE)
+        travellers = items[items["kind"] == TransitKind.traveller]
+        records = np.frombuffer(travellers["record"].tobytes(), dtype=ENTITY_DTYPE)
+        mine = np.isin(records["zone"], list(self.group.zones))
+        arriving = travellers[mine][np.argsort(records["id"][mine], kind="stable")]
+        arriving_ids = set(records["id"][mine].tolist())
+
+        def holds(player: int) -> bool:
+            return player in arriving_ids or view.is_player(player)
+
+        money = items[items["kind"] != TransitKind.traveller]
+        take = np.zeros(len(money), dtype=bool)
+        unsure: list[int] = []          # credits to no player of ours, from a player of ours
+        for i, (kind, to, sender) in enumerate(zip(money["kind"].tolist(), money["to_id"].tolist(),
+                                                   money["from_id"].tolist())):
+            if holds(to):
+                take[i] = True
+            elif kind == TransitKind.credit and holds(sender):
+                unsure.append(i)
+        if unsure:
+            wanted = money["to_id"][unsure].astype(np.int64).tolist()
+            players = await until_available(f"tick {tick}: reading the player registry",
+                                            lambda: peers.players(wanted, tick), tick=tick, outages=self.outages)
+            take[unsure] = [to not in players for to in wanted]
+        return bytes(arriving.tobytes() + money[take].tobytes())
+
+    async def admit(self, tick: int, view: WorldView,
+                    incoming: list[Incoming | CommandBlock]) -> tuple[list[Incoming | CommandBlock], list[Refusal]]:
+        """The tick's input less what another shard must take (`view`: with the tick's arrivals)."""
+        commands = [_fields(item) for item in incoming]
+        # A join by a player the shard does not hold creates it, unless another group made it already.
+        joins = [player for fields in commands for player, op, _ in fields
+                 if op == Op.join and view.find(player) is None]
+        made: set[int] = set()
+        if joins:
+            made = await until_available(f"tick {tick}: reading the player registry",
+                                         lambda: self.peers.players(joins, tick), tick=tick, outages=self.outages)
+
+        def ours(player: int, op: int, zone: int) -> bool:
+            if view.find(player) is not None:
+                return True
+            return op == Op.join and zone in self.group.zones and player not in made
+
+        kept: list[Incoming | CommandBlock] = []
+        refused: list[Refusal] = []
+        for item, fields in zip(incoming, commands):
+            mask = np.array([ours(*f) for f in fields], dtype=bool)
+            if mask.all():
+                kept.append(item)
+            elif isinstance(item, Incoming):
+                refused.append(Refusal(item, ELSEWHERE))
+            else:
+                senders = block_senders(item)
+                for i in np.flatnonzero(~mask).tolist():
+                    refused.append(Refusal(Incoming(block_command(item, i), int(senders[i]) or None, item.received),
+                                           ELSEWHERE))
+                if mask.any():
+                    commands_kept, text = select(item, mask)
+                    kept.append(CommandBlock(commands_kept, text, senders[mask].tobytes(), item.received))
+        return kept, refused
+
+
+def _fields(item: Incoming | CommandBlock) -> list[tuple[int, int, int]]:
+    """(player, op, zone) of each command; none for one negotiate will refuse as malformed."""
+    if isinstance(item, CommandBlock):
+        records = block_records(item)
+        return list(zip(records["player"].tolist(), records["op"].tolist(), records["zone"].tolist()))
+    command = item.command
+    if isinstance(command, Unreadable) or not isinstance(command.get("player"), int) or command.get("op") not in _OPS:
+        return []
+    zone = command.get("zone")
+    return [(command["player"], _OPS[command["op"]], zone if isinstance(zone, int) else -1)]
+
+
+_OPS = {op.name: int(op) for op in Op}
