@@ -105,3 +105,9 @@ class TableCodec:
 WORLD_FRAME = TableCodec("WorldFrame")
 COMMAND_FRAME = TableCodec("CommandFrame")
 TICK_RESULT = TableCodec("TickResult")
+
+
+def arrivals_frame(transit: bytes, entities: bytes = b"") -> bytes:
+    """A WorldFrame that replaces what is in flight with `transit` (packed Transit structs,
+    in the world's transit order) and upserts `entities`; header and zones stay (docs/abi.md)."""
+    return WORLD_FRAME.encode({"replace": 0, "arrivals": 1, "entities": entities, "transit": transit})

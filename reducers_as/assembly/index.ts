@@ -1,4 +1,4 @@
-// The reducer ABI, version 3 (docs/abi.md): the module's only exports.
+// The reducer ABI, version 4 (docs/abi.md): the module's only exports.
 //
 // Python calls each export once per tick stage, never per entity or per
 // command. transform runs the tick phases of docs/rules.md in order; this is
@@ -37,7 +37,7 @@ function noteSpot(slot: i32): void {
 }
 
 export function abi_version(): i32 {
-  return 3;
+  return 4;
 }
 
 /** An 8-aligned input area of at least `size` bytes, reused by every later call. */
@@ -48,7 +48,10 @@ export function input(size: i32): usize {
   return area.ptr;
 }
 
-/** Loads a WorldFrame: the whole world with what is in flight (replace), or upserted entities. */
+/**
+ * Loads a WorldFrame: the whole world with what is in flight (replace), or
+ * upserted entities, and with `arrivals` what is in flight replaced too.
+ */
 export function project(ptr: usize, len: i32): i32 {
   const table = checkedRoot(ptr, <usize>len);
   dropOpenTick();
@@ -66,6 +69,12 @@ export function project(ptr: usize, len: i32): i32 {
     loadTransit(vectorData(transit), <i32>checkedLength(transit, Transit.SIZE, end));
     watchAll();
     return 0;
+  }
+  // What is in flight, replaced as given. A traveller in flight is in no zone
+  // and holds no slot, so no kept area holds it: it gets its own at arrival.
+  if (WorldFrame.arrivals(table) != 0) {
+    const transit = WorldFrame.transit(table);
+    loadTransit(vectorData(transit), <i32>checkedLength(transit, Transit.SIZE, end));
   }
   // Entities loaded between ticks: the areas of interest around them change too.
   loadedSpots.clear();

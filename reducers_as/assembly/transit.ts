@@ -21,7 +21,7 @@ let travellers: i32 = 0;
 @inline export function transitItems(): usize { return items.ptr; }
 @inline export function transitBytes(): usize { return items.len; }
 
-/** Replaces the list with `n` packed Transit structs, travellers first (a world loaded anew). */
+/** Replaces the list with `n` packed Transit structs, travellers first (a world loaded anew, or arrivals). */
 export function loadTransit(src: usize, n: i32): void {
   assert(Transit.RECORD_LENGTH == Entity.SIZE, "Transit.record is not an Entity record");
   items.clear();

@@ -111,7 +111,7 @@ EFFECT_DTYPE = np.dtype({
 
 # table -> [(field, slot, type, inline offset)]; '[T]' types are vectors
 TABLES = {
-    'WorldFrame': [('seed', 0, 'ulong', 8), ('tick', 1, 'ulong', 16), ('next_id', 2, 'ulong', 24), ('replace', 3, 'bool', 44), ('zones', 4, '[Zone]', 32), ('entities', 5, '[Entity]', 36), ('transit', 6, '[Transit]', 40)],
+    'WorldFrame': [('seed', 0, 'ulong', 8), ('tick', 1, 'ulong', 16), ('next_id', 2, 'ulong', 24), ('replace', 3, 'bool', 44), ('zones', 4, '[Zone]', 32), ('entities', 5, '[Entity]', 36), ('transit', 6, '[Transit]', 40), ('arrivals', 7, 'bool', 45)],
     'CommandFrame': [('tick', 0, 'ulong', 8), ('commands', 1, '[Command]', 16), ('text', 2, '[ubyte]', 20), ('skip_area_of_interest', 3, 'bool', 24)],
     'TickResult': [('tick', 0, 'ulong', 8), ('next_id', 1, 'ulong', 16), ('effects', 2, '[Effect]', 24), ('recipients', 3, '[ulong]', 28), ('changed', 4, '[Entity]', 32), ('removed', 5, '[ulong]', 36), ('previous', 6, '[Entity]', 40), ('zones', 7, '[Zone]', 44), ('transit', 8, '[Transit]', 48)],
 }

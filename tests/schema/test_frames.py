@@ -9,7 +9,7 @@ from fluxworld.Entity import CreateEntity
 from fluxworld.WorldFrame import WorldFrame
 from fluxworld.Zone import CreateZone
 
-from pipeline.engines.frames import COMMAND_FRAME, TICK_RESULT, WORLD_FRAME, FrameError
+from pipeline.engines.frames import COMMAND_FRAME, TICK_RESULT, WORLD_FRAME, FrameError, arrivals_frame
 from schema._generated.layout import ENTITY_SIZE, TransitKind
 from vocabulary.records import pack_commands, pack_entity, pack_transit, pack_zone, unpack_entity, unpack_zone
 
@@ -89,6 +89,28 @@ def test_transit_crosses_both_frames_as_flatc_reads_it():
         assert (second.Kind(), second.FromId(), second.ToId(), second.Amount()) == \
             (TransitKind.refund, 2**64 - 1, 3, 2**62)
         assert bytes(codec.decode(buf)["transit"]) == transit
+
+
+def test_arrivals_frame_as_flatc_reads_it_and_older_frames_read_without_it():
+    transit = pack_transit(TransitKind.credit, 3, from_id=1, to_id=2, amount=5)
+    buf = arrivals_frame(transit, pack_entity(id=4, kind=0, zone=1, name="x"))
+    w = WorldFrame.GetRootAs(buf, 0)
+    assert (w.Replace(), w.Arrivals(), w.TransitLength(), w.EntitiesLength()) == (False, True, 1, 1)
+    assert w.Transit(0).Amount() == 5
+    b = flatbuffers.Builder(64)
+    flatc_world_frame.Start(b)
+    flatc_world_frame.AddReplace(b, True)
+    flatc_world_frame.AddArrivals(b, True)
+    b.Finish(flatc_world_frame.End(b))
+    got = WORLD_FRAME.decode(bytes(b.Output()))
+    assert (got["replace"], got["arrivals"]) == (1, 1)
+    # A frame written before the field (a vtable one slot shorter) reads it as false.
+    old = WORLD_FRAME.encode({"replace": 1})
+    vtable_size = int.from_bytes(old[4:6], "little")
+    short = bytearray(old)
+    short[4:6] = (vtable_size - 2).to_bytes(2, "little")
+    assert WORLD_FRAME.decode(bytes(short))["arrivals"] == 0
+    assert WorldFrame.GetRootAs(bytes(short), 0).Arrivals() is False
 
 
 def test_malformed_frames_are_named():

@@ -10,7 +10,7 @@ import wasmtime
 
 from pipeline.context import TickContext
 from pipeline.engines.enginethread import EngineThread
-from pipeline.engines.frames import COMMAND_FRAME
+from pipeline.engines.frames import COMMAND_FRAME, WORLD_FRAME, arrivals_frame
 from pipeline.engines.wasm import wasmtime_host
 from pipeline.engines.wasm.registry import ModuleRegistry, default_module_path
 from pipeline.engines.wasm.wasmtime_host import WasmEngine, capabilities, compile_module, config_key
@@ -19,7 +19,7 @@ from pipeline.view import WorldView
 from tests.support import Session, command_frame, npc, player, world
 from vocabulary.errors import EngineError, ReducerTrap
 from vocabulary.hashing import canonical_bytes
-from vocabulary.records import pack_commands
+from vocabulary.records import pack_commands, pack_entity
 from vocabulary.types import Batch
 
 
@@ -56,6 +56,19 @@ def test_exhausted_fuel_names_the_tick_and_leaves_the_world_unchanged():
     assert hashlib.sha256(engine.canonical()).hexdigest() == before
     ctx = asyncio.run(Transform(EngineThread(engine))(ctx))           # the same tick now runs normally
     assert ctx.result is not None and ctx.result.tick == 1
+
+
+def test_fuel_follows_the_world_last_replaced_not_a_smaller_frame_since():
+    engine = WasmEngine()
+    frame = WorldView.from_world(world(*(npc(i, i % 60, i // 60) for i in range(1, 400)))).frame()
+    engine.project(frame)
+    sized = engine.world_fuel
+    assert sized == wasmtime_host.FUEL_PER_64_BYTES * (len(frame) // 64) > 0
+    engine.project(arrivals_frame(b""))                                # what is in flight, replaced
+    engine.project(WORLD_FRAME.encode({"replace": 0, "entities": pack_entity(**player(500, 1, 1))}))   # an upsert
+    assert engine.world_fuel == sized
+    engine.project(WorldView.from_world(crowded_world()).frame())     # a smaller world, loaded anew
+    assert engine.world_fuel < sized
 
 
 def test_a_frame_for_the_wrong_tick_traps_with_the_modules_message():

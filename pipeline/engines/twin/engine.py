@@ -16,7 +16,7 @@ from .entity import ENTITY, ZONE, Entity, Zone
 from .rules.aoi import area_of_interest, watch_all, watch_around
 from .rules.commands import decode_commands, run_command
 from .rules.tick import arrive, npc_behaviour, regenerate, respawn
-from .transit import unpack_transit
+from .transit import InFlight, Transit, unpack_transit
 from .world import World
 
 
@@ -28,13 +28,16 @@ class PythonEngine:
         self._open = False      # a transformed tick waiting for sightings()
 
     def project(self, frame: bytes) -> None:
-        """Replace the world with a WorldFrame's (zones and transit too), or upsert its entities."""
+        """Replace the world with a WorldFrame's (zones and transit too), or upsert its entities
+        (and with `arrivals`, replace what is in flight by the frame's transit)."""
         f = WORLD_FRAME.decode(frame)
         self._drop_open_tick()
         if f["replace"]:
             zones = (Zone(*values) for values in ZONE.iter_unpack(f["zones"]))
             self._world = World(f["seed"], f["tick"], f["next_id"], zones, unpack_transit(f["transit"]))
         world = self._require_world()
+        if f["arrivals"] and not f["replace"]:
+            _replace_transit(world, unpack_transit(f["transit"]))
         loaded = [Entity.unpack(record) for record in _records(f["entities"])]
         spots = []
         for e in loaded:
@@ -109,6 +112,19 @@ class PythonEngine:
         if self._world is None:
             raise EngineError(0, "no world: project a WorldFrame with replace first")
         return self._world
+
+
+def _replace_transit(world: World, items: list[Transit]) -> None:
+    """What is in flight becomes `items`, as given. A traveller in flight is in no zone
+    and watches itself alone (rules/aoi.py): those gone take their area with them, and
+    those new get theirs, as watch_all would give them. Before the frame's entities are
+    upserted: a traveller landed by the frame as a player gets the area of a player."""
+    gone = world.transit.flying.keys()
+    world.transit = InFlight(items)
+    for id in gone - world.transit.flying.keys():
+        world.interest.drop(id)
+    for id in world.transit.flying:
+        world.interest.set(id, (id,), 0)
 
 
 def _records(payload: memoryview) -> list[memoryview]:

@@ -1,6 +1,6 @@
 """The reducer ABI (docs/abi.md): its version and export names, in one place."""
 
-ABI_VERSION = 3
+ABI_VERSION = 4
 
 MEMORY = "memory"
 ABI_VERSION_EXPORT = "abi_version"

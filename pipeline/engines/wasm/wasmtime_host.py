@@ -198,7 +198,10 @@ class WasmEngine:
 
     def project(self, frame: bytes) -> None:
         self._guarded(abi.PROJECT, frame, WORLD_FRAME)
-        self.world_fuel = FUEL_PER_64_BYTES * (len(frame) // 64)
+        share = FUEL_PER_64_BYTES * (len(frame) // 64)
+        # A frame that replaces the world sizes it; one that only upserts or replaces what is
+        # in flight (a few records) never shrinks what the world last projected was given.
+        self.world_fuel = share if WORLD_FRAME.decode(frame)["replace"] else max(self.world_fuel, share)
 
     def transform(self, frame: bytes) -> TickResult:
         address = self._guarded(abi.TRANSFORM, frame, COMMAND_FRAME, self.world_fuel)

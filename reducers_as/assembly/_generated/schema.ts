@@ -186,7 +186,7 @@ export namespace Effect {
 }
 
 export namespace WorldFrame {
-  export const FIELDS: i32 = 7;
+  export const FIELDS: i32 = 8;
   export const INLINE_SIZE: usize = 48;
   export const SEED_SLOT: i32 = 0;
   export const SEED_INLINE: usize = 8;
@@ -212,6 +212,9 @@ export namespace WorldFrame {
   export const TRANSIT_INLINE: usize = 40;
   /** Address of the vector's length word, or 0 when absent. */
   @inline export function transit(table: usize): usize { const o = fieldOffset(table, 16); return o == 0 ? 0 : table + o + load<u32>(table + o); }
+  export const ARRIVALS_SLOT: i32 = 7;
+  export const ARRIVALS_INLINE: usize = 45;
+  @inline export function arrivals(table: usize): u8 { const o = fieldOffset(table, 18); return o == 0 ? 0 : load<u8>(table + o); }
 }
 
 export namespace CommandFrame {

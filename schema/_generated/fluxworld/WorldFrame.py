@@ -124,8 +124,15 @@ class WorldFrame(object):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(16))
         return o == 0
 
+    # WorldFrame
+    def Arrivals(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(18))
+        if o != 0:
+            return bool(self._tab.Get(flatbuffers.number_types.BoolFlags, o + self._tab.Pos))
+        return False
+
 def WorldFrameStart(builder):
-    builder.StartObject(7)
+    builder.StartObject(8)
 
 def Start(builder):
     WorldFrameStart(builder)
@@ -189,6 +196,12 @@ def WorldFrameStartTransitVector(builder, numElems):
 
 def StartTransitVector(builder, numElems):
     return WorldFrameStartTransitVector(builder, numElems)
+
+def WorldFrameAddArrivals(builder, arrivals):
+    builder.PrependBoolSlot(7, arrivals, 0)
+
+def AddArrivals(builder, arrivals):
+    WorldFrameAddArrivals(builder, arrivals)
 
 def WorldFrameEnd(builder):
     return builder.EndObject()
