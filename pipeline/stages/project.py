@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ..context import TickContext
 from ..engines.enginethread import EngineThread
-from ..engines.frames import WORLD_FRAME
+from ..engines.frames import WORLD_FRAME, arrivals_frame
 
 
 class Project:
@@ -14,9 +14,11 @@ class Project:
         self.engine = engine
 
     async def __call__(self, ctx: TickContext) -> TickContext:
-        if ctx.loaded or ctx.arrivals is not None:
+        if ctx.arrivals is not None:
+            await self.engine.call(self.engine.engine.project, arrivals_frame(ctx.arrivals, ctx.loaded))
+        elif ctx.loaded:
             view = ctx.view
             await self.engine.call(self.engine.engine.project, WORLD_FRAME.encode({
                 "seed": view.seed, "tick": view.tick, "next_id": view.next_id, "replace": 0,
-                "entities": ctx.loaded, "arrivals": int(ctx.arrivals is not None), "transit": ctx.arrivals or b""}))
+                "entities": ctx.loaded}))
         return ctx

@@ -23,7 +23,8 @@ def run(*args: str):
 def test_init_then_status_on_a_dsn(fresh_dsn):
     result = run("db", "init", "--db", fresh_dsn)
     assert result.exit_code == 0, result.output
-    assert "schema at revision 0007 (head); migrations applied: 0001, 0002, 0003, 0004, 0005, 0006, 0007" in result.stdout
+    assert ("schema at revision 0007 (head); migrations applied: 0001, 0002, 0003, 0004, 0005, 0006, 0007"
+            in result.stdout)
     result = run("db", "status", "--db", fresh_dsn)
     assert result.exit_code == 0, result.output
     assert "schema: revision 0007 (head 0007, up to date)" in result.stdout
