@@ -1,4 +1,4 @@
-"""The database commands: `fluxworld db init|migrate|status`, `world load|dump`, `log export|prune`.
+"""The database commands: `fluxworld db init|migrate|status`, `world load|dump|split`, `log export|prune`.
 
 pipeline/__main__.py registers COMMANDS on its group. Every command takes
 `--db embedded|DSN` (default embedded, or $FLUXWORLD_DB). Exit status: 2 for
@@ -169,6 +169,33 @@ async def _world_dump(path: Path, db: str) -> None:
         world = await database.store().load_world()
     dump_world(world, path)
     click.echo(f"wrote the world at tick {world.tick} to {path}: hash {world_hash(world)}")
+
+
+@world_group.command("split")
+@click.argument("groups", metavar="ZONES...", nargs=-1, required=True)
+@click.option("--replace", is_flag=True, help="Split again from the stored world (what the groups ran is lost).")
+@db_option
+def world_split(groups: tuple[str, ...], replace: bool, db: str) -> None:
+    """Split the stored world into zone groups, one database each, for shards (`serve --zones`).
+
+    Each ZONES is a group's zones, separated by commas: `split 1 2` makes two
+    groups of one zone; every zone of the world is in exactly one.
+    """
+    from .shards import parse_zones
+
+    _run(_world_split([parse_zones(g) for g in groups], replace, db))
+
+
+async def _world_split(zone_sets: list[frozenset[int]], replace: bool, db: str) -> None:
+    from .database import open_database
+    from .migrator import require_current
+    from .shards import split
+
+    async with open_database(db) as database:
+        await require_current(database.dsn)
+        made = await split(database.dsn, zone_sets, replace=replace, progress=click.echo)
+    click.echo(f"split the world into {len(made)} zone groups: " + "; ".join(
+        f"zones {g.name} in {g.database} (`fluxworld serve --zones {g.name}`)" for g in made))
 
 
 # ---------------------------------------------------------------- log

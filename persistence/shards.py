@@ -29,6 +29,7 @@ import numpy as np
 
 from schema._generated.layout import ENTITY_DTYPE, ZONE_DTYPE, Kind
 from vocabulary.errors import InputError
+from vocabulary.hashing import records_where
 from vocabulary.types import WorldData
 
 from .database import connect, create_database_if_missing, create_pool, redact
@@ -39,6 +40,10 @@ from .store import CONNECTION_LOST, WorldStore
 T = TypeVar("T")
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,40}\Z")
 TICK_CHANNEL = "fluxworld_tick"      # what each shard's tick statement notifies (pipeline/stages/plan.py)
+# What a group's tick sent; at the tick it was split at (its seeded snapshot, no log yet), nothing: split
+# refuses a world with anything in flight.
+_SENT = ("SELECT coalesce((SELECT sent FROM command_log WHERE tick = $1), (SELECT ''::bytea FROM world_snapshot "
+         "WHERE tick = $1 AND NOT EXISTS (SELECT 1 FROM command_log WHERE tick <= $1)))")
 
 
 @dataclass(frozen=True)
@@ -102,9 +107,8 @@ def group_of(found: list[ZoneGroup], zones: frozenset[int]) -> ZoneGroup:
 
 def group_world(world: WorldData, zones: frozenset[int]) -> WorldData:
     """The part of `world` a group holds: every zone's record, the entities of its zones."""
-    entities = np.frombuffer(world.entities, dtype=ENTITY_DTYPE)
     return WorldData(world.seed, world.tick, world.next_id, world.zones,
-                     entities[np.isin(entities["zone"], list(zones))].tobytes(), b"")
+                     records_where(world.entities, ENTITY_DTYPE, "zone", zones), b"")
 
 
 async def split(dsn: str, zone_sets: list[frozenset[int]], *, replace: bool = False,
@@ -188,7 +192,7 @@ class Peers:
 
     async def sent(self, tick: int) -> list[bytes]:
         """What each group's tick `tick` sent (packed Transit records), in group order."""
-        rows = await self._each(lambda conn: conn.fetchval("SELECT sent FROM command_log WHERE tick = $1", tick))
+        rows = await self._each(lambda conn: conn.fetchval(_SENT, tick))
         for group, row in zip(self.groups, rows):
             if row is None:
                 raise NoWorld(f"zone group {group.name} has no log row for tick {tick}: its log was pruned "

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import click
 from tqdm import tqdm
 
-from vocabulary.errors import FluxworldError, InputError
+from vocabulary.errors import CheckFailed, FluxworldError, InputError
 
 from .engines.engine import ENGINES, default_engine
 
@@ -156,10 +156,13 @@ def replay(world: Path, batches: Path, engine: str | None, dump_state: Path | No
 @click.option("--keep-ticks", type=click.IntRange(min=0), default=None, metavar="N",
               help="After each snapshot, prune the command log as `fluxworld log prune --keep-ticks N` does "
                    "(default: keep it all).")
+@click.option("--zones", metavar="Z1,Z2,...",
+              help="Run a shard: tick this zone group of a world split with `fluxworld world split` "
+                   "(docs/scale-out.md), once no other shard's lease holds it.")
 def serve(db: str, engine: str | None, hz: float, world: Path | None, drive: Path | None, ticks: int | None,
           rate: float, burst: int, xmpp: bool | None, xmpp_server: str | None, component: str,
           secret_file: Path | None, link: Path | None, http: str | None, log_format: str | None,
-          summary_every: float, checkpoint_every: int | None, keep_ticks: int | None) -> None:
+          summary_every: float, checkpoint_every: int | None, keep_ticks: int | None, zones: str | None) -> None:
     """Run the world server: the tick loop against PostgreSQL, players over XMPP."""
     from .operate import logs
     from .server.serve import ServeOptions, XmppOptions
@@ -180,10 +183,16 @@ def serve(db: str, engine: str | None, hz: float, world: Path | None, drive: Pat
         raise click.BadParameter("prunes behind snapshots: it needs --checkpoint-every above 0",
                                  param_hint="--keep-ticks")
     try:
+        from persistence.shards import parse_zones
+
+        zone_group = None if zones is None else parse_zones(zones)
+        if zone_group is not None and xmpp_options is not None:
+            raise InputError("a shard takes players' commands from its gateway, which is not built yet: "
+                             "run shards with --no-xmpp (and --drive)")
         http_options = _http_options(http)
         options = ServeOptions(db=db, engine=engine or default_engine(), hz=hz, world=world, drive=drive,
                                ticks=ticks, rate=rate, burst=burst, xmpp=xmpp_options, link=link, http=http_options,
-                               summary_every=summary_every, keep_ticks=keep_ticks,
+                               summary_every=summary_every, keep_ticks=keep_ticks, zones=zone_group,
                                **({} if checkpoint_every is None else {"checkpoint_every": checkpoint_every}))
         tick = asyncio.run(run_serve(options))
     except FluxworldError as exc:
@@ -227,6 +236,38 @@ def console(db: str, http: str) -> None:
     try:
         host, port = parse_address(http.strip())
         asyncio.run(serve_console(db, host, port, state_dir()))
+    except FluxworldError as exc:
+        _fail(exc)
+
+
+@cli.group()
+def shards() -> None:
+    """A world split into zone groups, one shard process each (docs/scale-out.md)."""
+
+
+@shards.command("check")
+@click.option("--db", default="embedded", show_default=True, help="The split world's database: embedded or a DSN.")
+@click.option("--engine", type=click.Choice(ENGINES), default=None, help="Reducer engine (default: wasm).")
+def shards_check(db: str, engine: str | None) -> None:
+    """Replay every zone group's log in one process: each tick's zone hashes must be the shards'."""
+    from persistence.database import open_database
+
+    from .server.shardcheck import check_shards
+
+    async def run() -> None:
+        async with open_database(db) as database:
+            report = await check_shards(database.dsn, engine)
+        click.echo(f"zone groups {'; '.join(report.groups)}: {report.ticks} ticks, {report.commands} commands, "
+                   f"{report.compared} zone hashes compared up to tick {report.final_tick}")
+        if report.whole_world:
+            click.echo(report.whole_world)
+        for problem in report.problems:
+            click.echo(f"MISMATCH {problem}")
+        if not report.ok:
+            raise CheckFailed(f"{len(report.problems)} mismatch(es)")
+
+    try:
+        asyncio.run(run())
     except FluxworldError as exc:
         _fail(exc)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -60,9 +61,14 @@ def zone_hash(canonical: bytes | memoryview, zones: frozenset[int]) -> bytes:
     records and the entities in them, as the canonical encoding has them; not what is in flight.
     A shard's world and the whole world in one process give the same one for the same zones."""
     world = world_from_canonical(canonical)
-    zone_records = np.frombuffer(world.zones, dtype=ZONE_DTYPE)
-    mine = zone_records[np.isin(zone_records["id"], list(zones))]
-    entities = np.frombuffer(world.entities, dtype=ENTITY_DTYPE)
-    inside = entities[np.isin(entities["zone"], list(zones))]
-    return hashlib.sha256(b"".join((_ZONE_HEADER.pack(world.seed, world.tick, len(mine)), mine.tobytes(),
-                                    _COUNT.pack(len(inside)), inside.tobytes()))).digest()
+    mine = records_where(world.zones, ZONE_DTYPE, "id", zones)
+    inside = records_where(world.entities, ENTITY_DTYPE, "zone", zones)
+    return hashlib.sha256(b"".join((_ZONE_HEADER.pack(world.seed, world.tick, len(mine) // ZONE_SIZE), mine,
+                                    _COUNT.pack(len(inside) // ENTITY_SIZE), inside))).digest()
+
+
+def records_where(packed: bytes, dtype: np.dtype[Any], field: str, values: Iterable[int]) -> bytes:
+    """The packed records whose `field` is one of `values`, byte for byte. (Indexing a structured
+    array copies its fields only: the padding between them would come out as whatever memory held.)"""
+    raw = np.frombuffer(packed, dtype=np.dtype((np.void, dtype.itemsize)))
+    return bytes(raw[np.isin(np.frombuffer(packed, dtype=dtype)[field], list(values))].tobytes())

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Callable
 
 from persistence.database import open_database
 from persistence.migrator import migrate
+from persistence.shards import group_of
+from persistence.shards import groups as zone_groups
 from vocabulary.errors import InputError
 
 from ..context import TickContext
@@ -44,6 +46,7 @@ from ..xmpp import DEFAULT_COMPONENT, Endpoint
 from .checkpointer import DEFAULT_EVERY, Checkpointer
 from .recovery import recover
 from .runner import STAGES, Inbox, Pipeline, TickLoop
+from .shard import Shard
 
 if TYPE_CHECKING:
     from ..operate.http import HttpOptions
@@ -52,6 +55,7 @@ log = logging.getLogger(__name__)
 
 GATEWAY_GRACE = 15.0    # seconds the first tick waits for the gateway to reach the XMPP server
 QUEUE_LIMIT = 50_000    # commands waiting for a tick: about 2.5 ticks of the most a tick has carried here
+LEASE_SECONDS = 2.0     # a dead shard's zones wait this long for another (docs/scale-out.md)
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,8 @@ class ServeOptions:
     summary_every: float = 10.0      # seconds between the tick loop's logged summaries
     checkpoint_every: int = DEFAULT_EVERY   # ticks between world snapshots; 0: none
     keep_ticks: int | None = None    # after each snapshot, prune the log to this many ticks (and a snapshot)
+    zones: frozenset[int] | None = None  # a shard's zone group (docs/scale-out.md); None: the whole world
+    lease: float = LEASE_SECONDS     # a shard's lease on its group, renewed every third of it
 
 
 @dataclass(frozen=True)
@@ -123,16 +129,26 @@ async def _xmpp_endpoint(options: XmppOptions, stack: AsyncExitStack) -> Endpoin
 
 
 async def _serve(options: ServeOptions, endpoint: Endpoint | None, state: ServerState) -> int:
-    async with open_database(options.db) as database:
+    async with open_database(options.db) as database, AsyncExitStack() as stack:
         await migrate(database.dsn)
         state.dsn = database.dsn
-        store = database.store()
+        found = await zone_groups(database.dsn)
+        if options.zones is None and found:
+            raise InputError(f"this world is split into zone groups ({'; '.join(g.name for g in found)}): "
+                             "serve each with --zones (docs/scale-out.md)")
+        shard = None
+        if options.zones is not None:
+            shard = await Shard.open(database.dsn, group_of(found, options.zones), found, options.lease, stack,
+                                     state)
+            store, checkpoints = shard.store, shard.checkpoints
+        else:
+            store, checkpoints = database.store(), database.checkpoints()
         if await store.stored_hash() is None:
             world = load_world(options.world) if options.world else starter_world()
             await store.seed(world)
             log.info("seeded a world of %d entities", len(world.entities) // 120, extra={"event": "seeded"})
         # Before recovering: any earlier server's in-flight tick lands whole or never, and it writes no more.
-        fence = await store.take_writer()
+        fence = await (shard.take(stack) if shard else store.take_writer())
         view = WorldView.from_world(await recover(store))
         engine = create_engine(options.engine)
         engine.project(view.frame())
@@ -160,11 +176,12 @@ async def _serve(options: ServeOptions, endpoint: Endpoint | None, state: Server
                 log.warning("link: no gateway serves players after %g s; ticking without", GATEWAY_GRACE)
         checkpointer = None
         if options.checkpoint_every:
-            checkpointer = state.checkpointer = Checkpointer(database.checkpoints(), options.checkpoint_every,
+            checkpointer = state.checkpointer = Checkpointer(checkpoints, options.checkpoint_every,
                                                              fence=fence, keep_ticks=options.keep_ticks)
         pipeline = Pipeline(engine, store, outbox, negotiate=Negotiate(rate=options.rate, burst=options.burst),
                             metrics=state.metrics, on_committed=_each(state.recent.committed,
-                                                                      checkpointer.committed if checkpointer else None))
+                                                                      checkpointer.committed if checkpointer else None),
+                            zones=options.zones)
         ticks = options.ticks
         before_tick = None
         if options.drive:
@@ -173,9 +190,11 @@ async def _serve(options: ServeOptions, endpoint: Endpoint | None, state: Server
             if ticks is None:
                 ticks = max(0, _last_tick(options.drive) - view.tick)
         loop = state.loop = TickLoop(pipeline, view, inbox, hz=options.hz, summary_every=options.summary_every,
-                                     before_tick=before_tick)
+                                     before_tick=before_tick, gate=shard.gate if shard else None)
 
         stop = asyncio.Event()
+        if shard is not None:
+            shard.keep_lease(stop)
         running = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             running.add_signal_handler(sig, stop.set)
@@ -193,6 +212,8 @@ async def _serve(options: ServeOptions, endpoint: Endpoint | None, state: Server
                 await link.stop()
                 if options.link is None:
                     shutil.rmtree(link.path.parent, ignore_errors=True)
+        if shard is not None:
+            await shard.close()
         log.info("the run, stage by stage: %s", pipeline.metrics.summary(list(STAGES)),
                  extra={"event": "final_summary", "tick": loop.committed_tick, **pipeline.metrics.summary_fields()})
         return loop.committed_tick

@@ -22,18 +22,32 @@ such a command again to the shard its view then names.
 
 from __future__ import annotations
 
-from typing import Callable
+import asyncio
+import logging
+import os
+import socket
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from persistence.shards import Peers, ZoneGroup
+from persistence.database import Database, open_database
+from persistence.errors import Fenced
+from persistence.migrator import migrate
+from persistence.shards import Peers, ZoneGroup, sibling_dsn
 from schema._generated.layout import ENTITY_DTYPE, TRANSIT_DTYPE, Op, TransitKind
+from vocabulary.errors import StoreUnavailable
 from vocabulary.types import CommandBlock, Incoming, Refusal, Unreadable
 
 from ..blocks import block_command, block_records, block_senders, select
 from ..context import TickContext
 from ..view import WorldView
 from .retry import Outages, until_available
+
+if TYPE_CHECKING:
+    from ..operate.state import ServerState
+
+log = logging.getLogger(__name__)
 
 ELSEWHERE = "elsewhere"
 
@@ -58,9 +72,10 @@ class ShardGate:
                               lambda: peers.wait_committed(tick - 1), tick=tick, outages=self.outages)
         mail = await until_available(f"tick {tick}: reading the mail", lambda: peers.sent(tick - 1), tick=tick,
                                      outages=self.outages)
-        items = np.frombuffer(b"".join(mail), dtype=TRANSIT_DTYPE)
-        travellers = items[items["kind"] == TransitKind.traveller]
-        records = np.frombuffer(travellers["record"].tobytes(), dtype=ENTITY_DTYPE)
+        packed = b"".join(mail)
+        items = np.frombuffer(packed, dtype=TRANSIT_DTYPE)
+        travellers = np.flatnonzero(items["kind"] == TransitKind.traveller)
+        records = np.frombuffer(items["record"][travellers].tobytes(), dtype=ENTITY_DTYPE)
         mine = np.isin(records["zone"], list(self.group.zones))
         arriving = travellers[mine][np.argsort(records["id"][mine], kind="stable")]
         arriving_ids = set(records["id"][mine].tolist())
@@ -68,21 +83,23 @@ class ShardGate:
         def holds(player: int) -> bool:
             return player in arriving_ids or view.is_player(player)
 
-        money = items[items["kind"] != TransitKind.traveller]
+        money = np.flatnonzero(items["kind"] != TransitKind.traveller)
         take = np.zeros(len(money), dtype=bool)
         unsure: list[int] = []          # credits to no player of ours, from a player of ours
-        for i, (kind, to, sender) in enumerate(zip(money["kind"].tolist(), money["to_id"].tolist(),
-                                                   money["from_id"].tolist())):
+        for i, (kind, to, sender) in enumerate(zip(items["kind"][money].tolist(), items["to_id"][money].tolist(),
+                                                   items["from_id"][money].tolist())):
             if holds(to):
                 take[i] = True
             elif kind == TransitKind.credit and holds(sender):
                 unsure.append(i)
         if unsure:
-            wanted = money["to_id"][unsure].astype(np.int64).tolist()
+            wanted = items["to_id"][money[unsure]].astype(np.int64).tolist()
             players = await until_available(f"tick {tick}: reading the player registry",
                                             lambda: peers.players(wanted, tick), tick=tick, outages=self.outages)
             take[unsure] = [to not in players for to in wanted]
-        return bytes(arriving.tobytes() + money[take].tobytes())
+        # Whole records, byte for byte (indexing the structured array would copy fields, not padding).
+        raw = np.frombuffer(packed, dtype=np.dtype((np.void, TRANSIT_DTYPE.itemsize)))
+        return bytes(raw[np.concatenate([arriving, money[take]])].tobytes())
 
     async def admit(self, tick: int, view: WorldView,
                     incoming: list[Incoming | CommandBlock]) -> tuple[list[Incoming | CommandBlock], list[Refusal]]:
@@ -133,3 +150,71 @@ def _fields(item: Incoming | CommandBlock) -> list[tuple[int, int, int]]:
 
 
 _OPS = {op.name: int(op) for op in Op}
+
+
+class Shard:
+    """A shard process's hold on its zone group: its database, its lease, its gate."""
+
+    def __init__(self, group: ZoneGroup, database: Database, peers: Peers, lease: float,
+                 outages: Outages | None) -> None:
+        self.group, self.database, self.lease = group, database, lease
+        self.store = database.store()
+        self.checkpoints = database.checkpoints()
+        self.gate = ShardGate(group, peers, outages)
+        self.holder = f"{socket.gethostname()}:{os.getpid()}"
+        self.lost = False
+        self._renewing: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def open(cls, world_dsn: str, group: ZoneGroup, found: list[ZoneGroup], lease: float,
+                   stack: AsyncExitStack, state: ServerState) -> Shard:
+        dsn = sibling_dsn(world_dsn, group.database)
+        await migrate(dsn)
+        database = await stack.enter_async_context(open_database(dsn))
+        state.dsn = dsn
+        peers = Peers(world_dsn, found)
+        stack.push_async_callback(peers.close)
+        log.info("shard of zone group %s (database %s); %d groups in the world", group.name, group.database,
+                 len(found), extra={"event": "shard"})
+        return cls(group, database, peers, lease, state.metrics.outages)
+
+    async def take(self, stack: AsyncExitStack) -> int:
+        """Take the group's lease, waiting while another holder's runs: the fence token."""
+        waited = False
+        while (token := await self.store.take_lease(self.holder, self.lease)) is None:
+            if not waited:
+                holder, left = await self.store.lease()
+                log.warning("zone group %s is held by %s for %.1f s more; waiting for its lease",
+                            self.group.name, holder, left or 0.0, extra={"event": "lease_wait"})
+                waited = True
+            await asyncio.sleep(self.lease / 4)
+        log.info("took zone group %s (fence %d)", self.group.name, token, extra={"event": "lease_taken"})
+        return token
+
+    def keep_lease(self, stop: asyncio.Event) -> None:
+        """Renew the lease every third of it; once it is lost (another took the group), stop."""
+        async def renew() -> None:
+            while not stop.is_set():
+                await asyncio.sleep(self.lease / 3)
+                try:
+                    held = await self.store.renew_lease(self.lease)
+                except StoreUnavailable as e:
+                    log.warning("renewing the lease: %s", e)
+                    continue
+                if not held:
+                    self.lost = True
+                    log.error("zone group %s was taken by another shard: this one stops and writes nothing more",
+                              self.group.name, extra={"event": "lease_lost"})
+                    stop.set()
+        self._renewing = asyncio.create_task(renew(), name="lease")
+
+    async def close(self) -> None:
+        if self._renewing is not None:
+            self._renewing.cancel()
+            await asyncio.gather(self._renewing, return_exceptions=True)
+        if self.lost:
+            raise Fenced(f"zone group {self.group.name}: another shard took it; this one stopped")
+        try:
+            await self.store.release_lease()
+        except StoreUnavailable as e:
+            log.warning("could not release the lease (the next holder waits it out): %s", e)

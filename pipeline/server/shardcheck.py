@@ -1,0 +1,142 @@
+"""`fluxworld shards check`: a sharded world's logs, replayed in one process, give its shards' hashes.
+
+docs/scale-out.md. Every zone group logs, with each tick, the zone hash of
+its zones (docs/rules.md "Zone hash"). This check starts from the world as
+it was split (the world's own database keeps it), merges the groups' logs
+tick by tick into one batch (groups in zone order, each group's commands in
+its order: commands of different zones never meet), runs them through one
+engine, and compares every group's zone hash at every tick. Where all
+groups stand at the same tick, it also compares the whole stored world,
+merged from the groups, with the replayed one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import asyncpg
+import numpy as np
+
+from persistence.database import connect, create_pool
+from persistence.shards import ZoneGroup, groups, sibling_dsn
+from persistence.store import WorldStore
+from schema._generated.layout import ENTITY_DTYPE, TRANSIT_DTYPE, ZONE_DTYPE, TransitKind
+from vocabulary.errors import CheckFailed
+from vocabulary.hashing import canonical_bytes, records_where, world_from_canonical, world_hash, zone_hash
+from vocabulary.types import CommandBlock, WorldData
+
+from ..blocks import merge
+from ..engines.engine import create_engine
+from ..engines.frames import COMMAND_FRAME
+from ..view import WorldView
+
+
+@dataclass
+class ShardCheck:
+    groups: list[str]
+    ticks: int = 0                    # ticks replayed
+    compared: int = 0                 # zone hashes compared
+    commands: int = 0
+    final_tick: int = 0
+    whole_world: str = ""             # what the merged stored world showed
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+async def check_shards(dsn: str, engine_name: str | None = None,
+                       progress: Callable[[int], None] = lambda _: None) -> ShardCheck:
+    found = await groups(dsn)
+    if not found:
+        raise CheckFailed("the world is not split into zone groups: nothing to check")
+    origin = await _stored_world(dsn)
+    logs = [await _log(sibling_dsn(dsn, g.database)) for g in found]
+    report = ShardCheck([g.name for g in found])
+    last = min((max(log) if log else origin.tick) for log in logs)
+    engine = create_engine(engine_name)
+    engine.project(WorldView.from_world(origin).frame())
+    for tick in range(origin.tick + 1, last + 1):
+        rows = [log.get(tick) for log in logs]
+        missing = [g.name for g, row in zip(found, rows) if row is None]
+        if missing:
+            report.problems.append(f"tick {tick}: no log row in zone group(s) {', '.join(missing)}")
+            break
+        parts = [CommandBlock(row[0], row[1], b"", 0.0) for row in rows if row is not None]
+        batch = merge(parts)
+        engine.transform(COMMAND_FRAME.encode({"tick": tick, "commands": batch.commands, "text": batch.text,
+                                               "skip_area_of_interest": 1}))
+        canonical = bytes(engine.canonical())
+        for group, row in zip(found, rows):
+            assert row is not None
+            report.compared += 1
+            if zone_hash(canonical, group.zones) != row[2]:
+                report.problems.append(f"tick {tick}: zone group {group.name} logged zone hash {row[2].hex()[:16]}, "
+                                       f"the replay in one process gives "
+                                       f"{zone_hash(canonical, group.zones).hex()[:16]}")
+        report.ticks += 1
+        report.commands += len(batch)
+        report.final_tick = tick
+        if len(report.problems) >= 5:
+            break
+        progress(tick)
+    if report.ok:
+        report.whole_world = await _compare_whole(dsn, found, engine.canonical(), report)
+    return report
+
+
+async def _compare_whole(dsn: str, found: list[ZoneGroup], canonical: bytes | memoryview,
+                         report: ShardCheck) -> str:
+    stored = [await _stored_world(sibling_dsn(dsn, g.database)) for g in found]
+    ticks = {w.tick for w in stored}
+    if ticks != {report.final_tick}:
+        return f"not compared: the groups stand at ticks {sorted(ticks)}"
+    merged = merge_worlds(found, stored)
+    replayed = world_from_canonical(canonical)
+    if canonical_bytes(merged) == canonical_bytes(replayed):
+        return f"the stored groups, merged, are the replayed world at tick {merged.tick}: {world_hash(merged)}"
+    report.problems.append(f"tick {merged.tick}: the stored groups, merged, hash to {world_hash(merged)}; the "
+                           f"replay in one process to {world_hash(replayed)}")
+    return "differs"
+
+
+def merge_worlds(found: list[ZoneGroup], stored: list[WorldData]) -> WorldData:
+    """One world from its groups' (all at one tick): each zone as its group has it, every entity,
+    and what is in flight in the world's transit order (travellers by id, then refunds, then credits)."""
+    zones = b"".join(records_where(w.zones, ZONE_DTYPE, "id", g.zones) for g, w in zip(found, stored))
+    zone_ids = np.frombuffer(zones, dtype=ZONE_DTYPE)["id"]
+    raw_zones = np.frombuffer(zones, dtype=np.dtype((np.void, ZONE_DTYPE.itemsize)))[np.argsort(zone_ids)]
+    entities = b"".join(w.entities for w in stored)
+    ids = np.frombuffer(entities, dtype=ENTITY_DTYPE)["id"]
+    raw_entities = np.frombuffer(entities, dtype=np.dtype((np.void, ENTITY_DTYPE.itemsize)))[np.argsort(ids)]
+    transit = b"".join(w.transit for w in stored)
+    items = np.frombuffer(transit, dtype=TRANSIT_DTYPE)
+    raw_items = np.frombuffer(transit, dtype=np.dtype((np.void, TRANSIT_DTYPE.itemsize)))
+    travellers = np.flatnonzero(items["kind"] == TransitKind.traveller)
+    traveller_ids = np.frombuffer(items["record"][travellers].tobytes(), dtype=ENTITY_DTYPE)["id"]
+    order = np.concatenate([travellers[np.argsort(traveller_ids, kind="stable")],
+                            np.flatnonzero(items["kind"] == TransitKind.refund),
+                            np.flatnonzero(items["kind"] == TransitKind.credit)]).astype(np.intp)
+    first = stored[0]
+    return WorldData(first.seed, first.tick, max(w.next_id for w in stored), raw_zones.tobytes(),
+                     raw_entities.tobytes(), raw_items[order].tobytes())
+
+
+async def _stored_world(dsn: str) -> WorldData:
+    pool = await create_pool(dsn)
+    try:
+        return await WorldStore(pool).load_world()
+    finally:
+        await pool.close()
+
+
+async def _log(dsn: str) -> dict[int, tuple[bytes, bytes, bytes]]:
+    """tick -> (commands, text, zone hash) of a group's whole log."""
+    conn: asyncpg.Connection[asyncpg.Record] = await connect(dsn)
+    try:
+        rows = await conn.fetch("SELECT tick, commands, text, zone_hash FROM command_log ORDER BY tick")
+    finally:
+        await conn.close()
+    return {r["tick"]: (bytes(r["commands"]), bytes(r["text"]), bytes(r["zone_hash"] or b"")) for r in rows}
