@@ -250,10 +250,15 @@ def _compare(pgdata: Path, expected: dict[str, object]) -> list[str]:
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--dir", "directory", type=click.Path(path_type=Path, file_okay=False), default="faults-campaign",
               show_default=True, help="Where the campaign keeps its state, files and the servers' logs.")
-def faults(trials: int, players: int, hz: float, seed: int, directory: Path) -> None:
+@click.option("--shards", is_flag=True,
+              help="Kill and pause the shards of a two-zone world instead (loadtest/shardfaults.py).")
+def faults(trials: int, players: int, hz: float, seed: int, directory: Path, shards: bool) -> None:
     """Kill and stall the server and its PostgreSQL at random; check no tick is lost or applied twice."""
     if (directory / "state").exists():
         raise click.UsageError(f"{directory} holds an earlier campaign; remove it or give another --dir")
+    if shards:
+        _shard_faults(trials, players, hz, seed, directory)
+        return
     with tqdm(total=trials, desc="faults", unit="trial", file=sys.stderr, disable=None) as bar:
         def advance(fault: str) -> None:
             bar.set_postfix_str(fault)
@@ -265,6 +270,23 @@ def faults(trials: int, players: int, hz: float, seed: int, directory: Path) -> 
                f"{result.postgres_restarts} PostgreSQL restarts by the server; {result.ticks} ticks driven")
     if result.ok:
         click.echo("nothing lost or doubled: the stored world and every tick's hash in the log match replay")
+    else:
+        click.echo("FAILED:\n" + "\n".join(result.problems))
+        sys.exit(1)
+
+
+def _shard_faults(trials: int, players: int, hz: float, seed: int, directory: Path) -> None:
+    from .shardfaults import run_shard_campaign, summary
+
+    with tqdm(total=trials, desc="shard faults", unit="trial", file=sys.stderr, disable=None) as bar:
+        def advance(fault: str) -> None:
+            bar.set_postfix_str(fault)
+            bar.update()
+        result = run_shard_campaign(directory, trials, seed=seed, players=players, hz=hz, progress=advance)
+    click.echo(summary(result))
+    if result.ok:
+        click.echo("nothing lost or doubled: every zone's log replays to its hashes in one process, the stored "
+                   "world is one process's replay of the file, gold is conserved, every paused shard was fenced")
     else:
         click.echo("FAILED:\n" + "\n".join(result.problems))
         sys.exit(1)

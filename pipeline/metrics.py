@@ -36,7 +36,7 @@ ROW_BUCKETS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_00
 # A refusal's reason is free text ("out of order: seq 5 is not above ..."); its label is the
 # words before the colon, from this fixed set, so no player's input ever becomes a label.
 REFUSAL_KINDS = ("malformed", "too_large", "not_allowed", "out_of_order", "rate_limited", "dropped", "trapped",
-                 "other")
+                 "elsewhere", "other")
 _PREFIXES = {kind.replace("_", " ") for kind in REFUSAL_KINDS}
 MISSES_KEPT = 256       # recent late ticks remembered, for readiness's look at the last few seconds
 

@@ -174,6 +174,12 @@ async def _serve(options: ServeOptions, endpoint: Endpoint | None, state: Server
                 await asyncio.wait_for(link.serving.wait(), GATEWAY_GRACE)
             except asyncio.TimeoutError:
                 log.warning("link: no gateway serves players after %g s; ticking without", GATEWAY_GRACE)
+        elif shard is not None and options.link is not None:
+            # A shard's players come through one gateway for the whole world, started on its own
+            # (`fluxworld gateway --world` each shard's link): the shard only listens.
+            outbox = link = state.link = WorldLink(options.link, inbox, view, options.hz)
+            await link.start()
+            log.info("link: the world's gateway connects to %s", options.link)
         checkpointer = None
         if options.checkpoint_every:
             checkpointer = state.checkpointer = Checkpointer(checkpoints, options.checkpoint_every,

@@ -52,7 +52,7 @@ async def check_shards(dsn: str, engine_name: str | None = None,
     found = await groups(dsn)
     if not found:
         raise CheckFailed("the world is not split into zone groups: nothing to check")
-    origin = await _stored_world(dsn)
+    origin = await stored_world(dsn)
     logs = [await _log(sibling_dsn(dsn, g.database)) for g in found]
     report = ShardCheck([g.name for g in found])
     last = min((max(log) if log else origin.tick) for log in logs)
@@ -89,7 +89,7 @@ async def check_shards(dsn: str, engine_name: str | None = None,
 
 async def _compare_whole(dsn: str, found: list[ZoneGroup], canonical: bytes | memoryview,
                          report: ShardCheck) -> str:
-    stored = [await _stored_world(sibling_dsn(dsn, g.database)) for g in found]
+    stored = [await stored_world(sibling_dsn(dsn, g.database)) for g in found]
     ticks = {w.tick for w in stored}
     if ticks != {report.final_tick}:
         return f"not compared: the groups stand at ticks {sorted(ticks)}"
@@ -124,7 +124,7 @@ def merge_worlds(found: list[ZoneGroup], stored: list[WorldData]) -> WorldData:
                      raw_entities.tobytes(), raw_items[order].tobytes())
 
 
-async def _stored_world(dsn: str) -> WorldData:
+async def stored_world(dsn: str) -> WorldData:
     pool = await create_pool(dsn)
     try:
         return await WorldStore(pool).load_world()

@@ -52,7 +52,7 @@ async def test_one_tick_counts_each_outcome():
     assert count(metrics, "fluxworld_commands_total", outcome="refused") == 4
     assert {kind: count(metrics, "fluxworld_commands_refused_total", reason=kind) for kind in REFUSAL_KINDS} == \
         {"malformed": 1, "too_large": 0, "not_allowed": 1, "out_of_order": 1, "rate_limited": 0, "dropped": 0,
-         "trapped": 1, "other": 0}
+         "trapped": 1, "elsewhere": 0, "other": 0}
     assert count(metrics, "fluxworld_engine_traps_total") == 1
     assert count(metrics, "fluxworld_rule_rejections_total", reason="no_target") == 1
     assert count(metrics, "fluxworld_effects_total", kind="rejected") == 1
