@@ -119,8 +119,10 @@ def run_shard_campaign(directory: Path, trials: int, *, seed: int = 1, players: 
             plan = rng.sample(SHARD_FAULTS, len(SHARD_FAULTS))
         fault, group = plan[trial % len(SHARD_FAULTS)], rng.choice(["1", "2"])
         victim = shards.running[group]
-        if victim.poll() is not None:
-            continue
+        if not _serving(shards, victim):              # a fault hits a shard that holds its group and ticks
+            result.problems.append(f"a shard of group {group} did not start ticking within {TAKEOVER_TIMEOUT:.0f} s:"
+                                   f"\n  {shards.tail(victim)}")
+            break
         result.trials[fault] += 1
         if fault == "kill-shard":
             victim.send_signal(signal.SIGKILL)
@@ -150,6 +152,16 @@ def run_shard_campaign(directory: Path, trials: int, *, seed: int = 1, players: 
         result.problems += _check(state, env, world, drive, result)
     result.seconds = time.monotonic() - started
     return result
+
+
+def _serving(shards: _Shards, process: subprocess.Popen[bytes]) -> bool:
+    """Wait until `process` has recovered its group (it holds the lease) and ticks; False if it never does."""
+    deadline = time.monotonic() + TAKEOVER_TIMEOUT
+    while "world at tick" not in shards.logs[process.pid].read_text(errors="replace"):
+        if time.monotonic() > deadline or process.poll() is not None:
+            return process.returncode == 0
+        time.sleep(0.05)
+    return True
 
 
 def _zombie(shards: _Shards, group: str, victim: subprocess.Popen[bytes], hz: float,

@@ -148,7 +148,8 @@ async def _serve(options: ServeOptions, endpoint: Endpoint | None, state: Server
             await store.seed(world)
             log.info("seeded a world of %d entities", len(world.entities) // 120, extra={"event": "seeded"})
         # Before recovering: any earlier server's in-flight tick lands whole or never, and it writes no more.
-        fence = await (shard.take(stack) if shard else store.take_writer())
+        stop = asyncio.Event()
+        fence = await (shard.take(stop) if shard else store.take_writer())
         view = WorldView.from_world(await recover(store))
         engine = create_engine(options.engine)
         engine.project(view.frame())
@@ -198,9 +199,6 @@ async def _serve(options: ServeOptions, endpoint: Endpoint | None, state: Server
         loop = state.loop = TickLoop(pipeline, view, inbox, hz=options.hz, summary_every=options.summary_every,
                                      before_tick=before_tick, gate=shard.gate if shard else None)
 
-        stop = asyncio.Event()
-        if shard is not None:
-            shard.keep_lease(stop)
         running = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             running.add_signal_handler(sig, stop.set)

@@ -178,8 +178,10 @@ class Shard:
                  len(found), extra={"event": "shard"})
         return cls(group, database, peers, lease, state.metrics.outages)
 
-    async def take(self, stack: AsyncExitStack) -> int:
-        """Take the group's lease, waiting while another holder's runs: the fence token."""
+    async def take(self, stop: asyncio.Event) -> int:
+        """Take the group's lease, waiting while another holder's runs: the fence token. From then
+        on the lease is renewed every third of it; once it is lost (another took the group), `stop`
+        is set."""
         waited = False
         while (token := await self.store.take_lease(self.holder, self.lease)) is None:
             if not waited:
@@ -189,10 +191,10 @@ class Shard:
                 waited = True
             await asyncio.sleep(self.lease / 4)
         log.info("took zone group %s (fence %d)", self.group.name, token, extra={"event": "lease_taken"})
+        self._keep_lease(stop)
         return token
 
-    def keep_lease(self, stop: asyncio.Event) -> None:
-        """Renew the lease every third of it; once it is lost (another took the group), stop."""
+    def _keep_lease(self, stop: asyncio.Event) -> None:
         async def renew() -> None:
             while not stop.is_set():
                 await asyncio.sleep(self.lease / 3)
