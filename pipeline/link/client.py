@@ -15,7 +15,7 @@ import asyncio
 import json
 import logging
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -49,6 +49,7 @@ class WorldClient:
         self.view: WorldView | None = None
         self.hz = 20.0                      # the world's ticks a second, as its snapshot says
         self.linked = asyncio.Event()       # connected and holding a snapshot
+        self.on_linked: Callable[[bool], None] | None = None    # told when `linked` is set or cleared
         self._writer: asyncio.StreamWriter | None = None
         self._commands: list[dict[str, Any]] = []
         self._senders: list[int] = []
@@ -133,6 +134,8 @@ class WorldClient:
                 log.error("link: %s", e)
             finally:
                 self.linked.clear()
+                if self.on_linked is not None:
+                    self.on_linked(False)
                 self._flush()
                 self._writer.close()
                 self._writer = None
@@ -145,6 +148,8 @@ class WorldClient:
                 world, self.hz = codec.snapshot_of(frame)
                 self.view = WorldView.from_world(world)
                 self.linked.set()
+                if self.on_linked is not None:
+                    self.on_linked(True)
                 self.listener.on_world(self.view)
             elif frame.kind == codec.TICK:
                 if self.view is None:

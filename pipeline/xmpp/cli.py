@@ -20,6 +20,7 @@ import click
 
 from vocabulary.errors import FluxworldError
 
+from ..link.router import ShardLink, parse_world
 from . import DEFAULT_COMPONENT, Endpoint
 
 
@@ -77,8 +78,10 @@ async def _map(db: str, jid: str) -> int:
 
 
 @click.command("gateway")
-@click.option("--world", "world_path", type=click.Path(path_type=Path, dir_okay=False), required=True,
-              help="The world server's link socket (serve logs where it listens).")
+@click.option("--world", "worlds", metavar="[ZONES=]PATH", multiple=True, required=True,
+              help="The world server's link socket (serve logs where it listens); for a world split into zone "
+                   "groups, each shard's as ZONES=PATH (`--world 1=z1.sock --world 2,3=z2.sock`, the zones "
+                   "the shard serves with --zones), once per shard.")
 @click.option("--xmpp-server", metavar="HOST:PORT", required=True, help="The XMPP server's component port.")
 @click.option("--component", default=DEFAULT_COMPONENT, show_default=True, help="The component's JID.")
 @click.option("--secret-file", type=click.Path(path_type=Path, dir_okay=False),
@@ -88,7 +91,7 @@ async def _map(db: str, jid: str) -> int:
 @click.option("--bot-hz", type=click.FloatRange(min=0.01), default=None,
               help="How often players that send payloads hear from the world (default: 10 a second).")
 @click.option("--parent", type=int, default=None, help="Exit when the process with this pid is gone.")
-def gateway(world_path: Path, xmpp_server: str, component: str, secret_file: Path | None, db: str,
+def gateway(worlds: tuple[str, ...], xmpp_server: str, component: str, secret_file: Path | None, db: str,
             bot_hz: float | None, parent: int | None) -> None:
     """Run an XMPP gateway: players' stanzas to the world's link, the world's ticks to players."""
     from .gateway import SECRET_ENV, run_gateway
@@ -96,6 +99,7 @@ def gateway(world_path: Path, xmpp_server: str, component: str, secret_file: Pat
     if not logging.getLogger().isEnabledFor(logging.INFO):
         logging.getLogger("pipeline").setLevel(logging.INFO)
     host, port = host_port(xmpp_server, "--xmpp-server")
+    world = world_links(worlds)
     secret = os.environ.get(SECRET_ENV)
     if secret_file is not None:
         try:
@@ -104,8 +108,25 @@ def gateway(world_path: Path, xmpp_server: str, component: str, secret_file: Pat
             raise click.BadParameter(f"cannot read it: {e}", param_hint="--secret-file")
     if not secret:
         raise click.UsageError(f"the component's secret: give --secret-file or set {SECRET_ENV}")
-    asyncio.run(run_gateway(Endpoint(host, port, component, secret), world_path, db, parent=parent,
+    asyncio.run(run_gateway(Endpoint(host, port, component, secret), world, db, parent=parent,
                             bot_hz=bot_hz))
+
+
+def world_links(values: tuple[str, ...]) -> Path | list[ShardLink]:
+    """--world given once as PATH (one world server), or as ZONES=PATH once per shard."""
+    parsed = [parse_world(v) for v in values]
+    paths = [p for p in parsed if isinstance(p, Path)]
+    shards = [s for s in parsed if isinstance(s, ShardLink)]
+    if paths and (shards or len(paths) > 1):
+        raise click.BadParameter("give one world server's socket, PATH, or each shard's as ZONES=PATH "
+                                 f"(e.g. 1,2=/run/z1.sock), got {' '.join(values)}", param_hint="--world")
+    if paths:
+        return paths[0]
+    zones = [z for s in shards for z in s.zones]
+    if len(zones) != len(set(zones)):
+        raise click.BadParameter("each zone belongs to one shard, but some --world names a zone twice: "
+                                 + " ".join(values), param_hint="--world")
+    return shards
 
 
 COMMANDS = (player_group, gateway)

@@ -18,7 +18,7 @@ import logging
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence, cast
 
 from slixmpp import ComponentXMPP
 from slixmpp.stanza import Presence
@@ -32,6 +32,7 @@ from ..blocks import seq_ceiling, wall_microseconds
 from ..formats.batches import check_command
 from ..formats.jsoninput import Bad, path_str
 from ..link.client import NOT_LINKED, WorldClient
+from ..link.router import Lookup, ShardLink, ShardRouter, World
 from ..stages.negotiate import Buckets
 from ..view import WorldView
 from . import Endpoint, stanzas
@@ -85,10 +86,15 @@ class _Component(DirectMessages, ComponentXMPP):
 
 
 class XmppGateway:
-    def __init__(self, endpoint: Endpoint, world_path: Path, accounts: Accounts, *, bot_hz: float = BOT_HZ) -> None:
+    def __init__(self, endpoint: Endpoint, world: Path | Sequence[ShardLink], accounts: Accounts, *,
+                 bot_hz: float = BOT_HZ) -> None:
+        """`world`: the world server's link socket, or each shard's zones and link (a world split
+        into zone groups, pipeline/link/router.py: players still talk to one component)."""
         self.endpoint, self.bot_hz = endpoint, bot_hz
         self.players = Players(accounts)
-        self.world = WorldClient(world_path, self, hello=f"xmpp {endpoint.component}")
+        hello = f"xmpp {endpoint.component}"
+        self.world: World = WorldClient(world, self, hello=hello) if isinstance(world, Path) else \
+            ShardRouter(world, self, hello=hello)
         self.fanout = Fanout(endpoint.component)
         self.connected = asyncio.Event()
         self.stanzas_in = self.stanzas_out = self.bytes_out = 0
@@ -114,7 +120,7 @@ class XmppGateway:
         self.xmpp.on_message = self._on_message
 
     @property
-    def view(self) -> WorldView | None:
+    def view(self) -> Lookup | None:
         return self.world.view
 
     # ------------------------------------------------------------ connection
@@ -204,7 +210,7 @@ class XmppGateway:
         try:
             view = self.view
             if view is not None:
-                await self.players.lookup(jid, view)    # the first time, a wait on the database
+                await self.players.lookup(jid, _as_view(view))    # the first time, a wait on the database
             if self._turns.get(jid) == turn:            # no later presence of this JID came meanwhile
                 await self._join(jid, None)
         except Exception:   # a bad stanza, or the database away: log it, never stop the component
@@ -331,7 +337,7 @@ class XmppGateway:
         if view is None:
             self.send(jid, *stanzas.refused(NOT_LINKED, None))
             return None
-        entity = await self.players.lookup(jid, view)
+        entity = await self.players.lookup(jid, _as_view(view))
         if entity in self._joined and request is None:
             return entity
         self._joined.add(entity)
@@ -382,10 +388,10 @@ class XmppGateway:
 
     # ------------------------------------------------------------ from the world (link.client.Listener)
 
-    def on_world(self, view: WorldView) -> None:
+    def on_world(self, view: Lookup) -> None:
         self.fanout.reset()
 
-    def on_tick(self, view: WorldView, result: TickResult, batch: Batch) -> None:
+    def on_tick(self, view: Lookup, result: TickResult, batch: Batch) -> None:
         self.presence.on_tick(view, batch)
         if log.isEnabledFor(logging.INFO):
             for entity, online in sessions(result, batch):
@@ -412,3 +418,8 @@ class XmppGateway:
         refusals, self._refusals = self._refusals, {}
         for jid, answers in refusals.items():
             self.send(jid, "\n".join(body for body, _ in answers), "".join(payload for _, payload in answers))
+
+
+def _as_view(view: Lookup) -> WorldView:
+    """Players reads only `get` and `next_id`, which a merged view of shards has too."""
+    return cast(WorldView, view)

@@ -32,7 +32,7 @@ from vocabulary.records import unpack_entity
 from vocabulary.types import Batch, TickResult
 
 from ..effects import effect_array
-from ..view import WorldView
+from ..link.router import Lookup
 from . import stanzas
 from .protocol import UpdatesSetting
 
@@ -113,7 +113,7 @@ class Fanout:
         """A fresh snapshot of the world: nothing rendered before is known to hold."""
         self.entities.clear()
 
-    def on_tick(self, view: WorldView, result: TickResult, batch: Batch,
+    def on_tick(self, view: Lookup, result: TickResult, batch: Batch,
                 implicit: dict[int, int]) -> Iterator[str]:
         """Gather the tick's news for this gateway's players; yield the messages now due.
         `implicit` maps a player to the seq of its last join or leave that presence made."""
@@ -123,7 +123,7 @@ class Fanout:
             self._gather(view, result, batch, implicit)
         yield from self._due(view, result.tick)
 
-    def _gather(self, view: WorldView, result: TickResult, batch: Batch, implicit: dict[int, int]) -> None:
+    def _gather(self, view: Lookup, result: TickResult, batch: Batch, implicit: dict[int, int]) -> None:
         if self._ids is None:
             self._ids = np.fromiter(self.players, dtype=np.uint64, count=len(self.players))
         effects = effect_array(result)
@@ -173,7 +173,7 @@ class Fanout:
             if n.acked is None or seq > n.acked:
                 n.acked = seq
 
-    def _due(self, view: WorldView, tick: int) -> Iterator[str]:
+    def _due(self, view: Lookup, tick: int) -> Iterator[str]:
         players = self.players
         due = [p for p, n in self._news.items() if tick - players[p].last_sent >= players[p].every
                or n.acked is not None or n.rejected or n.chat or self._hurt(view, tick, p, players[p], n)]
@@ -185,7 +185,7 @@ class Fanout:
             yield self.render(view, tick, recipient, news)
 
     @staticmethod
-    def _hurt(view: WorldView, tick: int, player: int, recipient: Recipient, news: News) -> bool:
+    def _hurt(view: Lookup, tick: int, player: int, recipient: Recipient, news: News) -> bool:
         """Whether the player was killed, or hurt and last heard from at least `calm` ticks ago, since
         its hp was last looked at (regeneration is not news)."""
         if player not in news.seen:
@@ -196,7 +196,7 @@ class Fanout:
         recipient.hp = hp
         return hurt and (hp == 0 or tick - recipient.last_sent >= recipient.calm)
 
-    def render(self, view: WorldView, tick: int, recipient: Recipient, news: News) -> str:
+    def render(self, view: Lookup, tick: int, recipient: Recipient, news: News) -> str:
         seen, left = [], list(news.left)
         # A traveller is shown where it will arrive: its record in flight stands there already.
         get, line, described = view.find, self.entities.line, self.entities.description

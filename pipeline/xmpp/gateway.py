@@ -20,7 +20,9 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Sequence
 
+from ..link.router import ShardLink
 from . import Endpoint
 from .component import XmppGateway
 
@@ -32,9 +34,10 @@ STOP_TIMEOUT = 5.0
 PARENT_CHECK = 1.0          # seconds between looks at the parent
 
 
-async def run_gateway(endpoint: Endpoint, world: Path, db: str, *, parent: int | None = None,
+async def run_gateway(endpoint: Endpoint, world: Path | Sequence[ShardLink], db: str, *, parent: int | None = None,
                       bot_hz: float | None = None) -> None:
-    """Serve until SIGINT/SIGTERM (or until `parent` is gone)."""
+    """Serve until SIGINT/SIGTERM (or until `parent` is gone). `world`: the world server's link
+    socket, or each shard's (a world split into zone groups)."""
     from persistence.database import open_database
 
     async with open_database(db, pool_max=2) as database:
@@ -60,10 +63,13 @@ async def run_gateway(endpoint: Endpoint, world: Path, db: str, *, parent: int |
 class GatewayProcess:
     """A `fluxworld gateway` child process, kept running."""
 
-    def __init__(self, endpoint: Endpoint, world: Path, db: str, *, bot_hz: float | None = None,
-                 verbose: bool = False) -> None:
+    def __init__(self, endpoint: Endpoint, world: Path | Sequence[ShardLink], db: str, *,
+                 bot_hz: float | None = None, verbose: bool = False) -> None:
+        worlds = [str(world)] if isinstance(world, Path) else \
+            [f"{','.join(map(str, sorted(s.zones)))}={s.path}" for s in world]
         self.args = [sys.executable, "-m", "pipeline", *(["-v"] if verbose else []), "gateway",
-                     "--world", str(world), "--xmpp-server", f"{endpoint.host}:{endpoint.port}",
+                     *(arg for w in worlds for arg in ("--world", w)),
+                     "--xmpp-server", f"{endpoint.host}:{endpoint.port}",
                      "--component", endpoint.component, "--db", db, "--parent", str(os.getpid()),
                      *(["--bot-hz", str(bot_hz)] if bot_hz is not None else [])]
         self.env = {**os.environ, SECRET_ENV: endpoint.secret}

@@ -21,7 +21,7 @@ from schema._generated.layout import COMMAND_DTYPE, EffectKind, Op
 from vocabulary.types import Batch, TickResult
 
 from ..effects import effect_array
-from ..view import WorldView
+from ..link.router import Lookup
 
 
 def sessions(result: TickResult, batch: Batch) -> list[tuple[int, bool]]:
@@ -49,11 +49,11 @@ class PresenceSync:
         self._in_flight: dict[int, int] = {}   # entity -> that seq, until a tick carries it or it is refused
         self._unsettled: set[int] = set()
 
-    def want(self, entity: int, online: bool, view: WorldView) -> None:
+    def want(self, entity: int, online: bool, view: Lookup) -> None:
         self.wanted[entity] = online
         self._settle(entity, view)
 
-    def on_tick(self, view: WorldView, batch: Batch) -> None:
+    def on_tick(self, view: Lookup, batch: Batch) -> None:
         if self._in_flight:
             commands = np.frombuffer(batch.commands, dtype=COMMAND_DTYPE)
             mine = np.isin(commands["player"], np.fromiter(self._in_flight, dtype=np.uint64))
@@ -71,7 +71,7 @@ class PresenceSync:
         self._unsettled.add(entity)
         return True
 
-    def _settle(self, entity: int, view: WorldView) -> None:
+    def _settle(self, entity: int, view: Lookup) -> None:
         if view.online(entity) == self.wanted[entity]:
             self._unsettled.discard(entity)
             return
