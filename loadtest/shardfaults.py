@@ -16,7 +16,8 @@ Trial after trial, at a random moment, one of:
 
 At the end, with both shards at the file's last tick: `shards check` (every
 group's zone hash at every tick equals a replay of the merged logs in one
-process, and so does the merged stored world), the stored world's entities
+process, and so does the merged stored world), `shards export` replayed by
+`fluxworld replay --zones` gives every logged zone hash, the stored world's entities
 equal a one-process replay of the same file (what is in flight may differ in
 order only), and gold is conserved counting what is in flight.
 """
@@ -24,6 +25,7 @@ order only), and gold is conserved counting what is in flight.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import signal
@@ -200,14 +202,22 @@ def _check(state: Path, env: dict[str, str], world: Path, drive: Path, result: S
                              text=True)
     result.checked = checked.stdout.strip()
     problems = [] if checked.returncode == 0 else [f"shards check failed:\n{checked.stdout}{checked.stderr}"]
+    # The logs exported as one batches file, replayed by `fluxworld replay`, give every logged zone hash.
+    split, merged = state.parent / "split.json", state.parent / "merged.jsonl"
+    subprocess.run([sys.executable, "-m", "pipeline", "shards", "export", str(split), str(merged)], env=env,
+                   check=True, capture_output=True)
+    replayed = subprocess.run([sys.executable, "-m", "pipeline", "replay", str(split), str(merged), "--zones", "1",
+                               "--zones", "2", "--json"], env=env, check=True, capture_output=True, text=True)
+    zone_hashes = json.loads(replayed.stdout.strip().splitlines()[-1])["zone_hashes"]
     final = state.parent / "replayed.json"
     subprocess.run([sys.executable, "-m", "pipeline", "replay", str(world), str(drive), "--dump-state", str(final)],
                    env=env, check=True, capture_output=True)
-    problems += asyncio.run(_compare_with_replay(state, world, final))
+    problems += asyncio.run(_compare_with_replay(state, world, final, zone_hashes))
     return problems
 
 
-async def _compare_with_replay(state: Path, world_path: Path, replayed_path: Path) -> list[str]:
+async def _compare_with_replay(state: Path, world_path: Path, replayed_path: Path,
+                               zone_hashes: dict[str, list[str]]) -> list[str]:
     from persistence.database import EMBEDDED_DATABASE
     from persistence.embedded import EmbeddedServer
     from persistence.shards import groups, sibling_dsn
@@ -221,10 +231,12 @@ async def _compare_with_replay(state: Path, world_path: Path, replayed_path: Pat
         dsn = server.uri(EMBEDDED_DATABASE)
         found = await groups(dsn)
         merged = merge_worlds(found, [await stored_world(sibling_dsn(dsn, g.database)) for g in found])
+        logged = {g.name: await _zone_hashes(sibling_dsn(dsn, g.database)) for g in found}
     finally:
         server.stop()
     replayed, origin = load_world(replayed_path), load_world(world_path)
-    problems = []
+    problems = [f"`fluxworld replay --zones {name}` of the exported logs does not give group {name}'s logged zone "
+                "hashes" for name, hashes in logged.items() if zone_hashes.get(name) != hashes]
     if (merged.tick, merged.entities, merged.zones, merged.next_id) != \
             (replayed.tick, replayed.entities, replayed.zones, replayed.next_id):
         problems.append(f"the shards' world at tick {merged.tick} is not one process's replay of the same file "
@@ -235,6 +247,16 @@ async def _compare_with_replay(state: Path, world_path: Path, replayed_path: Pat
     if gold_total(merged) != gold_total(origin):
         problems.append(f"gold is not conserved: {gold_total(origin)} at the start, {gold_total(merged)} at the end")
     return problems
+
+
+async def _zone_hashes(dsn: str) -> list[str]:
+    from persistence.database import connect
+
+    conn = await connect(dsn)
+    try:
+        return [bytes(r[0]).hex() for r in await conn.fetch("SELECT zone_hash FROM command_log ORDER BY tick")]
+    finally:
+        await conn.close()
 
 
 def _items(transit: bytes) -> list[bytes]:

@@ -87,9 +87,14 @@ def build(force: bool) -> None:
 @click.option("--db", default=None,
               help="Also commit every tick to PostgreSQL and check the world read back: a DSN (whose stored "
                    "world it replaces) or embedded (its own database, never the server's).")
+@click.option("--zones", "zone_groups", multiple=True, metavar="Z1,Z2,...",
+              help="Also print this zone group's zone hash after every tick (repeatable): what a shard of it "
+                   "logs (docs/scale-out.md, `fluxworld shards export`).")
 def replay(world: Path, batches: Path, engine: str | None, dump_state: Path | None,
-           effects_path: Path | None, as_json: bool, db: str | None) -> None:
+           effects_path: Path | None, as_json: bool, db: str | None, zone_groups: tuple[str, ...]) -> None:
     """Run BATCHES against WORLD and print the world hash after every tick."""
+    from persistence.shards import parse_zones
+
     from .formats.worldfile import dump_world
     from .replay import count_batches, replay_into
     from .replay import replay as run_replay
@@ -97,11 +102,14 @@ def replay(world: Path, batches: Path, engine: str | None, dump_state: Path | No
     engine = engine or default_engine()
     effects_out = effects_path.open("w") if effects_path else None
     try:
+        zone_sets = tuple(parse_zones(group) for group in zone_groups)
+        if zone_sets and db is not None:
+            raise InputError("--zones prints zone hashes of a replay in memory: leave out --db")
         total = count_batches(batches) if sys.stderr.isatty() else None    # for the bar, only where one shows
         with tqdm(total=total, unit="tick", desc="replay", disable=None, file=sys.stderr) as bar:
             if db is None:
                 report, view = asyncio.run(run_replay(world, batches, engine, effects_out=effects_out,
-                                                      on_batch=lambda: bar.update(1)))
+                                                      on_batch=lambda: bar.update(1), zone_sets=zone_sets))
             else:
                 report, view = asyncio.run(replay_into(db, world, batches, engine, effects_out=effects_out,
                                                        on_batch=lambda: bar.update(1)))
@@ -116,7 +124,8 @@ def replay(world: Path, batches: Path, engine: str | None, dump_state: Path | No
         click.echo(json.dumps(report.as_json()))
     else:
         for offset, digest in enumerate(report.hashes):
-            click.echo(f"{report.final_tick - report.ticks + 1 + offset} {digest}")
+            zones = "".join(f" zones {name} {hashes[offset]}" for name, hashes in report.zone_hashes.items())
+            click.echo(f"{report.final_tick - report.ticks + 1 + offset} {digest}{zones}")
         click.echo(f"replayed {report.ticks} ticks ({report.commands} commands, {report.rejected} rejected) "
                    f"with {report.engine}: final tick {report.final_tick} hash {report.final_hash}", err=True)
 
@@ -246,6 +255,40 @@ def console(db: str, http: str) -> None:
 @cli.group()
 def shards() -> None:
     """A world split into zone groups, one shard process each (docs/scale-out.md)."""
+
+
+@shards.command("export")
+@click.argument("world_path", metavar="WORLD", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("batches_path", metavar="BATCHES", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--db", default="embedded", show_default=True, help="The split world's database: embedded or a DSN.")
+def shards_export(world_path: Path, batches_path: Path, db: str) -> None:
+    """Write the world as it was split (WORLD) and every zone group's log merged, a batch a tick (BATCHES):
+    `fluxworld replay WORLD BATCHES --zones G ...` gives each group's logged zone hashes."""
+    from persistence.database import open_database
+
+    from .formats.batches import batch_line
+    from .formats.worldfile import dump_world
+    from .server.shardcheck import read_shard_logs
+
+    async def run() -> None:
+        async with open_database(db) as database:
+            logs = await read_shard_logs(database.dsn)
+        dump_world(logs.origin, world_path)
+        with open(batches_path, "w", encoding="utf-8", newline="\n") as out:
+            for tick in range(logs.origin.tick + 1, logs.last_tick + 1):
+                batch, missing = logs.batch(tick)
+                if batch is None:
+                    raise CheckFailed(f"tick {tick}: no log row in zone group(s) {', '.join(missing)}")
+                out.write(batch_line(batch) + "\n")
+        click.echo(f"wrote the world split at tick {logs.origin.tick} to {world_path} and ticks "
+                   f"{logs.origin.tick + 1}..{logs.last_tick} of zone groups {'; '.join(g.name for g in logs.groups)} "
+                   f"to {batches_path}: `fluxworld replay {world_path} {batches_path} "
+                   + " ".join(f"--zones {g.name}" for g in logs.groups) + "`")
+
+    try:
+        asyncio.run(run())
+    except FluxworldError as exc:
+        _fail(exc)
 
 
 @shards.command("check")

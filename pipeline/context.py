@@ -23,9 +23,9 @@ class TickContext:
     next_view: WorldView | None = None # the world after this tick
     arrivals: bytes | None = None      # a shard's: what it took from the groups' mail (packed Transit records)
     world_hash: bytes | None = None    # SHA-256 of the world after this tick
-    zone_hash: bytes | None = None     # a shard's: the zone hash of its zones after this tick
-    hashing: asyncio.Future[tuple[bytes, bytes | None]] | None = None   # both, on the engine's thread (transform
-                                                                        # queues them)
+    zone_hashes: tuple[bytes, ...] = ()   # the zone hashes the engine thread was asked for: a shard's zones'
+    hashing: asyncio.Future[tuple[bytes, tuple[bytes, ...]]] | None = None   # both, on the engine's thread
+                                                                             # (transform queues them)
     sighting: asyncio.Future[tuple[bytes, float]] | None = None  # its sightings and their seconds, queued likewise
     write: TickWrite | None = None     # what plan made for actuate to commit
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds

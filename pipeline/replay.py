@@ -23,7 +23,7 @@ from vocabulary.types import Batch, TickResult
 from .context import TickContext
 from .effects import effects_json
 from .engines.engine import create_engine
-from .engines.enginethread import EngineThread
+from .engines.enginethread import EngineThread, Hashes
 from .formats.batches import SeqGuard, read_batches
 from .formats.worldfile import load_world
 from .ports import Stage, Store
@@ -47,12 +47,13 @@ class ReplayReport:
     hashes: list[str] = field(default_factory=list)
     commands: int = 0
     rejected: int = 0
-    hashing: list[asyncio.Future[bytes]] = field(default_factory=list, repr=False)   # while the replay runs
+    zone_hashes: dict[str, list[str]] = field(default_factory=dict)   # a zone group's name -> its zone hashes
+    hashing: list[asyncio.Future[Hashes]] = field(default_factory=list, repr=False)   # while the replay runs
 
     def as_json(self) -> dict[str, object]:
         return {"ticks": self.ticks, "final_tick": self.final_tick, "final_hash": self.final_hash,
                 "hashes": self.hashes, "engine": self.engine, "commands": self.commands,
-                "rejected": self.rejected}
+                "rejected": self.rejected, **({"zone_hashes": self.zone_hashes} if self.zone_hashes else {})}
 
 
 class Lane:
@@ -61,8 +62,9 @@ class Lane:
     With a store, every tick also goes through plan and actuate, exactly as
     the live server commits it."""
 
-    def __init__(self, engine_name: str, view: WorldView, store: Store | None = None, *, sights: bool = True) -> None:
-        self.engine = EngineThread(create_engine(engine_name))
+    def __init__(self, engine_name: str, view: WorldView, store: Store | None = None, *, sights: bool = True,
+                 zone_sets: tuple[frozenset[int], ...] = ()) -> None:
+        self.engine = EngineThread(create_engine(engine_name), zone_sets=zone_sets)
         self.view = view
         self.stages: list[Stage] = [Project(self.engine), Transform(self.engine, sights=sights)]
         if store is not None:
@@ -119,16 +121,18 @@ def _empty(tick: int) -> Batch:
 
 async def replay(world_path: Path, batches_path: Path, engine: str, *,
                  effects_out: TextIO | None = None, store: Store | None = None,
-                 on_batch: Callable[[], None] | None = None) -> tuple[ReplayReport, WorldView]:
-    """Run the batches; with a store the first lane also commits every tick to it.
+                 on_batch: Callable[[], None] | None = None,
+                 zone_sets: tuple[frozenset[int], ...] = ()) -> tuple[ReplayReport, WorldView]:
+    """Run the batches; with a store the first lane also commits every tick to it. With
+    `zone_sets` (a sharded world's zone groups) it also takes each group's zone hash every tick.
 
     Area-of-interest effects are computed only when they are written out or
     compared between engines: they never change the world or its hash."""
     world = load_world(world_path)
     names = ["wasm", "python"] if engine == "both" else [engine]
     sights = effects_out is not None or len(names) > 1
-    lanes = [Lane(name, WorldView.from_world(world), store if i == 0 else None, sights=sights)
-             for i, name in enumerate(names)]
+    lanes = [Lane(name, WorldView.from_world(world), store if i == 0 else None, sights=sights,
+                  zone_sets=zone_sets if i == 0 else ()) for i, name in enumerate(names)]
     report = ReplayReport(engine=engine, final_tick=world.tick)
     guard = SeqGuard(lanes[0].view.last_seq)
     tick = world.tick
@@ -153,7 +157,10 @@ async def replay(world_path: Path, batches_path: Path, engine: str, *,
             await running
             if on_batch:
                 on_batch()
-    report.hashes = [digest.hex() for digest in await asyncio.gather(*report.hashing)]
+    hashed = await asyncio.gather(*report.hashing)
+    report.hashes = [digest.hex() for digest, _ in hashed]
+    for i, zones in enumerate(zone_sets):
+        report.zone_hashes[",".join(map(str, sorted(zones)))] = [by_group[i].hex() for _, by_group in hashed]
     report.final_hash = report.hashes[-1] if report.hashes else report.final_hash
     return report, lanes[0].view
 
@@ -166,7 +173,7 @@ async def _tick(lanes: list[Lane], batch: Batch, report: ReplayReport, effects_o
         _compare(batch.tick, lanes[0].engine.name, ctx.result, await _hash(ctx),
                  lanes[1].engine.name, other.result, await _hash(other))
     # The hash is still being taken on the engine's thread: the report waits for it later.
-    report.hashing.append(asyncio.ensure_future(_hash(ctx)))
+    report.hashing.append(asyncio.ensure_future(_hashes(ctx)))
     report.ticks += 1
     report.final_tick = batch.tick
     kinds = np.frombuffer(ctx.result.effects, dtype=EFFECT_DTYPE)["kind"]
@@ -176,10 +183,16 @@ async def _tick(lanes: list[Lane], batch: Batch, report: ReplayReport, effects_o
             effects_out.write(json.dumps(effect, separators=(",", ":")) + "\n")
 
 
+async def _hashes(ctx: TickContext) -> Hashes:
+    await _hash(ctx)
+    assert ctx.world_hash is not None
+    return ctx.world_hash, ctx.zone_hashes
+
+
 async def _hash(ctx: TickContext) -> bytes:
     if ctx.world_hash is None:           # plan, which waits for it, did not run
         assert ctx.hashing is not None, "transform takes the hash"
-        ctx.world_hash, ctx.zone_hash = await ctx.hashing
+        ctx.world_hash, ctx.zone_hashes = await ctx.hashing
     return ctx.world_hash
 
 

@@ -26,7 +26,7 @@ from vocabulary.hashing import zone_hash
 from .engine import Rules
 
 T = TypeVar("T")
-Hashes = tuple[bytes, "bytes | None"]      # the world hash, and the zone hash of a shard's zones
+Hashes = tuple[bytes, tuple[bytes, ...]]      # the world hash, and a zone hash for each set of zones asked for
 
 # With the default 5 ms switch interval, a thread coming back from WASM (or
 # from hashlib) waits for the GIL until a busy Python thread next drops it.
@@ -34,10 +34,11 @@ SWITCH_INTERVAL = 0.0002
 
 
 class EngineThread:
-    def __init__(self, engine: Rules, *, zones: frozenset[int] | None = None) -> None:
-        """With `zones` (a shard's), each hash comes with those zones' zone hash."""
+    def __init__(self, engine: Rules, *, zone_sets: tuple[frozenset[int], ...] = ()) -> None:
+        """With `zone_sets` (a shard's zones; the groups a replay checks), each world hash comes
+        with the zone hash of each set."""
         self.engine = engine
-        self.zones = zones
+        self.zone_sets = zone_sets
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"engine-{engine.name}")
         self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"hash-{engine.name}")
         self._hashed: Future[Hashes] | None = None
@@ -56,16 +57,16 @@ class EngineThread:
 
     def world_hash(self) -> asyncio.Future[Hashes]:
         """SHA-256 of the world as it stands once everything submitted before has run, and
-        the zone hash of this shard's zones (None unless it has some)."""
+        the zone hash of each of `zone_sets`."""
         encoded = asyncio.get_running_loop().run_in_executor(self._executor, self._encode)
         return asyncio.ensure_future(self._digest(encoded))
 
     def _encode(self) -> Future[Hashes]:
         if self._hashed is not None:
             self._hashed.result()        # the last encoding is read before the engine writes the next
-        encoding, zones = self.engine.canonical(), self.zones
+        encoding, sets = self.engine.canonical(), self.zone_sets
         self._hashed = self._hasher.submit(lambda: (hashlib.sha256(encoding).digest(),
-                                                    None if zones is None else zone_hash(encoding, zones)))
+                                                    tuple(zone_hash(encoding, zones) for zones in sets)))
         return self._hashed
 
     @staticmethod

@@ -56,7 +56,7 @@ class Pipeline:
         self.outbox = outbox
         self.on_committed = on_committed
         self.metrics = metrics or TickMetrics()
-        self.engine = EngineThread(engine, zones=zones)
+        self.engine = EngineThread(engine, zone_sets=() if zones is None else (zones,))
         self.compute_stages = (
             ("negotiate", negotiate or Negotiate()),
             ("contextualize", Contextualize(store, self.metrics.outages)),

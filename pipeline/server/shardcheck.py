@@ -21,10 +21,10 @@ import numpy as np
 from persistence.database import connect, create_pool
 from persistence.shards import ZoneGroup, groups, sibling_dsn
 from persistence.store import WorldStore
-from schema._generated.layout import ENTITY_DTYPE, TRANSIT_DTYPE, ZONE_DTYPE, TransitKind
+from schema._generated.layout import COMMAND_SIZE, ENTITY_DTYPE, TRANSIT_DTYPE, ZONE_DTYPE, TransitKind
 from vocabulary.errors import CheckFailed
 from vocabulary.hashing import canonical_bytes, records_where, world_from_canonical, world_hash, zone_hash
-from vocabulary.types import CommandBlock, WorldData
+from vocabulary.types import Batch, CommandBlock, WorldData
 
 from ..blocks import merge
 from ..engines.engine import create_engine
@@ -47,37 +47,59 @@ class ShardCheck:
         return not self.problems
 
 
-async def check_shards(dsn: str, engine_name: str | None = None,
-                       progress: Callable[[int], None] = lambda _: None) -> ShardCheck:
+@dataclass
+class ShardLogs:
+    """A sharded world's logs, merged: the world it was split from, and a batch a tick."""
+
+    groups: list[ZoneGroup]
+    origin: WorldData
+    logs: list[dict[int, tuple[bytes, bytes, bytes]]]   # per group: tick -> (commands, text, zone hash)
+
+    @property
+    def last_tick(self) -> int:
+        """The last tick every group has logged."""
+        return min((max(log) if log else self.origin.tick) for log in self.logs)
+
+    def batch(self, tick: int) -> tuple[Batch | None, list[str]]:
+        """Tick `tick`'s merged batch (groups in zone order), or None and the groups missing it."""
+        rows = [log.get(tick) for log in self.logs]
+        missing = [g.name for g, row in zip(self.groups, rows) if row is None]
+        if missing:
+            return None, missing
+        merged = merge([CommandBlock(row[0], row[1], b"", 0.0) for row in rows if row is not None])
+        return Batch(tick, merged.commands, merged.text, source=f"zone groups' logs, tick {tick}"), []
+
+
+async def read_shard_logs(dsn: str) -> ShardLogs:
     found = await groups(dsn)
     if not found:
-        raise CheckFailed("the world is not split into zone groups: nothing to check")
-    origin = await stored_world(dsn)
-    logs = [await _log(sibling_dsn(dsn, g.database)) for g in found]
+        raise CheckFailed("the world is not split into zone groups (`fluxworld world split`)")
+    return ShardLogs(found, await stored_world(dsn), [await _log(sibling_dsn(dsn, g.database)) for g in found])
+
+
+async def check_shards(dsn: str, engine_name: str | None = None,
+                       progress: Callable[[int], None] = lambda _: None) -> ShardCheck:
+    logs = await read_shard_logs(dsn)
+    found, origin = logs.groups, logs.origin
     report = ShardCheck([g.name for g in found])
-    last = min((max(log) if log else origin.tick) for log in logs)
     engine = create_engine(engine_name)
     engine.project(WorldView.from_world(origin).frame())
-    for tick in range(origin.tick + 1, last + 1):
-        rows = [log.get(tick) for log in logs]
-        missing = [g.name for g, row in zip(found, rows) if row is None]
-        if missing:
+    for tick in range(origin.tick + 1, logs.last_tick + 1):
+        batch, missing = logs.batch(tick)
+        if batch is None:
             report.problems.append(f"tick {tick}: no log row in zone group(s) {', '.join(missing)}")
             break
-        parts = [CommandBlock(row[0], row[1], b"", 0.0) for row in rows if row is not None]
-        batch = merge(parts)
         engine.transform(COMMAND_FRAME.encode({"tick": tick, "commands": batch.commands, "text": batch.text,
                                                "skip_area_of_interest": 1}))
         canonical = bytes(engine.canonical())
-        for group, row in zip(found, rows):
-            assert row is not None
+        for group, log in zip(found, logs.logs):
+            logged = log[tick][2]
             report.compared += 1
-            if zone_hash(canonical, group.zones) != row[2]:
-                report.problems.append(f"tick {tick}: zone group {group.name} logged zone hash {row[2].hex()[:16]}, "
-                                       f"the replay in one process gives "
-                                       f"{zone_hash(canonical, group.zones).hex()[:16]}")
+            if (replayed := zone_hash(canonical, group.zones)) != logged:
+                report.problems.append(f"tick {tick}: zone group {group.name} logged zone hash {logged.hex()[:16]}, "
+                                       f"the replay in one process gives {replayed.hex()[:16]}")
         report.ticks += 1
-        report.commands += len(batch)
+        report.commands += len(batch.commands) // COMMAND_SIZE
         report.final_tick = tick
         if len(report.problems) >= 5:
             break

@@ -212,12 +212,12 @@ class Plan:
         changes = fragment_changes(result.changed, result.previous)
         removed = [i for (i,) in struct.iter_unpack("<Q", result.removed)]
         if ctx.hashing is not None:
-            ctx.world_hash, ctx.zone_hash = await ctx.hashing
+            ctx.world_hash, ctx.zone_hashes = await ctx.hashing
         assert ctx.world_hash is not None, "transform hashes the world"
         shard = None
         if ctx.arrivals is not None:
-            assert ctx.zone_hash is not None, "a shard's engine thread takes its zone hash"
-            shard = ShardPart(ctx.arrivals, ctx.zone_hash, created_players(result.changed, result.previous))
+            assert len(ctx.zone_hashes) == 1, "a shard's engine thread takes its zones' zone hash"
+            shard = ShardPart(ctx.arrivals, ctx.zone_hashes[0], created_players(result.changed, result.previous))
         ctx.write = tick_write(result.tick, result.next_id, ctx.world_hash, ctx.batch.commands, ctx.batch.text,
                                changes, removed, transit=result.transit, zones=result.zones, shard=shard)
         return ctx
