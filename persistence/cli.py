@@ -239,6 +239,9 @@ async def _log_export(from_tick: int | None, to_tick: int | None, world_path: Pa
     count = 0
     async with open_database(db) as database:
         await require_current(database.dsn)
+        if await database.store().zone_group():
+            raise InputError("this is a zone group's database: its ticks also took what other groups sent, which a "
+                             "batches file cannot carry; `fluxworld shards export` writes the whole world's log")
         checkpoints = database.checkpoints()
         first_logged = await checkpoints.first_logged()
         start = from_tick if from_tick is not None else first_logged

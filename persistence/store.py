@@ -202,6 +202,14 @@ class WorldStore:
             row = await self._pool.fetchrow("SELECT tick, world_hash FROM command_log ORDER BY tick DESC LIMIT 1")
         return None if row is None else (row["tick"], row["world_hash"])
 
+    async def zone_group(self) -> bool:
+        """Whether this is a zone group's database (docs/scale-out.md): its log rows carry zone hashes,
+        and its registry its players (split fills it; a world in one process never writes it)."""
+        async with self._unavailable("reading the command log"):
+            return bool(await self._pool.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM command_log WHERE zone_hash IS NOT NULL) "
+                "OR EXISTS (SELECT 1 FROM player_registry)"))
+
     async def log_count(self) -> int:
         async with self._unavailable("reading the command log"):
             return cast(int, await self._pool.fetchval("SELECT count(*) FROM command_log"))
@@ -316,13 +324,15 @@ class WorldStore:
         """The committed batches with from_tick <= tick <= to_tick (either bound optional), in tick order."""
         low = 0 if from_tick is None else min(from_tick, BIGINT_MAX)
         high = BIGINT_MAX if to_tick is None else min(to_tick, BIGINT_MAX)
-        sql = "SELECT tick, commands, text FROM command_log WHERE tick BETWEEN $1 AND $2 ORDER BY tick"
+        # A zone group's rows (they carry a zone hash) also say what the tick took from the mail.
+        sql = ("SELECT tick, commands, text, CASE WHEN zone_hash IS NULL THEN NULL ELSE arrivals END AS arrivals "
+               "FROM command_log WHERE tick BETWEEN $1 AND $2 ORDER BY tick")
         # A cursor streams the log in pages; asyncpg cursors live inside a transaction.
         async with self._unavailable("reading the command log"), self._pool.acquire() as conn, \
                 conn.transaction(readonly=True):
             async for row in conn.cursor(sql, low, high, prefetch=256):
                 yield Batch(tick=row["tick"], commands=row["commands"], text=row["text"],
-                            source=f"command_log tick {row['tick']}")
+                            source=f"command_log tick {row['tick']}", arrivals=row["arrivals"])
 
 
 def _tick_hash(row: asyncpg.Record | None) -> tuple[int, bytes] | None:

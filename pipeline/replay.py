@@ -72,7 +72,9 @@ class Lane:
         self.engine.engine.project(view.frame())
 
     async def step(self, batch: Batch) -> TickContext:
-        ctx = TickContext(tick=batch.tick, batch=batch, view=self.view)
+        ctx = TickContext(tick=batch.tick, batch=batch, view=self.view, arrivals=batch.arrivals)
+        if batch.arrivals is not None:          # a zone group's log: its engine took these from the mail
+            ctx.view = ctx.view.arriving(batch.arrivals)
         for stage in self.stages:
             ctx = await stage(ctx)
         await ctx.sighted()

@@ -73,12 +73,15 @@ class Batch:
 
     Command.text_offset/text_len index into `text` (join names, say texts).
     `source` names where the batch came from (file and line) for errors.
+    `arrivals`, in a zone group's log only (docs/scale-out.md): what its tick
+    took from the mail, the world's transit before the tick runs.
     """
 
     tick: int
     commands: bytes
     text: bytes
     source: str = ""
+    arrivals: bytes | None = None
 
 
 @dataclass(frozen=True)

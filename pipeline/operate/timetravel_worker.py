@@ -40,7 +40,7 @@ from persistence.checkpoints import Checkpoints
 from persistence.database import create_pool
 from persistence.store import WorldStore
 from pipeline.engines.engine import Rules, create_engine
-from pipeline.engines.frames import COMMAND_FRAME, WORLD_FRAME
+from pipeline.engines.frames import COMMAND_FRAME, WORLD_FRAME, arrivals_frame
 from schema._generated.layout import ENTITY_DTYPE, ENTITY_SIZE
 from vocabulary.hashing import world_from_canonical, world_hash
 from vocabulary.records import unpack_entity
@@ -196,6 +196,8 @@ class Worker:
                 at += 1
                 self._step(at, b"", b"")
             at = batch.tick
+            if batch.arrivals is not None:      # a zone group's log: what its tick took from the mail
+                self.engine.project(arrivals_frame(batch.arrivals))
             self._step(at, batch.commands, batch.text)
         while at < tick:
             at += 1
