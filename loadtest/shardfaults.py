@@ -17,7 +17,8 @@ Trial after trial, at a random moment, one of:
 At the end, with both shards at the file's last tick: `shards check` (every
 group's zone hash at every tick equals a replay of the merged logs in one
 process, and so does the merged stored world), `shards export` replayed by
-`fluxworld replay --zones` gives every logged zone hash, the stored world's entities
+`fluxworld replay --zones` gives every logged zone hash, the console's time
+travel rebuilds each group's past ticks to their logged hashes, the stored world's entities
 equal a one-process replay of the same file (what is in flight may differ in
 order only), and gold is conserved counting what is in flight.
 """
@@ -232,11 +233,14 @@ async def _compare_with_replay(state: Path, world_path: Path, replayed_path: Pat
         found = await groups(dsn)
         merged = merge_worlds(found, [await stored_world(sibling_dsn(dsn, g.database)) for g in found])
         logged = {g.name: await _zone_hashes(sibling_dsn(dsn, g.database)) for g in found}
+        travelled = [await _travel(sibling_dsn(dsn, g.database), merged.tick - 7) for g in found]
     finally:
         server.stop()
     replayed, origin = load_world(replayed_path), load_world(world_path)
     problems = [f"`fluxworld replay --zones {name}` of the exported logs does not give group {name}'s logged zone "
                 "hashes" for name, hashes in logged.items() if zone_hashes.get(name) != hashes]
+    problems += [f"the console's time travel to tick {merged.tick - 7} of group {g.name} rebuilds another world than "
+                 "it logged" for g, matches in zip(found, travelled) if not matches]
     if (merged.tick, merged.entities, merged.zones, merged.next_id) != \
             (replayed.tick, replayed.entities, replayed.zones, replayed.next_id):
         problems.append(f"the shards' world at tick {merged.tick} is not one process's replay of the same file "
@@ -247,6 +251,15 @@ async def _compare_with_replay(state: Path, world_path: Path, replayed_path: Pat
     if gold_total(merged) != gold_total(origin):
         problems.append(f"gold is not conserved: {gold_total(origin)} at the start, {gold_total(merged)} at the end")
     return problems
+
+
+async def _travel(dsn: str, tick: int) -> bool:
+    """Whether the console's time travel rebuilds a group's tick (from a snapshot, with the arrivals
+    of every tick after it) to the world hash its log has."""
+    from pipeline.operate.timetravel import TimeTravel
+
+    async with TimeTravel(dsn) as travel:
+        return (await travel.world_at(tick)).matches
 
 
 async def _zone_hashes(dsn: str) -> list[str]:
