@@ -3,6 +3,7 @@
     codec.py    frames: a kind, a few integers and a few byte strings
     world.py    the world server's side: commands in (as CommandBlocks), ticks out (an Outbox)
     client.py   a gateway's side: connects, follows the world, sends its players' commands
+    router.py   a gateway's side of a world split into shards: a client per shard, one merged world
 
 A gateway (pipeline/xmpp/gateway.py) holds everything about players'
 connections; the world server holds none of it. What crosses is what the

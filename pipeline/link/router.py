@@ -285,6 +285,7 @@ class ShardRouter:
         self._sent: dict[int, _Sent] = {}
         self._waiting: dict[int, list[_Pending]] = {}      # player -> its commands held back, by seq
         self._retries: dict[tuple[int, int], tuple[int, float]] = {}    # (player, seq) -> (attempts, when)
+        self._ours: set[int] = set()        # players whose commands went through this router
         self.resent = self.misrouted = 0    # commands sent again after an elsewhere; refused at last
 
     # ------------------------------------------------------------ what the gateway sees
@@ -371,6 +372,7 @@ class ShardRouter:
 
     def _send(self, shard: int, pending: _Pending, now: float) -> None:
         player = pending.command["player"]
+        self._ours.add(player)
         self._sent[player] = _Sent(shard, pending.seq, now + ANSWER_SECONDS)
         self.clients[shard].submit(pending.command, pending.sender)
 
@@ -421,6 +423,11 @@ class ShardRouter:
             self.linked.clear()
 
     def _on_world(self, shard: int, view: WorldView) -> None:
+        held = set(np.frombuffer(view.packed(), dtype=ENTITY_DTYPE)["zone"].tolist())
+        if not held <= self.shards[shard].zones:
+            log.error("link: the shard at %s holds entities of zones %s, but --world gave it zones %s: its "
+                      "players' commands will be refused as elsewhere", self.shards[shard].path,
+                      ",".join(map(str, sorted(held))), ",".join(map(str, sorted(self.shards[shard].zones))))
         self._follow(view)
         if self.view is not None:
             self.listener.on_world(self.merged)
@@ -445,6 +452,8 @@ class ShardRouter:
             self._retries.pop((player, pending.seq), None)
             self.listener.on_refused(sender, reason, command)
             return
+        if player not in self._ours:
+            return      # another gateway's player (a shard tells every gateway): that gateway sends it again
         attempts = self._retries.get((player, pending.seq), (0, 0.0))[0] + 1
         if attempts > MAX_RETRIES:
             pending.attempts = attempts

@@ -74,7 +74,22 @@ async def _map(db: str, jid: str) -> int:
         if existing is not None:
             return existing
         next_id = (await store.load_world()).next_id if await store.stored_hash() else 0
-        return await store.allocate_account(jid, next_id + ID_GAP)
+        return await store.allocate_account(jid, max(next_id, await _shards_next_id(database.dsn)) + ID_GAP)
+
+
+async def _shards_next_id(dsn: str) -> int:
+    """The largest next_id of the world's zone groups (0 when it is not split): each shard's joins
+    move its own, and the world's stored one stays where the split left it."""
+    from persistence.database import open_database
+    from persistence.shards import groups, sibling_dsn
+
+    largest = 0
+    for group in await groups(dsn):
+        async with open_database(sibling_dsn(dsn, group.database), pool_max=1) as database:
+            store = database.store()
+            if await store.stored_hash():
+                largest = max(largest, (await store.load_world()).next_id)
+    return largest
 
 
 @click.command("gateway")

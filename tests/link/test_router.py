@@ -241,3 +241,15 @@ def test_gateway_world_options() -> None:
             world_links(bad)
     with pytest.raises(ValueError):
         ShardRouter([ShardLink(frozenset({1}), Path("/a")), ShardLink(frozenset({1}), Path("/b"))], Gateway(), "t")
+
+
+def test_another_gateways_command_refused_as_elsewhere_is_left_to_it(shards: Shards) -> None:
+    shards.refuse(0, move(ADA, 8))                # a shard tells every gateway; this one never sent it
+    shards.tick(0, zone_view(1, tick=6, next_id=12, transit=travelling(ADA_RECORD, 2, 7)))
+    assert shards.sent == [[], []] and shards.gateway.refused == []
+
+
+def test_a_shard_given_the_wrong_zones_is_named_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    s = Shards()
+    s.snapshot(0, zone_view(2, BEA_RECORD))       # --world 1=... names the socket of zone 2's shard
+    assert "holds entities of zones 2, but --world gave it zones 1" in caplog.text

@@ -27,6 +27,7 @@ from loadtest.shardworld import two_zone_world
 from persistence.shards import database_of, sibling_dsn
 from pipeline.formats.worldfile import dump_world
 from pipeline.xmpp.gateway import SECRET_ENV
+from pipeline.xmpp.players import ID_GAP
 from schema._generated.layout import Kind
 from tests.xmpp.harness import Bot, entity
 from vocabulary.records import pack_entity
@@ -139,15 +140,27 @@ def sees(who: int, **fields: str) -> Any:
     return wanted
 
 
-async def test_players_play_across_two_shards_through_one_gateway(sharded_world: _Processes, prosody: Any) -> None:
+async def test_players_play_across_two_shards_through_one_gateway(sharded_world: _Processes, prosody: Any,
+                                                                 migrated_dsn: str, run_sql: Any) -> None:
     async with Bot(prosody, "alice") as alice, Bot(prosody, "bob") as bob, Bot(prosody, "carol") as carol, \
-            Bot(prosody, "dave") as dave:
-        for bot in (alice, bob, carol, dave):
+            Bot(prosody, "dave") as dave, Bot(prosody, "frank") as frank:
+        for bot in (alice, bob, carol, dave, frank):
             bot.online()
         # Each joins in its own zone's shard, and answers as a program (payloads: 10 updates a second).
         for bot, me in ((alice, ALICE), (bob, BOB), (carol, CAROL), (dave, DAVE)):
             await bot.expect(sees(me, online="1"), WAIT)
             await bot.expect(acked(bot.command("move", dx=0, dy=0)), WAIT)
+        # frank has no account: he gets an id above every shard's next_id, and joins zone 1 through its shard.
+        await frank.expect(lambda b, u, r: u is not None and u.find("{urn:fluxworld:update:2}seen") is not None,
+                           WAIT)
+        (account,) = run_sql(migrated_dsn, "SELECT entity_id FROM player_account WHERE jid = $1",
+                             f"frank@{prosody.domain}")
+        franks = account["entity_id"]
+        assert franks >= DAVE + 1 + ID_GAP
+        await frank.expect(acked(frank.command("move", dx=0, dy=0)), WAIT)
+        rows = run_sql(sibling_dsn(migrated_dsn, f"{database_of(migrated_dsn)}_z1"),
+                       "SELECT id FROM player_registry WHERE id = $1", franks)
+        assert len(rows) == 1
 
         # alice moves in zone 1, then travels to zone 2 and keeps moving there.
         seq = alice.command("move", dx=1, dy=0)
