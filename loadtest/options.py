@@ -40,6 +40,8 @@ class LoadOptions:
     bot_processes: int = 1            # xmpp: worker processes for the bots
     flooders: int = 0                 # xmpp: bots that flood; the world then keeps serve's own limits
     console: bool = False             # inproc: /metrics and the console served and watched during the run
+    shards: int = 1                   # mmo inproc: zone groups, each ticked by a worker process (loadtest/sharded.py)
+    shards_check: bool = True         # --shards: replay every group's log in one process afterwards
 
     def check(self) -> None:
         """InputError for a combination no run can do."""
@@ -53,6 +55,27 @@ class LoadOptions:
             raise InputError("--flooders needs --transport xmpp --open-loop: the others keep to their --rate")
         if self.flooders and self.flooders >= min(self.players, *self.more_players, self.players):
             raise InputError(f"--flooders {self.flooders} leaves no player to measure among {self.players}")
+        if self.shards > 1:
+            self._check_shards()
+
+    def _check_shards(self) -> None:
+        from .scenarios import PLAYERS_PER_ZONE
+
+        if self.transport != "inproc":
+            raise InputError("--shards runs shard worker processes fed in-process: use --transport inproc")
+        if self.db == "none":
+            raise InputError("--shards needs a database: each zone group is a database of its own "
+                             "(--db embedded or a DSN)")
+        if self.scenario != "mmo":
+            raise InputError(f"--shards runs the mmo scenario ({self.scenario} has one zone, so nothing to split)")
+        if self.console:
+            raise InputError("--console watches one process's tick loop: not with --shards")
+        for players in (self.players, *self.more_players):
+            zones = -(-players // PLAYERS_PER_ZONE)
+            if zones < self.shards:
+                raise InputError(f"--shards {self.shards} needs at least {self.shards} zones, but {players:,} players "
+                                 f"make {zones} ({PLAYERS_PER_ZONE:,} a zone): give --players "
+                                 f"{self.shards * PLAYERS_PER_ZONE:,} or more")
 
     @property
     def engines(self) -> tuple[str, ...]:

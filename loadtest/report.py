@@ -36,7 +36,26 @@ of ONE core (100 = one core busy); null marks a section that was not measured.
              "tick_ms": {"p50", "p90", "p99", "max"}, "stage_ms": {STAGE: float},  # mean ms per tick
              "rows": int, "cpu_percent": float}],
          "baseline_ratio": float|null,             # committed_per_s / baseline commands_per_s
-         "echo_ratio": float|null}],               # committed_per_s / echo round_trips_per_s
+         "echo_ratio": float|null,                 # committed_per_s / echo round_trips_per_s
+         "shards": {                               # --shards N only (loadtest/sharded.py); then totals are
+                                                   # summed over shards (ticks, missed_ticks: the most any shard
+                                                   # had; totals.elsewhere: refused as another shard's), tick_ms
+                                                   # and commit_ms are per tick the slowest shard's, and checks
+                                                   # add "shards_check": bool|null, "travels_arrive": bool
+             "count": int,
+             "groups": [{"zones": str, "database": str, "ticks", "missed_ticks", "start_tick", "final_tick": int,
+                         "tick_ms", "mail_ms", "commit_ms": {"mean", "p50", "p90", "p99", "max"},
+                         "offered", "committed", "refused", "elsewhere", "dropped", "rule_rejected",
+                         "left_in_inbox", "held", "travels_left", "travels_arrived": int,
+                         "server_percent": float, "db_matches": bool}],
+             "mail_ms": {"mean", "p50", "p90", "p99", "max"},    # barrier and mail, before each tick (all shards)
+             "travel_ticks": {"travels": int, "in_flight_at_end": int, "never_arrived": int,
+                              "between_shards"|"within_shard"|"all": {"count": int, "p50", "p99": float|null,
+                                                                       "max": int|null},  # arrival - leaving tick
+                              "between_shards_ms": {"p50", "p99", "max"}|null},  # leaving tick's commit to
+                                                                                 # the arrival tick's (wall clock)
+             "shards_check": {"ok": bool, "ticks", "compared", "commands", "final_tick": int, "whole_world": str,
+                              "problems": [str], "seconds": float} | null}}],   # null: --no-shards-check
      "baseline": {"connections": int, "commands_per_s": float, "committed": int, "rejected": int,
                   "seconds": float, "sweep": [{"connections": int, "commands_per_s": float}],
                   "latency_ms": {"p50", "p99", "max"}} | null,
@@ -123,9 +142,27 @@ def summary_table(results: dict[str, Any]) -> str:
     row("commands accounted", "checks", "accounted", fmt=_yes)
     rows.append(["gold conserved", *(_gold(r.get("checks") or {}) for r in runs)])
     row("database = memory", "checks", "db_matches", fmt=_yes)
+    if any(r.get("shards") for r in runs):
+        row("shards", "shards", "count")
+        row("refused elsewhere", "totals", "elsewhere")
+        rows.append(["mail wait p50/p99 ms", *(_ms_list(_dig(r, "shards", "mail_ms"), ("p50", "p99")) for r in runs)])
+        rows.append(["travel ticks p50/p99/max (between shards)",
+                     *(_ms_list(_dig(r, "shards", "travel_ticks", "between_shards"), ("p50", "p99", "max"))
+                       for r in runs)])
+        rows.append(["travel ms p50/p99 (commit to commit)",
+                     *(_ms_list(_dig(r, "shards", "travel_ticks", "between_shards_ms"), ("p50", "p99"))
+                       for r in runs)])
+        rows.append(["travels between / within shards",
+                     *(f"{_int(_dig(r, 'shards', 'travel_ticks', 'between_shards', 'count'))} / "
+                       f"{_int(_dig(r, 'shards', 'travel_ticks', 'within_shard', 'count'))}" for r in runs)])
+        row("travels all arrived", "checks", "travels_arrive", fmt=_yes)
+        rows.append(["shards check (s)", *(_shards_check(_dig(r, "shards", "shards_check")) for r in runs)])
 
     lines = [tabulate(rows, headers=["", *_labels(runs)], colalign=("left", *("right",) * len(runs)),
                       disable_numparse=True) if runs else "no runs"]
+    for label, run in zip(_labels(runs), runs):
+        for shard in _dig(run, "shards", "groups") or []:
+            lines.append(_shard_line(label, shard))
     baseline, echo = results.get("baseline"), results.get("echo")
     if baseline:
         sweep = ", ".join(f"{_int(s.get('connections'))} -> {_rate(s.get('commands_per_s'))}"
@@ -379,6 +416,22 @@ def _ratio(value: Any) -> str:
 
 def _yes(value: Any) -> str:
     return "-" if value is None else "yes" if value else "NO"
+
+
+def _shards_check(check: Any) -> str:
+    if not check:
+        return "-"
+    return f"{'OK' if check.get('ok') else 'FAILED'} ({_ms(check.get('seconds'))})"
+
+
+def _shard_line(label: str, shard: Mapping[str, Any]) -> str:
+    return (f"{label} shard {shard.get('zones')}: {_int(shard.get('ticks'))} ticks "
+            f"({_int(shard.get('missed_ticks'))} missed), tick p50/p99 {_ms_list(shard.get('tick_ms'), ('p50', 'p99'))}"
+            f" ms, mail p50/p99 {_ms_list(shard.get('mail_ms'), ('p50', 'p99'))} ms; offered "
+            f"{_int(shard.get('offered'))}, committed {_int(shard.get('committed'))}, refused "
+            f"{_int(shard.get('refused'))} (elsewhere {_int(shard.get('elsewhere'))}), dropped "
+            f"{_int(shard.get('dropped'))}; holds {_int(shard.get('held'))} players; CPU "
+            f"{_percent(shard.get('server_percent'))}%")
 
 
 def _gold(checks: Mapping[str, Any]) -> str:

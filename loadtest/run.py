@@ -52,6 +52,11 @@ async def run_loadtest(options: LoadOptions, *, progress: Callable[[str], Progre
 
                 run = await run_xmpp(one, one.engine, database, progress(title), note)
                 results["echo"] = results["echo"] or run.pop("echo", None)
+            elif one.shards > 1:
+                from .sharded import run_sharded
+
+                title = f"{one.scenario} {one.shards} shards {one.engine} {one.players:,} players"
+                run = await run_sharded(one, one.engine, database, progress(title), note)
             else:
                 run = await run_inproc(one, one.engine, database, progress(title))
             results["runs"].append({**run, "players": one.players})
@@ -97,7 +102,7 @@ def failed_checks(results: dict[str, Any]) -> list[str]:
     out = []
     for run in results["runs"]:
         for check, ok in run["checks"].items():
-            if check in ("accounted", "gold_conserved", "db_matches") and ok is False:
+            if check in ("accounted", "gold_conserved", "db_matches", "shards_check", "travels_arrive") and ok is False:
                 out.append(f"{run['engine']}: check {check} failed ({run['checks']})")
     if results["baseline"] and results["baseline"].get("balance_conserved") is False:
         out.append("baseline: balances not conserved")
