@@ -462,6 +462,8 @@ class ShardRouter:
             self._give_up(pending, MISROUTED)
             return
         self._retries[(player, pending.seq)] = (attempts, pending.since)
+        log.debug("link: player %d's command (seq %d) was for another shard than %s; sent again", player,
+                  pending.seq, self.shards[shard].path)
         view = self.clients[shard].view
         pending.attempts, pending.refused_by, pending.refused_tick = attempts, shard, view.tick if view else -1
         bisect.insort(self._waiting.setdefault(player, []), pending, key=lambda p: p.seq)

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import xml.etree.ElementTree as ET
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
@@ -28,6 +29,7 @@ from persistence.shards import database_of, sibling_dsn
 from pipeline.formats.worldfile import dump_world
 from pipeline.xmpp.gateway import SECRET_ENV
 from pipeline.xmpp.players import ID_GAP
+from pipeline.xmpp.protocol import UPDATE_NS
 from schema._generated.layout import Kind
 from tests.xmpp.harness import Bot, entity
 from vocabulary.records import pack_entity
@@ -129,6 +131,20 @@ def sharded_world(prosody: Any, migrated_dsn: str, run_sql: Any) -> Iterator[_Pr
         yield processes
 
 
+class Player(Bot):
+    """A bot that also keeps every refusal and chat it was sent, whatever its expects skipped."""
+
+    def __init__(self, prosody: Any, name: str) -> None:
+        super().__init__(prosody, name)
+        self.refusals: list[str] = []
+        self.heard: list[str] = []
+
+    def _on_message(self, msg: Any) -> None:
+        self.refusals += [ET.tostring(r).decode() for r in msg.xml.iter(f"{{{UPDATE_NS}}}refused")]
+        self.heard += [c.text or "" for c in msg.xml.iter(f"{{{UPDATE_NS}}}chat")]
+        super()._on_message(msg)
+
+
 def acked(seq: int) -> Any:
     return lambda body, update, refused: update is not None and int(update.get("acked") or 0) >= seq
 
@@ -142,8 +158,8 @@ def sees(who: int, **fields: str) -> Any:
 
 async def test_players_play_across_two_shards_through_one_gateway(sharded_world: _Processes, prosody: Any,
                                                                  migrated_dsn: str, run_sql: Any) -> None:
-    async with Bot(prosody, "alice") as alice, Bot(prosody, "bob") as bob, Bot(prosody, "carol") as carol, \
-            Bot(prosody, "dave") as dave, Bot(prosody, "frank") as frank:
+    async with Player(prosody, "alice") as alice, Player(prosody, "bob") as bob, \
+            Player(prosody, "carol") as carol, Player(prosody, "dave") as dave, Player(prosody, "frank") as frank:
         for bot in (alice, bob, carol, dave, frank):
             bot.online()
         # Each joins in its own zone's shard, and answers as a program (payloads: 10 updates a second).
@@ -179,15 +195,26 @@ async def test_players_play_across_two_shards_through_one_gateway(sharded_world:
             "{urn:fluxworld:update:2}chat") is not None, WAIT)
         chat = update.find("{urn:fluxworld:update:2}chat")
         assert chat.get("from") == str(ALICE) and chat.text == "hello zone two"
+        await asyncio.sleep(0.3)
+        assert "hello zone two" in dave.heard and "hello zone two" not in carol.heard
 
         # carol (zone 1's shard) sends dave (zone 2's) gold: the credit crosses shards.
         seq = carol.command("transfer", to=DAVE, amount=7)
         await carol.expect(lambda b, u, r: acked(seq)(b, u, r) and sees(CAROL, gold="43")(b, u, r), WAIT)
         await dave.expect(sees(DAVE, gold="57"), WAIT)        # a tick later, in the other shard
-        await asyncio.sleep(0.3)
-        assert not any(u is not None and u.find("{urn:fluxworld:update:2}chat") is not None
-                       for _, u, _ in carol.messages)
-        assert not any(r is not None for bot in (alice, bob, carol, dave) for _, _, r in bot.messages)
+
+        # Back and forth as a bot plays: a travel, then moves every 10 ms (ticks are 50 ms), never waiting
+        # for an answer. Those that reach the shard she left come back as elsewhere and go again to the
+        # other, in order: she is refused nothing, and her last command of each round is acknowledged.
+        for zone in (1, 2, 1):
+            seqs = [alice.command("travel", zone=zone)]
+            for _ in range(4):
+                await asyncio.sleep(0.01)
+                seqs.append(alice.command("move", dx=0, dy=1))
+            await alice.expect(acked(seqs[-1]), WAIT)
+            await asyncio.sleep(0.3)        # the token bucket refills (20 a second, 10 at once)
+        await carol.expect(sees(ALICE), WAIT)                    # in zone 1 again, in carol's sight
+        assert [bot.refusals for bot in (alice, bob, carol, dave, frank)] == [[]] * 5
         # Leaving zone 1's shard for zone 2's was no leave: the gateway joined alice once and never took her off.
         said = sharded_world.gateway_log.read_text()
         assert said.count(f"(player {ALICE}) joined the world") == 1 and f"(player {ALICE}) left" not in said
