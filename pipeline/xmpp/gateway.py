@@ -1,7 +1,9 @@
 """The XMPP gateway as a process of its own: `fluxworld gateway`, or spawned by `serve`.
 
-It connects to the world server's link socket (pipeline/link) and to the
-XMPP server's component port, and does every per-player thing there:
+It connects to the world server's link socket (pipeline/link; for a world
+split into zone groups, to every shard's: pipeline/link/router.py routes
+each player's commands to the shard holding it) and to the XMPP server's
+component port, and does every per-player thing there:
 parsing stanzas, accounts, presence, fan-out and serialising. The world
 server's tick loop never runs a line of it, and a gateway can restart (or
 several can run) without the world noticing more than a disconnect.

@@ -18,7 +18,9 @@ from pipeline.link.client import NOT_LINKED
 from pipeline.link.router import ELSEWHERE, MAX_RETRIES, MISROUTED, NOWHERE, ShardLink, ShardRouter, parse_world
 from pipeline.server.shard import ELSEWHERE as SHARD_ELSEWHERE
 from pipeline.view import WorldView
+from pipeline.xmpp import Endpoint
 from pipeline.xmpp.cli import world_links
+from pipeline.xmpp.gateway import GatewayProcess
 from pipeline.xmpp.players import _usable
 from schema._generated.layout import TransitKind
 from tests.support import npc, player, world
@@ -241,6 +243,11 @@ def test_gateway_world_options() -> None:
             world_links(bad)
     with pytest.raises(ValueError):
         ShardRouter([ShardLink(frozenset({1}), Path("/a")), ShardLink(frozenset({1}), Path("/b"))], Gateway(), "t")
+    endpoint = Endpoint("127.0.0.1", 5347, "world.fluxworld.localhost", "s")
+    args = GatewayProcess(endpoint, [ShardLink(frozenset({1}), Path("/a")), ShardLink(frozenset({3, 2}), Path("/b"))],
+                          "postgresql:///w").args
+    assert args[args.index("gateway") + 1:][:4] == ["--world", "1=/a", "--world", "2,3=/b"]
+    assert "/w.sock" in GatewayProcess(endpoint, Path("/w.sock"), "postgresql:///w").args
 
 
 def test_another_gateways_command_refused_as_elsewhere_is_left_to_it(shards: Shards) -> None:
