@@ -3,8 +3,9 @@
 In: presence available from a player's JID joins its entity (an unknown
 JID gets an account allocated: whoever the XMPP server lets log in may
 play); unavailable leaves. Chat messages are parsed (protocol.py) into
-commands for the world (pipeline/link/client.py), with the sender's entity
-as player; text commands get seq = the player's last + 1, tracked here.
+commands for the world (pipeline/link/client.py; a world split into shards:
+pipeline/link/router.py), with the sender's entity as player; text
+commands get seq = the player's last + 1, tracked here.
 Out: refusals at once; everything else through the Fanout, one message per
 player at most once per its send period. Stanzas go out as text, many per
 write. The XMPP connection is supervised: if it drops, reconnect with
