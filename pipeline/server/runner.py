@@ -194,6 +194,7 @@ class TickLoop:
         self.pipeline, self.view, self.inbox = pipeline, view, inbox
         self.before_tick = before_tick
         self.gate = gate
+        self.stages = [*STAGES, *(["mail"] if gate is not None else [])]    # what summaries report
         self.period = 1.0 / hz
         self.summary_every = summary_every
         self.committed_tick = view.tick
@@ -256,7 +257,7 @@ class TickLoop:
                 self.view = self.view.settle()
                 gc_pacer.between_ticks()
                 if loop.time() >= next_summary:
-                    log.info("%s", metrics.summary([*STAGES, *BESIDE]),
+                    log.info("%s", metrics.summary([*self.stages, *BESIDE]),
                              extra={"event": "summary", "tick": self.view.tick, **metrics.summary_fields()})
                     next_summary += self.summary_every
         finally:

@@ -45,7 +45,7 @@ from ..view import WorldView
 from ..xmpp import DEFAULT_COMPONENT, Endpoint
 from .checkpointer import DEFAULT_EVERY, Checkpointer
 from .recovery import recover
-from .runner import STAGES, Inbox, Pipeline, TickLoop
+from .runner import Inbox, Pipeline, TickLoop
 from .shard import Shard
 
 if TYPE_CHECKING:
@@ -218,7 +218,7 @@ async def _serve(options: ServeOptions, endpoint: Endpoint | None, state: Server
                     shutil.rmtree(link.path.parent, ignore_errors=True)
         if shard is not None:
             await shard.close()
-        log.info("the run, stage by stage: %s", pipeline.metrics.summary(list(STAGES)),
+        log.info("the run, stage by stage: %s", pipeline.metrics.summary(loop.stages),
                  extra={"event": "final_summary", "tick": loop.committed_tick, **pipeline.metrics.summary_fields()})
         return loop.committed_tick
 
