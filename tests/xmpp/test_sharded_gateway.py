@@ -27,6 +27,7 @@ import pytest
 from loadtest.shardworld import two_zone_world
 from persistence.shards import database_of, sibling_dsn
 from pipeline.formats.worldfile import dump_world
+from pipeline.xmpp.cli import _map
 from pipeline.xmpp.gateway import SECRET_ENV
 from pipeline.xmpp.players import ID_GAP
 from pipeline.xmpp.protocol import UPDATE_NS
@@ -218,3 +219,5 @@ async def test_players_play_across_two_shards_through_one_gateway(sharded_world:
         # Leaving zone 1's shard for zone 2's was no leave: the gateway joined alice once and never took her off.
         said = sharded_world.gateway_log.read_text()
         assert said.count(f"(player {ALICE}) joined the world") == 1 and f"(player {ALICE}) left" not in said
+    # `fluxworld player add` allocates above every shard's next_id too (zone 1's moved with frank's join).
+    assert await _map(migrated_dsn, f"erin@{prosody.domain}") == franks + 1 + ID_GAP
