@@ -168,13 +168,16 @@ def replay(world: Path, batches: Path, engine: str | None, dump_state: Path | No
 @click.option("--zones", metavar="Z1,Z2,...",
               help="Run a shard: tick this zone group of a world split with `fluxworld world split` "
                    "(docs/scale-out.md), once no other shard's lease holds it.")
+@click.option("--shards", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Serve the world as N zone groups on this machine: split it (once), run a shard for each, "
+                   "one gateway over them all, and keep them running (docs/scale-out.md).")
 @click.option("--lease", type=click.FloatRange(min=0.2, max=600), default=2.0, show_default=True, metavar="SECONDS",
               help="A shard's lease on its zone group: a dead shard's group waits this long for another.")
 def serve(db: str, engine: str | None, hz: float, world: Path | None, drive: Path | None, ticks: int | None,
           rate: float, burst: int, xmpp: bool | None, xmpp_server: str | None, component: str,
           secret_file: Path | None, link: Path | None, http: str | None, log_format: str | None,
           summary_every: float, checkpoint_every: int | None, keep_ticks: int | None, zones: str | None,
-          lease: float) -> None:
+          shards: int | None, lease: float) -> None:
     """Run the world server: the tick loop against PostgreSQL, players over XMPP."""
     from .operate import logs
     from .server.serve import ServeOptions, XmppOptions
@@ -198,6 +201,8 @@ def serve(db: str, engine: str | None, hz: float, world: Path | None, drive: Pat
         from persistence.shards import parse_zones
 
         zone_group = None if zones is None else parse_zones(zones)
+        if zone_group is not None and shards is not None:
+            raise InputError("--zones runs one shard, --shards all of them: give one")
         if zone_group is not None and xmpp_options is not None:
             raise InputError("a shard's players come through the world's one gateway (`fluxworld gateway "
                              "--world` each shard's --link): run shards with --no-xmpp and --link PATH, or --drive")
@@ -206,7 +211,12 @@ def serve(db: str, engine: str | None, hz: float, world: Path | None, drive: Pat
                                ticks=ticks, rate=rate, burst=burst, xmpp=xmpp_options, link=link, http=http_options,
                                summary_every=summary_every, keep_ticks=keep_ticks, zones=zone_group, lease=lease,
                                **({} if checkpoint_every is None else {"checkpoint_every": checkpoint_every}))
-        tick = asyncio.run(run_serve(options))
+        if shards is not None:
+            from .server.cluster import serve_shards
+
+            tick = asyncio.run(serve_shards(options, shards))
+        else:
+            tick = asyncio.run(run_serve(options))
     except FluxworldError as exc:
         if as_json:     # the last words in the format the log collector reads
             logging.getLogger("pipeline.server.serve").error("fluxworld: %s", exc, extra={"event": "failed"})

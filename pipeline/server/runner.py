@@ -16,7 +16,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Awaitable, Callable, TypeVar
 
 import numpy as np
 
@@ -40,6 +40,7 @@ from .retry import until_available
 from .shard import ShardGate
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 COMPUTE_STAGES = ("negotiate", "contextualize", "project", "transform", "plan")
 STAGES = (*COMPUTE_STAGES, "actuate")
@@ -172,6 +173,20 @@ class Inbox:
         return items
 
 
+async def _unless(stop: asyncio.Event, work: Awaitable[T]) -> T | None:
+    """`work`'s result, or None (and `work` cancelled) if `stop` is set first."""
+    doing, stopping = asyncio.ensure_future(work), asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({doing, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if doing.done():
+        return doing.result()
+    doing.cancel()
+    await asyncio.gather(doing, return_exceptions=True)
+    return None
+
+
 def schedule(start: float, slot: int, period: float, now: float) -> tuple[float, int]:
     """(seconds to wait, slots skipped) before running the tick of `slot`.
 
@@ -240,7 +255,10 @@ class TickLoop:
                         self.committed_tick = (await pending).tick
                         pending = None
                     t = time.perf_counter()
-                    ctx = await self.gate.open(ctx, self.inbox.drain)
+                    opened = await _unless(stop, self.gate.open(ctx, self.inbox.drain))
+                    if opened is None:      # stopped while the other shards had not all reached the tick
+                        break
+                    ctx = opened
                     metrics.observe_stage("mail", time.perf_counter() - t)
                 else:
                     ctx.incoming = self.inbox.drain()

@@ -105,11 +105,11 @@ async def serve(options: ServeOptions) -> int:
                          state_dir() / TOKEN_FILE, extra={"event": "console"})
         endpoint = None
         if options.xmpp is not None:
-            endpoint = await _xmpp_endpoint(options.xmpp, stack)
+            endpoint = await xmpp_endpoint(options.xmpp, stack)
         return await _serve(options, endpoint, state)
 
 
-async def _xmpp_endpoint(options: XmppOptions, stack: AsyncExitStack) -> Endpoint:
+async def xmpp_endpoint(options: XmppOptions, stack: AsyncExitStack) -> Endpoint:
     if options.server is None:
         from ..xmpp.prosody import ProsodyServer
 

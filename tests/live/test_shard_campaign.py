@@ -15,3 +15,28 @@ def test_killed_and_paused_shards_lose_nothing_double_nothing_and_zombies_write_
     assert result.fenced_zombies == result.trials["zombie-shard"]
     assert "zone hashes compared up to tick 600" in result.checked
     assert "the stored groups, merged, are the replayed world at tick 600" in result.checked
+
+
+def test_serve_shards_splits_runs_and_stops_the_world_in_one_command(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from loadtest.shardworld import two_zone_world, write_two_zone_drive
+    from pipeline.formats.worldfile import dump_world
+
+    dump_world(two_zone_world(12), tmp_path / "world.json")
+    write_two_zone_drive(tmp_path / "drive.jsonl", 12, 120)
+    env = {**os.environ, "FLUXWORLD_STATE_DIR": str(tmp_path / "state")}
+    run = subprocess.run([sys.executable, "-m", "pipeline", "serve", "--shards", "2", "--world",
+                          str(tmp_path / "world.json"), "--drive", str(tmp_path / "drive.jsonl"), "--hz", "200"],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stderr.count("took zone group") == 2 and run.stderr.endswith("stopped at tick 120\n")
+    again = subprocess.run([sys.executable, "-m", "pipeline", "serve", "--shards", "3"], env=env, capture_output=True,
+                           text=True, timeout=60)
+    assert again.returncode == 2 and "split into 2 zone groups (1; 2), not 3: serve it with --shards 2" in again.stderr
+    check = subprocess.run([sys.executable, "-m", "pipeline", "shards", "check"], env=env, capture_output=True,
+                           text=True, timeout=120)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "240 zone hashes compared up to tick 120" in check.stdout
