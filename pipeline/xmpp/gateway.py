@@ -9,7 +9,8 @@ server's tick loop never runs a line of it, and a gateway can restart (or
 several can run) without the world noticing more than a disconnect.
 
 `GatewayProcess` is how `serve` and the load test run one: started after
-the link listens, restarted with backoff if it dies, stopped with SIGTERM.
+the link listens, restarted with backoff if it dies, stopped with SIGTERM
+(pipeline/server/children.py).
 A gateway started with `--parent PID` exits when that process is gone, so a
 killed server never leaves one behind.
 """
@@ -25,14 +26,13 @@ from pathlib import Path
 from typing import Sequence
 
 from ..link.router import ShardLink
+from ..server.children import ChildProcess
 from . import Endpoint
 from .component import XmppGateway
 
 log = logging.getLogger(__name__)
 
 SECRET_ENV = "FLUXWORLD_XMPP_SECRET"
-RESTART_FIRST, RESTART_MAX = 0.5, 10.0
-STOP_TIMEOUT = 5.0
 PARENT_CHECK = 1.0          # seconds between looks at the parent
 
 
@@ -62,58 +62,17 @@ async def run_gateway(endpoint: Endpoint, world: Path | Sequence[ShardLink], db:
             await gateway.stop()
 
 
-class GatewayProcess:
-    """A `fluxworld gateway` child process, kept running."""
+class GatewayProcess(ChildProcess):
+    """A `fluxworld gateway` child process, kept running (pipeline/server/children.py)."""
 
     def __init__(self, endpoint: Endpoint, world: Path | Sequence[ShardLink], db: str, *,
                  bot_hz: float | None = None, verbose: bool = False) -> None:
         worlds = [str(world)] if isinstance(world, Path) else \
             [f"{','.join(map(str, sorted(s.zones)))}={s.path}" for s in world]
-        self.args = [sys.executable, "-m", "pipeline", *(["-v"] if verbose else []), "gateway",
-                     *(arg for w in worlds for arg in ("--world", w)),
-                     "--xmpp-server", f"{endpoint.host}:{endpoint.port}",
-                     "--component", endpoint.component, "--db", db, "--parent", str(os.getpid()),
-                     *(["--bot-hz", str(bot_hz)] if bot_hz is not None else [])]
-        self.env = {**os.environ, SECRET_ENV: endpoint.secret}
-        self.process: asyncio.subprocess.Process | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
-        self.restarts = 0
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process is not None else None
-
-    async def start(self) -> None:
-        await self._spawn()
-        self._task = asyncio.create_task(self._supervise())
-
-    async def _spawn(self) -> None:
-        self.process = await asyncio.create_subprocess_exec(*self.args, env=self.env, stdin=asyncio.subprocess.DEVNULL)
-
-    async def _supervise(self) -> None:
-        delay = RESTART_FIRST
-        while True:
-            assert self.process is not None
-            code = await self.process.wait()
-            if self._stopping:
-                return
-            log.error("gateway: exited with %d; restarting in %.1f s", code, delay)
-            await asyncio.sleep(delay)
-            delay = min(2 * delay, RESTART_MAX)
-            self.restarts += 1
-            await self._spawn()
-
-    async def stop(self) -> None:
-        self._stopping = True
-        process = self.process
-        if process is not None and process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
-            except asyncio.TimeoutError:
-                log.warning("gateway: no exit %g s after SIGTERM; killed", STOP_TIMEOUT)
-                process.kill()
-                await process.wait()
-        if self._task is not None:
-            await self._task
+        super().__init__("gateway", [
+            sys.executable, "-m", "pipeline", *(["-v"] if verbose else []), "gateway",
+            *(arg for w in worlds for arg in ("--world", w)),
+            "--xmpp-server", f"{endpoint.host}:{endpoint.port}",
+            "--component", endpoint.component, "--db", db, "--parent", str(os.getpid()),
+            *(["--bot-hz", str(bot_hz)] if bot_hz is not None else [])],
+            env={**os.environ, SECRET_ENV: endpoint.secret})
