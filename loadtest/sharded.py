@@ -51,7 +51,7 @@ import numpy as np
 
 from persistence.database import Database
 from persistence.embedded import pgdata_dir
-from persistence.shards import ZoneGroup, sibling_dsn, split
+from persistence.shards import ZoneGroup, database_of, sibling_dsn, split
 from pipeline.server.runner import BESIDE, STAGES
 from pipeline.server.shardcheck import check_shards, merge_worlds, stored_world
 from vocabulary.errors import CheckFailed, InputError
@@ -98,6 +98,13 @@ async def run_sharded(options: LoadOptions, engine_name: str, database: Database
     if database is None or options.transport != "inproc" or options.scenario != "mmo":
         raise InputError("--shards runs the mmo scenario in-process (--transport inproc) against a database")
     zone_sets = zone_groups(math.ceil(options.players / PLAYERS_PER_ZONE), options.shards)
+    for zones in zone_sets:
+        name = ZoneGroup.named(zones, database_of(database.dsn)).database
+        try:
+            sibling_dsn(database.dsn, name)
+        except ValueError:
+            raise InputError(f"a zone group's database is named after its zones, and {name!r} is too long: "
+                             f"give more --shards or fewer --players") from None
     world, _ = mmo_world(options.players, options.seed)
     await database.store().seed(world, replace=True)
     found = await split(database.dsn, zone_sets, replace=True)
