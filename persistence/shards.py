@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass
-from typing import Awaitable, Callable, TypeVar
+from typing import Awaitable, Callable, Iterable, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -156,15 +156,17 @@ async def split(dsn: str, zone_sets: list[frozenset[int]], *, replace: bool = Fa
 
 
 class Peers:
-    """A shard's view of every group's database (its own too): committed ticks, mail, registry.
+    """A shard's view of every group's database: the others' committed ticks and mail, and every
+    group's registry (its own too). `own` is the shard's group, whose ticks and mail it knows itself.
 
     Connections that die are opened again on the next call; a call that
     meets a dead server raises DatabaseUnavailable, which the tick loop
     waits out like any other outage.
     """
 
-    def __init__(self, dsn: str, found: list[ZoneGroup]) -> None:
+    def __init__(self, dsn: str, found: list[ZoneGroup], own: ZoneGroup | None = None) -> None:
         self.groups = found
+        self._others = [i for i, g in enumerate(found) if g != own]
         self._dsns = [sibling_dsn(dsn, g.database) for g in found]
         self._conns: list[asyncpg.Connection[asyncpg.Record] | None] = [None] * len(found)
         self._ticked = asyncio.Event()
@@ -176,11 +178,11 @@ class Peers:
         self._conns = [None] * len(self._conns)
 
     async def wait_committed(self, tick: int, *, poll: float = 0.05) -> None:
-        """Until every group's stored world is at `tick` or later: each commit notifies, and
-        the header, not the notification, is the truth (a notification can be missed)."""
+        """Until every other group's stored world is at `tick` or later: each commit notifies,
+        and the header, not the notification, is the truth (a notification can be missed)."""
         while True:
             self._ticked.clear()
-            ticks = await self._each(lambda conn: conn.fetchval("SELECT tick FROM world"))
+            ticks = await self._each(lambda conn: conn.fetchval("SELECT tick FROM world"), self._others)
             if any(t is None for t in ticks):
                 raise NoWorld("a zone group's database holds no world: split the world again")
             if min(ticks) >= tick:
@@ -190,14 +192,14 @@ class Peers:
             except asyncio.TimeoutError:
                 pass
 
-    async def sent(self, tick: int) -> list[bytes]:
-        """What each group's tick `tick` sent (packed Transit records), in group order."""
-        rows = await self._each(lambda conn: conn.fetchval(_SENT, tick))
-        for group, row in zip(self.groups, rows):
+    async def sent(self, tick: int) -> dict[ZoneGroup, bytes]:
+        """What each other group's tick `tick` sent (packed Transit records)."""
+        rows = await self._each(lambda conn: conn.fetchval(_SENT, tick), self._others)
+        for i, row in zip(self._others, rows):
             if row is None:
-                raise NoWorld(f"zone group {group.name} has no log row for tick {tick}: its log was pruned "
-                              "past what the others still need, or it was split again")
-        return [bytes(r) for r in rows]
+                raise NoWorld(f"zone group {self.groups[i].name} has no log row for tick {tick}: its log was "
+                              "pruned past what the others still need, or it was split again")
+        return {self.groups[i]: bytes(row) for i, row in zip(self._others, rows)}
 
     async def players(self, ids: list[int], before_tick: int) -> set[int]:
         """Those of `ids` that some group made a player before `before_tick`."""
@@ -205,11 +207,13 @@ class Peers:
         if not wanted:
             return set()
         found = await self._each(lambda conn: conn.fetch(
-            "SELECT id FROM player_registry WHERE id = ANY($1::bigint[]) AND tick < $2", wanted, before_tick))
+            "SELECT id FROM player_registry WHERE id = ANY($1::bigint[]) AND tick < $2", wanted, before_tick),
+            range(len(self.groups)))
         return {r["id"] for rows in found for r in rows}
 
-    async def _each(self, query: Callable[[asyncpg.Connection[asyncpg.Record]], Awaitable[T]]) -> list[T]:
-        return list(await asyncio.gather(*(self._on(i, query) for i in range(len(self._conns)))))
+    async def _each(self, query: Callable[[asyncpg.Connection[asyncpg.Record]], Awaitable[T]],
+                    which: Iterable[int]) -> list[T]:
+        return list(await asyncio.gather(*(self._on(i, query) for i in which)))
 
     async def _on(self, i: int, query: Callable[[asyncpg.Connection[asyncpg.Record]], Awaitable[T]]) -> T:
         conn = self._conns[i]

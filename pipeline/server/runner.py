@@ -200,8 +200,8 @@ def schedule(start: float, slot: int, period: float, now: float) -> tuple[float,
 
 
 class TickLoop:
-    """With a `gate` (a shard's, pipeline/server/shard.py) a tick starts only once the tick
-    before it is committed everywhere, so it is not computed beside its predecessor's commit."""
+    """With a `gate` (a shard's, pipeline/server/shard.py) a tick starts only once every other
+    shard has committed the tick before it; it is computed beside its own shard's commit of it."""
 
     def __init__(self, pipeline: Pipeline, view: WorldView, inbox: Inbox, *, hz: float = 20.0,
                  summary_every: float = 10.0, before_tick: Callable[[int], None] | None = None,
@@ -251,9 +251,6 @@ class TickLoop:
                     self.before_tick(tick)
                 ctx = TickContext(tick=tick, batch=Batch(tick, b"", b""), view=self.view)
                 if self.gate is not None:
-                    if pending is not None:
-                        self.committed_tick = (await pending).tick
-                        pending = None
                     t = time.perf_counter()
                     opened = await _unless(stop, self.gate.open(ctx, self.inbox.drain))
                     if opened is None:      # stopped while the other shards had not all reached the tick

@@ -55,6 +55,7 @@ ELSEWHERE = "elsewhere"
 class ShardGate:
     def __init__(self, group: ZoneGroup, peers: Peers, outages: Outages | None = None) -> None:
         self.group, self.peers, self.outages = group, peers, outages
+        self.in_flight: set[int] = set()     # the players in the last mail, whatever their destination
 
     async def open(self, ctx: TickContext, drain: Callable[[], list[Incoming | CommandBlock]]) -> TickContext:
         """The tick with its arrivals (in its view, and for the engine: pipeline/stages/project.py)
@@ -66,12 +67,15 @@ class ShardGate:
         return ctx
 
     async def arrivals(self, tick: int, view: WorldView) -> bytes:
-        """What the shard takes from the mail for tick `tick`, in the world's transit order."""
+        """What the shard takes from the mail for tick `tick`, in the world's transit order.
+        `view` is the world after tick-1: its transit is what this shard sent then, which it
+        knows before its own commit of tick-1 lands (the tick is computed beside that commit)."""
         peers = self.peers
         await until_available(f"tick {tick}: waiting for every zone group's tick {tick - 1}",
                               lambda: peers.wait_committed(tick - 1), tick=tick, outages=self.outages)
-        mail = await until_available(f"tick {tick}: reading the mail", lambda: peers.sent(tick - 1), tick=tick,
-                                     outages=self.outages)
+        others = await until_available(f"tick {tick}: reading the mail", lambda: peers.sent(tick - 1), tick=tick,
+                                       outages=self.outages)
+        mail = [view.transit if group == self.group else others[group] for group in peers.groups]
         packed = b"".join(mail)
         items = np.frombuffer(packed, dtype=TRANSIT_DTYPE)
         travellers = np.flatnonzero(items["kind"] == TransitKind.traveller)
@@ -79,6 +83,9 @@ class ShardGate:
         mine = np.isin(records["zone"], list(self.group.zones))
         arriving = travellers[mine][np.argsort(records["id"][mine], kind="stable")]
         arriving_ids = set(records["id"][mine].tolist())
+        # Players in flight anywhere: players, though perhaps not yet in the registry (this shard's own
+        # commit of tick-1, which registered those it made then, may still be on its way).
+        self.in_flight = set(records["id"].tolist())
 
         def holds(player: int) -> bool:
             return player in arriving_ids or view.is_player(player)
@@ -90,7 +97,7 @@ class ShardGate:
                                                    items["from_id"][money].tolist())):
             if holds(to):
                 take[i] = True
-            elif kind == TransitKind.credit and holds(sender):
+            elif kind == TransitKind.credit and holds(sender) and to not in self.in_flight:
                 unsure.append(i)
         if unsure:
             wanted = items["to_id"][money[unsure]].astype(np.int64).tolist()
@@ -112,6 +119,7 @@ class ShardGate:
         if joins:
             made = await until_available(f"tick {tick}: reading the player registry",
                                          lambda: self.peers.players(joins, tick), tick=tick, outages=self.outages)
+            made |= self.in_flight
 
         def ours(player: int, op: int, zone: int) -> bool:
             if view.find(player) is not None:
@@ -172,7 +180,7 @@ class Shard:
         await migrate(dsn)
         database = await stack.enter_async_context(open_database(dsn))
         state.dsn = dsn
-        peers = Peers(world_dsn, found)
+        peers = Peers(world_dsn, found, own=group)
         stack.push_async_callback(peers.close)
         log.info("shard of zone group %s (database %s); %d groups in the world", group.name, group.database,
                  len(found), extra={"event": "shard"})

@@ -22,15 +22,22 @@ ZONES = [{"id": 1, "width": 32, "height": 32, "spawn_x": 1, "spawn_y": 1},
          {"id": 2, "width": 32, "height": 32, "spawn_x": 2, "spawn_y": 2}]
 
 
+OURS, THEIRS = ZoneGroup("1", frozenset({1}), "db_z1"), ZoneGroup("2", frozenset({2}), "db_z2")
+
+
 class FakePeers:
+    """The other group sent `mail`; `players` are in some group's registry."""
+
+    groups = [OURS, THEIRS]
+
     def __init__(self, mail: list[bytes], players: set[int]) -> None:
         self.mail, self.registered, self.asked = mail, players, []
 
     async def wait_committed(self, tick: int) -> None:
         pass
 
-    async def sent(self, tick: int) -> list[bytes]:
-        return self.mail
+    async def sent(self, tick: int) -> dict[ZoneGroup, bytes]:
+        return {THEIRS: b"".join(self.mail)}
 
     async def players(self, ids: list[int], before_tick: int) -> set[int]:
         self.asked.append(sorted(ids))
@@ -45,11 +52,12 @@ def item(kind: int, sender: int, to: int, amount: int = 0, record: bytes = b"") 
     return a.tobytes()
 
 
-def gate(mail: list[bytes], registered: set[int]) -> tuple[ShardGate, FakePeers, WorldView]:
+def gate(mail: list[bytes], registered: set[int], sent: bytes = b"") -> tuple[ShardGate, FakePeers, WorldView]:
+    """Our group holds players 10 and 11 and npc 12, and sent `sent` last tick."""
     view = WorldView.from_world(world(player(10, 1, 1, zone=1), player(11, 1, 1, zone=1), npc(12, 2, 2, zone=1),
-                                      zones=ZONES))
+                                      zones=ZONES)).arriving(sent)
     peers = FakePeers(mail, registered)
-    return ShardGate(ZoneGroup("1", frozenset({1}), "db_z1"), peers), peers, view   # type: ignore[arg-type]
+    return ShardGate(OURS, peers), peers, view   # type: ignore[arg-type]
 
 
 def test_a_group_takes_its_travellers_and_the_money_of_players_it_holds():
@@ -87,3 +95,16 @@ def test_commands_of_players_held_elsewhere_are_refused_and_new_players_join_the
     assert [i.command["player"] for i in kept] == [10, 61]
     assert [(r.incoming.command["player"], r.reason) for r in refused] == [(20, ELSEWHERE), (60, ELSEWHERE),
                                                                            (62, ELSEWHERE)]
+
+
+def test_a_player_our_last_tick_sent_elsewhere_is_a_player_before_our_commit_registers_it():
+    # 70 joined here last tick and travelled at once to zone 2; our commit (its registry row) may still be
+    # on its way, but the mail shows it in flight: a credit to it is zone 2's, a join of it is refused.
+    leaving = pack_entity(**player(70, 2, 2, zone=2))
+    g, peers, view = gate([], registered=set(), sent=item(TransitKind.traveller, 0, 70, record=leaving)
+                          + item(TransitKind.credit, 10, 70, 3))
+    taken = asyncio.run(g.arrivals(5, view))
+    assert taken == b"" and peers.asked == []
+    kept, refused = asyncio.run(g.admit(5, view.arriving(taken), [
+        Incoming({"player": 70, "seq": 9, "op": "join", "zone": 1, "name": "again"}, None, 0.0)]))
+    assert kept == [] and [r.reason for r in refused] == [ELSEWHERE]
