@@ -1,8 +1,10 @@
 """`fluxworld faults`: a fault campaign against a live server and its embedded PostgreSQL.
 
-The server is driven by a recorded batches file (`serve --drive`), so a
-server that loses no committed tick and applies none twice ends with exactly
-the world, and a command log with exactly the per-tick hashes, that
+The server is driven by a recorded batches file (`serve --drive`; a world of
+two zones whose players move, fight, travel and send gold across zones:
+loadtest/shardworld.py), so a server that loses no committed tick and
+applies none twice ends with exactly the world, and a command log with
+exactly the per-tick hashes, that
 `fluxworld replay` computes from the same file. While it runs, trial after
 trial inflicts one fault, each once in every five trials in random order:
 
@@ -31,16 +33,13 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import click
 import psutil
 from tqdm import tqdm
-
-from vocabulary.records import pack_zone
-from vocabulary.types import WorldData
 
 FAULTS = ("kill-server", "kill-postgres", "kill-backend", "stall-server", "stall-postgres")
 FINISH_HZ = 1000.0
@@ -60,45 +59,17 @@ class CampaignResult:
         return not self.problems
 
 
-def write_drive(path: Path, players: int, ticks: int, seed: int) -> None:
-    """Players join the starter world at tick 1, then each moves, fights, talks or travels (between
-    zones 1 and 2: what is in flight at a kill must land exactly once too) every tick."""
-    rng = random.Random(seed)
-    ids = range(1000, 1000 + players)
-    lines = [json.dumps({"tick": 1, "commands": [{"player": p, "seq": 1, "op": "join", "zone": 1, "name": f"p{p}"}
-                                                 for p in ids]})]
-    for tick in range(2, ticks + 1):
-        commands = []
-        for p in ids:
-            roll = rng.random()
-            if roll < 0.7:
-                commands.append({"player": p, "seq": tick, "op": "move", "dx": rng.randint(-1, 1),
-                                 "dy": rng.randint(-1, 1)})
-            elif roll < 0.85:
-                commands.append({"player": p, "seq": tick, "op": "attack", "target": rng.randrange(1, 81)})
-            elif roll < 0.9:
-                commands.append({"player": p, "seq": tick, "op": "travel", "zone": rng.randint(1, 2)})
-            else:
-                commands.append({"player": p, "seq": tick, "op": "say", "text": f"tick {tick}"})
-        lines.append(json.dumps({"tick": tick, "commands": commands}))
-    path.write_text("\n".join(lines) + "\n")
-
-
-def _with_a_second_zone(world: WorldData) -> WorldData:
-    """The starter meadow and a small second zone, so that the drive's travels cross zones."""
-    return replace(world, zones=world.zones + pack_zone(2, 32, 32, 16, 16))
-
-
 def run_campaign(directory: Path, trials: int, *, seed: int = 1, players: int = 20, hz: float = 200.0,
                  ticks_per_trial: int = 300, progress: Callable[[str], None] | None = None) -> CampaignResult:
     from pipeline.formats.worldfile import dump_world
-    from pipeline.starter import starter_world
+
+    from .shardworld import two_zone_world, write_two_zone_drive
 
     directory.mkdir(parents=True, exist_ok=True)
     world, drive, state = directory / "world.json", directory / "drive.jsonl", directory / "state"
-    dump_world(_with_a_second_zone(starter_world(seed)), world)
+    dump_world(two_zone_world(players, seed), world)
     ticks = trials * ticks_per_trial
-    write_drive(drive, players, ticks, seed)
+    write_two_zone_drive(drive, players, ticks, seed)
     replayed = subprocess.run([sys.executable, "-m", "pipeline", "replay", str(world), str(drive), "--json"],
                               capture_output=True, text=True, check=True)
     expected = json.loads(replayed.stdout.strip().splitlines()[-1])
