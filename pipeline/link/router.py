@@ -3,7 +3,7 @@
 A world split into zone groups (docs/scale-out.md) is ticked by one shard
 process per group, each with a link socket of its own. `ShardRouter` holds a
 WorldClient per shard and shows the gateway what one WorldClient shows it:
-a view (`MergedView`), `linked`, `submit`, `unreadable`, `status`, and the
+a view (`MergedView`, pipeline/link/merged.py), `linked`, `submit`, `unreadable`, `status`, and the
 listener's calls. Players keep one address; the gateway never knows shards.
 
 Routing. A command goes to the shard that holds its player: the shard whose
@@ -39,15 +39,16 @@ import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Protocol, Sequence
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 
-from schema._generated.layout import COMMAND_DTYPE, ENTITY_DTYPE, TRANSIT_DTYPE, ZONE_SIZE, Kind, TransitKind
+from schema._generated.layout import COMMAND_DTYPE, ENTITY_DTYPE, TRANSIT_DTYPE, TransitKind
 from vocabulary.types import Batch, TickResult
 
 from ..view import WorldView
 from .client import NOT_LINKED, WorldClient
+from .merged import Flight, Lookup, MergedView
 
 log = logging.getLogger(__name__)
 
@@ -59,24 +60,7 @@ MISROUTED = "dropped: the world's servers could not agree where you are, try aga
 NOWHERE = "dropped: you are in no zone of the world; join first"
 
 _U64, _U32 = struct.Struct("<Q"), struct.Struct("<I")
-_FIELDS = dict(ENTITY_DTYPE.fields or {})
-_KIND, _ONLINE = int(_FIELDS["kind"][1]), int(_FIELDS["online"][1])
-_LAST_SEQ, _ZONE = int(_FIELDS["last_seq"][1]), int(_FIELDS["zone"][1])
-
-
-class Lookup(Protocol):
-    """What the gateway reads of the world: a WorldView, or several shards' views merged."""
-
-    @property
-    def tick(self) -> int: ...
-    @property
-    def next_id(self) -> int: ...
-    @property
-    def zones(self) -> bytes: ...
-    def get(self, entity_id: int) -> bytes | None: ...
-    def find(self, entity_id: int) -> bytes | None: ...
-    def last_seq(self, player: int) -> int | None: ...
-    def online(self, entity_id: int) -> bool: ...
+_ZONE = int(dict(ENTITY_DTYPE.fields or {})["zone"][1])
 
 
 class Listener(Protocol):
@@ -144,110 +128,6 @@ class _Sent:
     until: float
 
 
-@dataclass
-class _Flight:
-    record: bytes
-    shard: int          # where it arrives
-    arrive_tick: int
-
-
-class MergedView:
-    """The shards' views as one world (read-only, always the latest of each: it holds no state).
-
-    Records are looked up in every shard's view (the one ticked furthest wins if two hold an
-    entity, which only a late frame makes possible), then in what is in flight: the router's
-    handover and each shard's transit. Counts and ids are the shards' together."""
-
-    def __init__(self, router: ShardRouter) -> None:
-        self._router = router
-
-    def _views(self) -> Iterator[WorldView]:
-        return (c.view for c in self._router.clients if c.view is not None)
-
-    @property
-    def seed(self) -> int:
-        return next(self._views()).seed
-
-    @property
-    def tick(self) -> int:
-        return max(v.tick for v in self._views())
-
-    @property
-    def next_id(self) -> int:
-        """The largest next_id of any shard: ids from joins below it are taken somewhere."""
-        return max(v.next_id for v in self._views())
-
-    @property
-    def zones(self) -> bytes:
-        """Every zone's record as the shard owning it has it (the others' copies lag)."""
-        clients, owner = self._router.clients, self._router.zone_owner
-        first = next(self._views()).zones
-        out = []
-        for at in range(0, len(first), ZONE_SIZE):
-            zone = _U32.unpack_from(first, at)[0]
-            shard = owner.get(zone)
-            view = clients[shard].view if shard is not None else None
-            own = view.zones if view is not None else first
-            out.append(_zone_record(own, zone) or first[at:at + ZONE_SIZE])
-        return b"".join(out)
-
-    @property
-    def entity_count(self) -> int:
-        return sum(v.entity_count for v in self._views())
-
-    @property
-    def online_count(self) -> int:
-        return sum(v.online_count for v in self._views())
-
-    def get(self, entity_id: int) -> bytes | None:
-        """The entity's record; a traveller's in flight too (already at its destination), unlike a
-        WorldView's `get`: between two shards' frames the player is in neither world, and the
-        gateway must not take it for gone (an account given a new id, a zone forgotten)."""
-        found, tick = None, -1
-        for view in self._views():
-            record = view.get(entity_id)
-            if record is not None and view.tick > tick:
-                found, tick = record, view.tick
-        if found is not None:
-            return found
-        flight = self._router.handover.get(entity_id)
-        if flight is not None:
-            return flight.record
-        for view in self._views():
-            record = view.find(entity_id)
-            if record is not None:
-                return record
-        return None
-
-    def __contains__(self, entity_id: object) -> bool:
-        return isinstance(entity_id, int) and self.get(entity_id) is not None
-
-    def find(self, entity_id: int) -> bytes | None:
-        return self.get(entity_id)
-
-    def is_player(self, entity_id: int) -> bool:
-        record = self.get(entity_id)
-        return record is not None and record[_KIND] == Kind.player
-
-    def last_seq(self, player: int) -> int | None:
-        record = self.find(player)
-        if record is None or record[_KIND] != Kind.player:
-            return None
-        seq: int = _U64.unpack_from(record, _LAST_SEQ)[0]
-        return seq
-
-    def online(self, entity_id: int) -> bool:
-        record = self.find(entity_id)
-        return record is not None and record[_KIND] == Kind.player and record[_ONLINE] == 1
-
-
-def _zone_record(zones: bytes, zone: int) -> bytes | None:
-    for at in range(0, len(zones), ZONE_SIZE):
-        if _U32.unpack_from(zones, at)[0] == zone:
-            return zones[at:at + ZONE_SIZE]
-    return None
-
-
 class _ShardListener:
     """One shard's WorldClient calls the router, naming the shard."""
 
@@ -280,7 +160,7 @@ class ShardRouter:
         for client in self.clients:
             client.on_linked = self._link_changed
         self.linked = asyncio.Event()       # every shard's link is up and holds a snapshot
-        self.handover: dict[int, _Flight] = {}    # travellers in flight, until their destination shows them
+        self.handover: dict[int, Flight] = {}    # travellers in flight, until their destination shows them
         self.merged = MergedView(self)
         self._sent: dict[int, _Sent] = {}
         self._waiting: dict[int, list[_Pending]] = {}      # player -> its commands held back, by seq
@@ -479,7 +359,7 @@ class ShardRouter:
                 record = raw.tobytes()
                 shard = self.zone_owner.get(_U32.unpack_from(record, _ZONE)[0])
                 if shard is not None:
-                    self.handover[_U64.unpack_from(record)[0]] = _Flight(record, shard, arrive)
+                    self.handover[_U64.unpack_from(record)[0]] = Flight(record, shard, arrive)
         if self.handover:
             for entity, flight in list(self.handover.items()):
                 there = self.clients[flight.shard].view

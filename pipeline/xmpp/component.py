@@ -33,7 +33,8 @@ from ..blocks import seq_ceiling, wall_microseconds
 from ..formats.batches import check_command
 from ..formats.jsoninput import Bad, path_str
 from ..link.client import NOT_LINKED, WorldClient
-from ..link.router import Lookup, ShardLink, ShardRouter, World
+from ..link.merged import Lookup
+from ..link.router import ShardLink, ShardRouter, World
 from ..stages.negotiate import Buckets
 from ..view import WorldView
 from . import Endpoint, stanzas

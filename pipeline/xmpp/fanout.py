@@ -32,7 +32,7 @@ from vocabulary.records import unpack_entity
 from vocabulary.types import Batch, TickResult
 
 from ..effects import effect_array
-from ..link.router import Lookup
+from ..link.merged import Lookup
 from . import stanzas
 from .protocol import UpdatesSetting
 

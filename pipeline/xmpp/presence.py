@@ -21,7 +21,7 @@ from schema._generated.layout import COMMAND_DTYPE, EffectKind, Op
 from vocabulary.types import Batch, TickResult
 
 from ..effects import effect_array
-from ..link.router import Lookup
+from ..link.merged import Lookup
 
 
 def sessions(result: TickResult, batch: Batch) -> list[tuple[int, bool]]:
