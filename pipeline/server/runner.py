@@ -256,7 +256,8 @@ class TickLoop:
                     if opened is None:      # stopped while the other shards had not all reached the tick
                         break
                     ctx = opened
-                    metrics.observe_stage("mail", time.perf_counter() - t)
+                    ctx.timings["mail"] = time.perf_counter() - t
+                    metrics.observe_stage("mail", ctx.timings["mail"])
                 else:
                     ctx.incoming = self.inbox.drain()
                 metrics.dropped(self.inbox.dropped)
