@@ -20,7 +20,7 @@ on stdin one line `go` starts the ticking. Every shard runs exactly
 `--ticks` ticks from the same tick, so none stops while another still waits
 at the barrier for it. At the end the worker writes its report (PATH): the
 Collector's summary, every committed tick's stage times and its "mail"
-wait (barrier and mail, before negotiate), commands refused as
+wait (barrier and mail, before negotiate: TickLoop puts it in the tick's timings), commands refused as
 `elsewhere`, the players it holds, whether its stored world hashes to its
 view, and per committed travel (player, tick) on the leaving side and per
 arrival (player, tick) on the arriving side.
@@ -36,7 +36,7 @@ import sys
 import time
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +51,6 @@ from pipeline.stages.negotiate import DEFAULT_BURST, DEFAULT_RATE, Negotiate
 from pipeline.view import WorldView
 from schema._generated.layout import ENTITY_DTYPE, TRANSIT_DTYPE, Kind, TransitKind
 from vocabulary.hashing import world_hash
-from vocabulary.types import CommandBlock, Incoming
 
 from .collector import Collector
 from .scenarios import MmoScenario
@@ -67,17 +66,6 @@ def travellers(transit: bytes | None) -> tuple[np.ndarray[Any, Any], np.ndarray[
     items = np.frombuffer(transit or b"", dtype=TRANSIT_DTYPE)
     moving = items[items["kind"] == TransitKind.traveller]
     return moving["arrive_tick"], np.frombuffer(moving["record"].tobytes(), dtype=ENTITY_DTYPE)
-
-
-class TimedGate(ShardGate):
-    """The shard's gate, timing itself into the tick's `timings["mail"]` (TickLoop observes the same
-    wait as the stage "mail" in its metrics; the Collector sees only ctx.timings)."""
-
-    async def open(self, ctx: TickContext, drain: Callable[[], list[Incoming | CommandBlock]]) -> TickContext:
-        started = time.perf_counter()
-        ctx = await super().open(ctx, drain)
-        ctx.timings["mail"] = time.perf_counter() - started
-        return ctx
 
 
 class HeldPlayers:
@@ -222,7 +210,7 @@ async def run_worker(args: argparse.Namespace) -> dict[str, Any]:
         pipeline = Pipeline(engine, shard.store, None, negotiate=Negotiate(rate=DEFAULT_RATE, burst=DEFAULT_BURST),
                             on_committed=record.committed, zones=group.zones)
         loop = TickLoop(pipeline, view, inbox, hz=args.hz, summary_every=float("inf"),
-                        before_tick=load.before_tick, gate=TimedGate(group, peers))
+                        before_tick=load.before_tick, gate=ShardGate(group, peers))
         started = time.monotonic()
         load.start()
         ticking = asyncio.create_task(loop.run(stop, max_ticks=args.ticks))
