@@ -60,14 +60,27 @@ def zone_hash(canonical: bytes | memoryview, zones: frozenset[int]) -> bytes:
     """SHA-256 of `zones`' part of a world (docs/rules.md "Zone hash"): seed, tick, those zones'
     records and the entities in them, as the canonical encoding has them; not what is in flight.
     A shard's world and the whole world in one process give the same one for the same zones."""
-    world = world_from_canonical(canonical)
-    mine = records_where(world.zones, ZONE_DTYPE, "id", zones)
-    inside = records_where(world.entities, ENTITY_DTYPE, "zone", zones)
-    return hashlib.sha256(b"".join((_ZONE_HEADER.pack(world.seed, world.tick, len(mine) // ZONE_SIZE), mine,
-                                    _COUNT.pack(len(inside) // ENTITY_SIZE), inside))).digest()
+    view = memoryview(canonical)
+    seed, tick, _, zone_count = _HEADER.unpack_from(view, 0)
+    zones_end = _HEADER.size + zone_count * ZONE_SIZE
+    (entity_count,) = _COUNT.unpack_from(view, zones_end)
+    start = zones_end + _COUNT.size
+    entities = view[start:start + entity_count * ENTITY_SIZE]
+    mine = records_where(view[_HEADER.size:zones_end], ZONE_DTYPE, "id", zones)
+    digest = hashlib.sha256(_ZONE_HEADER.pack(seed, tick, len(mine) // ZONE_SIZE))
+    digest.update(mine)
+    inside = np.isin(np.frombuffer(entities, dtype=ENTITY_DTYPE)["zone"], list(zones))
+    if inside.all():        # a shard's world: every entity is in its zones, hashed where it lies
+        digest.update(_COUNT.pack(entity_count))
+        digest.update(entities)
+    else:
+        chosen = records_where(entities, ENTITY_DTYPE, "zone", zones)
+        digest.update(_COUNT.pack(len(chosen) // ENTITY_SIZE))
+        digest.update(chosen)
+    return digest.digest()
 
 
-def records_where(packed: bytes, dtype: np.dtype[Any], field: str, values: Iterable[int]) -> bytes:
+def records_where(packed: bytes | memoryview, dtype: np.dtype[Any], field: str, values: Iterable[int]) -> bytes:
     """The packed records whose `field` is one of `values`, byte for byte. (Indexing a structured
     array copies its fields only: the padding between them would come out as whatever memory held.)"""
     raw = np.frombuffer(packed, dtype=np.dtype((np.void, dtype.itemsize)))
