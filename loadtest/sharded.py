@@ -99,12 +99,7 @@ async def run_sharded(options: LoadOptions, engine_name: str, database: Database
         raise InputError("--shards runs the mmo scenario in-process (--transport inproc) against a database")
     zone_sets = zone_groups(math.ceil(options.players / PLAYERS_PER_ZONE), options.shards)
     for zones in zone_sets:
-        name = ZoneGroup.named(zones, database_of(database.dsn)).database
-        try:
-            sibling_dsn(database.dsn, name)
-        except ValueError:
-            raise InputError(f"a zone group's database is named after its zones, and {name!r} is too long: "
-                             f"give more --shards or fewer --players") from None
+        ZoneGroup.named(zones, database_of(database.dsn))     # a name PostgreSQL takes, or an InputError
     world, _ = mmo_world(options.players, options.seed)
     await database.store().seed(world, replace=True)
     found = await split(database.dsn, zone_sets, replace=True)

@@ -38,7 +38,7 @@ from .migrator import migrate
 from .store import CONNECTION_LOST, WorldStore
 
 T = TypeVar("T")
-_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,40}\Z")
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}\Z")
 TICK_CHANNEL = "fluxworld_tick"      # what each shard's tick statement notifies (pipeline/stages/plan.py)
 # What a group's tick sent; at the tick it was split at (its seeded snapshot, no log yet), nothing: split
 # refuses a world with anything in flight.
@@ -54,9 +54,23 @@ class ZoneGroup:
 
     @staticmethod
     def named(zones: frozenset[int], world_database: str) -> ZoneGroup:
+        """Its database is named after its zones, runs of neighbours as ranges: zones 1..25 and 30
+        make `<world>_z1to25_30`. A name past PostgreSQL's 63 bytes is an InputError."""
         ordered = sorted(zones)
-        return ZoneGroup(",".join(map(str, ordered)), zones,
-                         f"{world_database}_z{'_'.join(map(str, ordered))}")
+        runs: list[str] = []
+        first = previous = ordered[0]
+        for zone in [*ordered[1:], None]:
+            if zone is not None and zone == previous + 1:
+                previous = zone
+                continue
+            runs.append(str(first) if first == previous else f"{first}to{previous}")
+            if zone is not None:
+                first = previous = zone
+        database = f"{world_database}_z{'_'.join(runs)}"
+        if not _IDENTIFIER.match(database):
+            raise InputError(f"zone group {','.join(map(str, ordered))}: its database name {database!r} is longer "
+                             "than PostgreSQL allows; group fewer, or neighbouring, zones")
+        return ZoneGroup(",".join(map(str, ordered)), zones, database)
 
 
 def parse_zones(text: str) -> frozenset[int]:

@@ -121,3 +121,12 @@ def test_peers_read_every_groups_tick_mail_and_registry(split_world):
         finally:
             await peers.close()
     asyncio.run(run())
+
+
+def test_a_groups_database_is_named_after_its_zones_runs_of_neighbours_as_ranges():
+    from persistence.shards import ZoneGroup
+
+    assert ZoneGroup.named(frozenset({2}), "w").database == "w_z2"
+    assert ZoneGroup.named(frozenset({*range(1, 26), 30, 31, 40}), "w").database == "w_z1to25_30to31_40"
+    with pytest.raises(InputError, match="longer than PostgreSQL allows"):
+        ZoneGroup.named(frozenset(range(1, 80, 2)), "w")
