@@ -9,12 +9,13 @@ to project; ids that exist nowhere are left for the rules to reject or
 (join) create. While the database is unreachable the tick waits here
 (pipeline/server/retry.py).
 
-Only ids at or above the world's next_id are looked for. The world handed
-out every id below it, so one of those missing from the view was removed by
-a tick, and while that tick's commit is still in flight (the next tick is
-computed beside it) its row is still in PostgreSQL: loading it would bring a
-picked-up item back, gold and all. Another program that adds entities must
-therefore give them ids from next_id up, as player accounts do.
+Only ids from the world's next_id up to the ids play creates (vocabulary/ids.py
+PLAY_IDS) are looked for. The world handed out every id below next_id, and
+its zones every id from PLAY_IDS up, so one of those missing from the view
+was removed by a tick, and while that tick's commit is still in flight (the
+next tick is computed beside it) its row is still in PostgreSQL: loading it
+would bring a picked-up item back, gold and all. Another program that adds
+entities must therefore give them ids from next_id up, as player accounts do.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from schema._generated.layout import COMMAND_DTYPE
+from vocabulary.ids import PLAY_IDS
 
 from ..context import TickContext
 from ..ports import Store
@@ -38,7 +40,8 @@ class Contextualize:
         commands = np.frombuffer(ctx.batch.commands, dtype=COMMAND_DTYPE)
         wanted = np.unique(np.concatenate([commands["player"], commands["target"]]))
         view = ctx.view
-        missing = [i for i in wanted[wanted >= view.next_id].tolist() if i not in view]
+        outside = wanted[(wanted >= view.next_id) & (wanted < PLAY_IDS)]
+        missing = [i for i in outside.tolist() if i not in view]
         if missing:
             store = self.store
             ctx.loaded = await until_available(f"tick {ctx.tick} load", lambda: store.load_entities(missing),

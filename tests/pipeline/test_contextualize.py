@@ -43,3 +43,13 @@ def test_an_id_below_next_id_missing_from_the_view_was_removed_and_stays_removed
     store = FakeStore({3: pack_entity(**item(3, 5, 6, gold=7))})
     ctx = run(view, store, {"player": 1, "seq": 1, "op": "pickup", "item": 3})
     assert store.asked == [] and ctx.loaded == b"" and 3 not in ctx.view
+
+
+def test_an_id_a_zone_created_missing_from_the_view_was_removed_and_stays_removed():
+    from vocabulary.ids import zone_first_id
+
+    dropped = zone_first_id(1) + 3          # gold an npc dropped, picked up by the tick whose commit is in flight
+    view = WorldView.from_world(world(player(1, 5, 5), next_id=10))
+    store = FakeStore({dropped: pack_entity(**item(dropped, 5, 6, gold=9))})
+    ctx = run(view, store, {"player": 1, "seq": 1, "op": "pickup", "item": dropped})
+    assert store.asked == [] and ctx.loaded == b"" and dropped not in ctx.view
