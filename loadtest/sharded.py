@@ -51,7 +51,7 @@ import numpy as np
 
 from persistence.database import Database
 from persistence.embedded import pgdata_dir
-from persistence.shards import ZoneGroup, database_of, sibling_dsn, split
+from persistence.shards import ZoneGroup, database_of, neighbours, sibling_dsn, split
 from pipeline.server.runner import BESIDE, STAGES
 from pipeline.server.shardcheck import check_shards, merge_worlds, stored_world
 from vocabulary.errors import CheckFailed, InputError
@@ -73,7 +73,7 @@ def zone_groups(zones: int, shards: int) -> list[frozenset[int]]:
     if zones < shards:
         raise InputError(f"--shards {shards} needs at least {shards} zones; {zones} zone(s) "
                          f"({PLAYERS_PER_ZONE:,} players a zone): give --players {shards * PLAYERS_PER_ZONE:,} or more")
-    return [frozenset(int(z) for z in part) for part in np.array_split(np.arange(1, zones + 1), shards)]
+    return neighbours(list(range(1, zones + 1)), shards)
 
 
 class _Worker:

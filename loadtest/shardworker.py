@@ -46,7 +46,7 @@ from pipeline.context import TickContext
 from pipeline.engines.engine import create_engine
 from pipeline.server.recovery import recover
 from pipeline.server.runner import BESIDE, STAGES, Inbox, Pipeline, TickLoop
-from pipeline.server.shard import ELSEWHERE, Shard, ShardGate
+from pipeline.server.shard import ELSEWHERE, Shard
 from pipeline.stages.negotiate import DEFAULT_BURST, DEFAULT_RATE, Negotiate
 from pipeline.view import WorldView
 from schema._generated.layout import ENTITY_DTYPE, TRANSIT_DTYPE, Kind, TransitKind
@@ -184,7 +184,7 @@ async def run_worker(args: argparse.Namespace) -> dict[str, Any]:
     found = await groups(args.dsn)
     group: ZoneGroup = group_of(found, zones)
     async with open_database(sibling_dsn(args.dsn, group.database)) as database, AsyncExitStack() as stack:
-        peers = Peers(args.dsn, found)
+        peers = Peers(args.dsn, found, own=group)
         stack.push_async_callback(peers.close)
         shard = Shard(group, database, peers, args.lease, None)
         stop = asyncio.Event()              # set by the lease keeper once another shard took the group
@@ -210,7 +210,7 @@ async def run_worker(args: argparse.Namespace) -> dict[str, Any]:
         pipeline = Pipeline(engine, shard.store, None, negotiate=Negotiate(rate=DEFAULT_RATE, burst=DEFAULT_BURST),
                             on_committed=record.committed, zones=group.zones)
         loop = TickLoop(pipeline, view, inbox, hz=args.hz, summary_every=float("inf"),
-                        before_tick=load.before_tick, gate=ShardGate(group, peers))
+                        before_tick=load.before_tick, gate=shard.gate)
         started = time.monotonic()
         load.start()
         ticking = asyncio.create_task(loop.run(stop, max_ticks=args.ticks))

@@ -84,6 +84,11 @@ def parse_zones(text: str) -> frozenset[int]:
     return zones
 
 
+def neighbours(zones: list[int], count: int) -> list[frozenset[int]]:
+    """`zones` (ascending) as `count` runs of neighbouring zones, their sizes differing by one at most."""
+    return [frozenset(int(z) for z in part) for part in np.array_split(np.array(zones, dtype=np.int64), count)]
+
+
 def database_of(dsn: str) -> str:
     name = urlsplit(dsn).path.lstrip("/")
     if not _IDENTIFIER.match(name):

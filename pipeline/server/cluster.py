@@ -25,7 +25,7 @@ import numpy as np
 
 from persistence.database import Database, connect, open_database
 from persistence.migrator import migrate
-from persistence.shards import ZoneGroup, groups, sibling_dsn, split
+from persistence.shards import ZoneGroup, groups, neighbours, sibling_dsn, split
 from schema._generated.layout import ZONE_DTYPE
 from vocabulary.errors import InputError
 
@@ -101,13 +101,7 @@ async def _split(database: Database, options: ServeOptions, count: int) -> list[
     if len(zones) < count:
         raise InputError(f"the world has {len(zones)} zone(s): --shards {count} needs at least {count} "
                          "(give a world with more zones, e.g. --world examples/two-zones.world.json)")
-    size, extra = divmod(len(zones), count)
-    sets, at = [], 0
-    for i in range(count):
-        take = size + (1 if i < extra else 0)
-        sets.append(frozenset(zones[at:at + take]))
-        at += take
-    made = await split(database.dsn, sets, progress=lambda line: log.info("%s", line))
+    made = await split(database.dsn, neighbours(zones, count), progress=lambda line: log.info("%s", line))
     log.info("split the world into %d zone groups", len(made), extra={"event": "split"})
     return made
 

@@ -1,8 +1,10 @@
 """A shard's side of a sharded world: the barrier, the mail, and which commands are its own.
 
 docs/scale-out.md. A shard ticks one zone group. Before its tick T it waits
-until every group has committed T-1 (the barrier), then reads what every
-group's tick T-1 sent (`command_log.sent`, the mail) and takes its part:
+until every other group has committed T-1 (the barrier; its own commit of
+T-1 may still be on its way), then reads what every group's tick T-1 sent
+(`command_log.sent`, the mail; its own is the transit it just made) and
+takes its part:
 - a traveller whose destination is one of its zones;
 - a refund whose `to` it holds;
 - a credit whose `to` it holds as a player; or, when `to` was no player
