@@ -41,6 +41,7 @@ class LoadOptions:
     flooders: int = 0                 # xmpp: bots that flood; the world then keeps serve's own limits
     console: bool = False             # inproc: /metrics and the console served and watched during the run
     shards: int = 1                   # mmo inproc: zone groups, each ticked by a worker process (loadtest/sharded.py)
+    more_shards: tuple[int, ...] = ()  # further shard counts, a run each at every player count (the scaling plot)
     shards_check: bool = True         # --shards: replay every group's log in one process afterwards
 
     def check(self) -> None:
@@ -55,7 +56,7 @@ class LoadOptions:
             raise InputError("--flooders needs --transport xmpp --open-loop: the others keep to their --rate")
         if self.flooders and self.flooders >= min(self.players, *self.more_players, self.players):
             raise InputError(f"--flooders {self.flooders} leaves no player to measure among {self.players}")
-        if self.shards > 1:
+        if max((self.shards, *self.more_shards)) > 1:
             self._check_shards()
 
     def _check_shards(self) -> None:
@@ -70,21 +71,24 @@ class LoadOptions:
             raise InputError(f"--shards runs the mmo scenario ({self.scenario} has one zone, so nothing to split)")
         if self.console:
             raise InputError("--console watches one process's tick loop: not with --shards")
+        shards = max((self.shards, *self.more_shards))
         for players in (self.players, *self.more_players):
             zones = -(-players // PLAYERS_PER_ZONE)
-            if zones < self.shards:
-                raise InputError(f"--shards {self.shards} needs at least {self.shards} zones, but {players:,} players "
+            if zones < shards:
+                raise InputError(f"--shards {shards} needs at least {shards} zones, but {players:,} players "
                                  f"make {zones} ({PLAYERS_PER_ZONE:,} a zone): give --players "
-                                 f"{self.shards * PLAYERS_PER_ZONE:,} or more")
+                                 f"{shards * PLAYERS_PER_ZONE:,} or more")
 
     @property
     def engines(self) -> tuple[str, ...]:
         return ("wasm", "python") if self.engine == "both" else (self.engine,)
 
     def runs(self) -> list[LoadOptions]:
-        """One set of options per run: each player count, each engine."""
-        return [replace(self, players=n, more_players=(), engine=engine)
-                for n in (self.players, *self.more_players) for engine in self.engines]
+        """One set of options per run: each player count, and at each, every shard count and engine
+        one after the other, so the runs compared at a count share the machine's mood of the moment."""
+        return [replace(self, players=n, more_players=(), shards=shards, more_shards=(), engine=engine)
+                for n in (self.players, *self.more_players) for shards in (self.shards, *self.more_shards)
+                for engine in self.engines]
 
     @property
     def offered_per_second(self) -> float:

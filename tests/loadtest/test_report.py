@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from loadtest.report import summary_table, write_report
 from pipeline.server.runner import STAGES
 
@@ -174,3 +176,38 @@ def test_the_report_never_touches_pyplot(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def scaled_run(players, p99, shards=1, server=60.0):
+    run = make_run("wasm")
+    run.update(players=players, tick_ms={**run["tick_ms"], "p99": p99},
+               cpu={"server_percent": server, "server_cpu_s": 1.0, "other_percent": {"postgres": 20.0}})
+    if shards > 1:
+        run["shards"] = {"count": shards, "groups": [], "mail_ms": None, "travel_ticks": None, "shards_check": None}
+    return run
+
+
+def test_capacity_interpolates_where_each_series_crosses_the_limit():
+    from loadtest.values import capacity
+
+    runs = [scaled_run(6000, 15.0), scaled_run(9000, 20.0, shards=2), scaled_run(8000, 20.0),
+            scaled_run(12000, 35.0, shards=2), scaled_run(10000, 30.0)]
+    found = capacity(runs, 25.0)
+    assert list(found) == ["wasm 1 process", "wasm 2 shards"]
+    assert found["wasm 1 process"] == (pytest.approx(9000.0), "")        # 20 ms at 8,000, 30 at 10,000
+    assert found["wasm 2 shards"] == (pytest.approx(10000.0), "")       # 20 ms at 9,000, 35 at 12,000
+    assert capacity(runs[:1], 10.0)["wasm"] == (6000.0, "below")         # over the limit from the first run
+    assert capacity(runs[:1], 50.0)["wasm"] == (6000.0, "above")         # never reached it
+
+
+def test_runs_of_several_shard_counts_are_told_apart_and_compared(tmp_path):
+    results = make_results(baseline=False, echo=False)
+    results["options"].update(scenario="mmo", players=6000, more_players=[9000])
+    results["runs"] = [scaled_run(6000, 15.0), scaled_run(6000, 12.0, shards=2, server=90.0),
+                       scaled_run(9000, 35.0), scaled_run(9000, 20.0, shards=2, server=130.0)]
+    table = summary_table(results)
+    assert "wasm 1 process 6,000" in table and "wasm 2 shards 9,000" in table
+    # 1 process: 15 ms at 6,000, 35 at 9,000 -> 25 ms at 7,500; 2 shards never reach it (over 9,000).
+    assert "players at tick p99 25 ms (half the period), interpolated: wasm 1 process 7,500; " \
+           "wasm 2 shards over 9,000" in table
+    assert "scaling.png" in written_names(results, tmp_path)

@@ -77,3 +77,20 @@ def test_travels_are_joined_to_the_first_arrival_after_they_left():
 def test_shards_refuse_what_they_cannot_run(options, message):
     with pytest.raises(InputError, match=message):
         LoadOptions(**{"scenario": "mmo", "players": 2_000, "shards": 2, **options}).check()
+
+
+def test_each_shard_count_runs_at_each_player_count_in_turn():
+    runs = LoadOptions(scenario="mmo", players=2_000, more_players=(3_000,), shards=1, more_shards=(2,)).runs()
+    assert [(r.players, r.shards) for r in runs] == [(2_000, 1), (2_000, 2), (3_000, 1), (3_000, 2)]
+    with pytest.raises(InputError, match="--shards 3 needs at least 3 zones"):
+        LoadOptions(scenario="mmo", players=2_000, shards=1, more_shards=(3,)).check()
+
+
+def test_one_process_and_two_shards_side_by_side(pg_server):
+    results = run(scenario="mmo", players=2_000, shards=1, more_shards=(2,), duration=2.0, shards_check=False)
+    one, two = results["runs"]
+    assert "shards" not in one or not one["shards"]
+    assert two["shards"]["count"] == 2
+    assert not failed_checks(results)
+    table = summary_table(results)
+    assert "wasm 1 process" in table or "python 1 process" in table
