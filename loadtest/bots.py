@@ -79,6 +79,13 @@ class SwarmSpec:
     processes: int = 1
     seed: int = 1
     flooders: int = 0       # the first accounts flood (module docstring)
+    # Further XMPP servers, each (c2s port, domain, target) on `host`: account k logs in to server
+    # k % (1 + len(more_servers)), the first being (port, domain, target).
+    more_servers: tuple[tuple[int, str, str], ...] = ()
+
+    def server_of(self, account: int) -> tuple[int, str, str]:
+        servers = ((self.port, self.domain, self.target), *self.more_servers)
+        return servers[account % len(servers)]
 
 
 async def run_swarm(spec: SwarmSpec, progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
@@ -206,7 +213,8 @@ class _Worker:
         # Microseconds since the epoch: above every seq an earlier run gave these players.
         first_seq = time.time_ns() // 1000
         flooders = {name for name, _ in spec.accounts[:spec.flooders]}
-        self.bots = [_Bot(self, name, password, first_seq, flooding=name in flooders)
+        number = {name: k for k, (name, _) in enumerate(spec.accounts)}
+        self.bots = [_Bot(self, name, password, first_seq, spec.server_of(number[name]), flooding=name in flooders)
                      for name, password in accounts]
 
     async def run(self, go: Any, start_at: Any) -> None:
@@ -263,10 +271,9 @@ class _Worker:
             sent, answered = self.sent, self.answered
 
     async def _leave(self) -> None:
-        leave = f"<presence to={quoteattr(self.spec.target)} type='unavailable'/>"
         for bot in self.bots:
             if self.spec.workload == "mmo" and bot.client.open:
-                bot.client.send(leave)      # leave the world
+                bot.client.send(f"<presence to={quoteattr(bot.target)} type='unavailable'/>")      # leave the world
         closing = [asyncio.ensure_future(bot.client.close(DISCONNECT)) for bot in self.bots]
         await asyncio.wait(closing, timeout=DISCONNECT + 1.0)      # a hung server must not hang us
 
@@ -274,8 +281,10 @@ class _Worker:
 class _Bot:
     """One player: its client, its outstanding seqs, and what it saw of the world (mmo)."""
 
-    def __init__(self, worker: _Worker, name: str, password: str, seq: int, flooding: bool = False) -> None:
+    def __init__(self, worker: _Worker, name: str, password: str, seq: int, server: tuple[int, str, str],
+                 flooding: bool = False) -> None:
         self.worker, self.spec, self.name, self.seq = worker, worker.spec, name.lower(), seq
+        self.port, self.domain, self.target = server
         self.flooding = flooding
         self.window = FLOOD_WINDOW if flooding else self.spec.window
         self.rng = random.Random(f"{worker.spec.seed}:{name}")
@@ -291,12 +300,12 @@ class _Bot:
 
     async def login(self) -> None:
         try:
-            await self.client.login(self.spec.host, self.spec.port, self.spec.domain, self.name, self.password)
+            await self.client.login(self.spec.host, self.port, self.domain, self.name, self.password)
         except XmppError as e:
             raise SwarmError(f"bot {self.name}: {e}") from None
         self.client.send("<presence/>")     # available to its server: messages to the bare JID reach it
         if self.spec.workload == "mmo":
-            self.client.send(f"<presence to={quoteattr(self.spec.target)}/>")   # joins; its first update says so
+            self.client.send(f"<presence to={quoteattr(self.target)}/>")   # joins; its first update says so
             await self.joined.wait()
         self.logged_in = True
 
@@ -321,7 +330,7 @@ class _Bot:
         self.seq += 1
         op, attrs, text = self._choose()
         # Raw XML straight onto the socket: stanza objects would cost the bots more CPU than Prosody.
-        self.client.send(f'<message to="{self.spec.target}" type="chat"><command xmlns="{COMMAND_NS}" '
+        self.client.send(f'<message to="{self.target}" type="chat"><command xmlns="{COMMAND_NS}" '
                          f'op="{op}" seq="{self.seq}"{attrs}' + (f">{escape(text)}</command>" if text else "/>")
                          + "</message>")
         self.sent_at[self.seq] = time.monotonic()

@@ -61,6 +61,9 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
               help="xmpp: how often each bot hears from the world (default: the gateway's default for bots).")
 @click.option("--bot-processes", type=click.IntRange(1), default=1, show_default=True,
               help="xmpp: worker processes the bots are spread over.")
+@click.option("--xmpp-servers", type=click.IntRange(1), default=1, show_default=True,
+              help="xmpp: run this many Prosody servers (one XMPP domain each, each with a gateway on the one "
+                   "world) and spread the bots over them: Prosody is one thread, so one server is one core.")
 @click.option("--flooders", type=click.IntRange(0), default=0, show_default=True,
               help="xmpp --open-loop: this many bots send as fast as they can; the world keeps serve's own rate "
                    "limit and inbox, and the latency reported is the other players'.")
@@ -78,7 +81,8 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 def loadtest(scenario: str, players: tuple[int, ...], hz: float, duration: float, transport: str, engine: str, db: str,
              report_dir: Path, rate: float | None, alpha: float, queue_seconds: float, seed: int, no_baseline: bool,
              baseline_connections: str, no_echo: bool, open_loop: bool, updates_hz: float | None,
-             bot_processes: int, flooders: int, console: bool, shards: tuple[int, ...], no_shards_check: bool) -> None:
+             bot_processes: int, xmpp_servers: int, flooders: int, console: bool, shards: tuple[int, ...],
+             no_shards_check: bool) -> None:
     """Drive the server with simulated players and report throughput and latency."""
     from .report import summary_table, write_report
     from .run import failed_checks, run_loadtest
@@ -92,7 +96,8 @@ def loadtest(scenario: str, players: tuple[int, ...], hz: float, duration: float
                               rate=rate or DEFAULT_RATE[scenario], alpha=alpha, seed=seed, queue_seconds=queue_seconds,
                               baseline=not no_baseline, baseline_connections=_counts(baseline_connections),
                               echo=not no_echo, open_loop=open_loop, updates_hz=updates_hz,
-                              bot_processes=bot_processes, flooders=flooders, console=console,
+                              bot_processes=bot_processes, xmpp_servers=xmpp_servers, flooders=flooders,
+                              console=console,
                               shards=(shards or (1,))[0], more_shards=shards[1:],
                               shards_check=not no_shards_check)
         results = asyncio.run(run_loadtest(options, progress=_progress_bar(duration), note=_note))

@@ -38,6 +38,7 @@ class LoadOptions:
     open_loop: bool = False           # xmpp: bots offer `rate` a second each (Poisson) instead of a closed loop
     updates_hz: float | None = None   # xmpp: how often a bot hears from the world (None: the gateway's default)
     bot_processes: int = 1            # xmpp: worker processes for the bots
+    xmpp_servers: int = 1             # xmpp: private Prosodys, the bots spread over them, a gateway each
     flooders: int = 0                 # xmpp: bots that flood; the world then keeps serve's own limits
     console: bool = False             # inproc: /metrics and the console served and watched during the run
     shards: int = 1                   # mmo inproc: zone groups, each ticked by a worker process (loadtest/sharded.py)
@@ -50,6 +51,8 @@ class LoadOptions:
             raise InputError("--transport xmpp runs the mmo scenario (the bank's transfers are in-process only)")
         if self.transport == "xmpp" and self.db == "none":
             raise InputError("--transport xmpp needs a database: player accounts live there (--db embedded or a DSN)")
+        if self.xmpp_servers > 1 and self.transport != "xmpp":
+            raise InputError("--xmpp-servers spreads XMPP bots over servers: it needs --transport xmpp")
         if self.console and self.transport != "inproc":
             raise InputError("--console is measured with --transport inproc (the tick loop's cost alone)")
         if self.flooders and (self.transport != "xmpp" or not self.open_loop):

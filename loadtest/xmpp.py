@@ -30,6 +30,7 @@ import shutil
 import tempfile
 import time
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -42,12 +43,13 @@ from pipeline.server.runner import Inbox
 from pipeline.server.serve import QUEUE_LIMIT
 from pipeline.stages.negotiate import DEFAULT_BURST, DEFAULT_RATE
 from pipeline.view import WorldView
+from pipeline.xmpp import DEFAULT_COMPONENT, DEFAULT_DOMAIN
 from pipeline.xmpp.gateway import GatewayProcess
 from pipeline.xmpp.prosody import CLIENT_RATE, ProsodyServer
 
 from .bots import SwarmSpec, run_swarm
 from .collector import CpuMeter
-from .echo import ECHO_COMPONENT, EchoComponent
+from .echo import EchoComponent
 from .inproc import LiveWorld, seeded
 from .options import LoadOptions
 from .scenarios import MmoScenario
@@ -64,22 +66,21 @@ async def run_xmpp(options: LoadOptions, engine_name: str, database: Database | 
                    note: Callable[[str], None]) -> dict[str, Any]:
     assert database is not None, "options.check() refuses xmpp without a database"
     async with AsyncExitStack() as stack:
-        root = state_dir() / "loadtest-prosody"
-        shutil.rmtree(root, ignore_errors=True)       # ours alone: every run starts with no accounts
-        # Closed loop measures the ceiling: no client throttled; open loop keeps what serve runs with.
-        prosody = ProsodyServer(root, extra_components=(ECHO_COMPONENT,),
-                                client_rate=CLIENT_RATE if options.open_loop else None)
-        await asyncio.to_thread(prosody.start)
-        stack.callback(prosody.stop)
+        servers = [_prosody(i, options) for i in range(options.xmpp_servers)]
+        for prosody in servers:
+            await asyncio.to_thread(prosody.start)
+            stack.callback(prosody.stop)
+        # Account k is bot k on server k % n (as SwarmSpec.server_of spreads the bots).
         names = [(f"bot{i}", PASSWORD) for i in range(options.players)]
-        await asyncio.to_thread(prosody.create_accounts, names)
-        prosody_cpu = CpuMeter(lambda: _prosody_processes(prosody))
+        for i, prosody in enumerate(servers):
+            await asyncio.to_thread(prosody.create_accounts, names[i::len(servers)])
+        prosody_cpu = CpuMeter(lambda: [p for prosody in servers for p in _prosody_processes(prosody)])
 
         scenario = MmoScenario(options.players, options.seed, online=False)
         store = await seeded(scenario, database)
         assert store is not None
-        await store.assign_accounts({f"{name}@{prosody.domain}": int(entity)
-                                     for (name, _), entity in zip(names, scenario.players.tolist())})
+        await store.assign_accounts({f"{name}@{servers[k % len(servers)].domain}": int(entity)
+                                     for k, ((name, _), entity) in enumerate(zip(names, scenario.players.tolist()))})
         directory = Path(tempfile.mkdtemp(prefix="fw-link-"))
         stack.callback(shutil.rmtree, directory, True)
         links: list[WorldLink] = []
@@ -97,20 +98,27 @@ async def run_xmpp(options: LoadOptions, engine_name: str, database: Database | 
         link = links[0]
         await link.start()
         stack.push_async_callback(link.stop)
-        gateway = GatewayProcess(prosody.endpoint(), link.path, database.dsn, bot_hz=options.updates_hz)
-        await gateway.start()
-        stack.push_async_callback(gateway.stop)
-        await asyncio.wait_for(link.serving.wait(), CONNECT_TIMEOUT)
-        gateway_cpu = CpuMeter(lambda: [psutil.Process(gateway.pid)] if gateway.pid else [])
+        # A gateway a server; with several, each answers for its own server's accounts.
+        gateways = [GatewayProcess(prosody.endpoint(), link.path, database.dsn, bot_hz=options.updates_hz,
+                                   players_domain=prosody.domain if len(servers) > 1 else None)
+                    for prosody in servers]
+        for gateway in gateways:
+            await gateway.start()
+            stack.push_async_callback(gateway.stop)
+        await asyncio.wait_for(_all_serving(link, len(gateways)), CONNECT_TIMEOUT)
+        gateway_cpu = CpuMeter(lambda: [psutil.Process(g.pid) for g in gateways if g.pid])
         world.start()
-        spec = SwarmSpec("127.0.0.1", prosody.c2s_port, prosody.domain, prosody.component, tuple(names),
+        first = servers[0]
+        spec = SwarmSpec("127.0.0.1", first.c2s_port, first.domain, first.component, tuple(names),
                          seconds=options.duration, rate=options.rate if options.open_loop else None, window=WINDOW,
                          workload="mmo", processes=options.bot_processes, seed=options.seed,
-                         flooders=options.flooders)
+                         flooders=options.flooders,
+                         more_servers=tuple((p.c2s_port, p.domain, p.component) for p in servers[1:]))
         loop = f"open loop, {options.rate:g} commands a second each" if options.open_loop else \
             f"closed loop, {WINDOW} commands outstanding each"
         flood = f"; {options.flooders} of them flood" if options.flooders else ""
-        note(f"xmpp: {options.players} bots log in and join, then {options.duration:g} s {loop}{flood}")
+        over = f" over {len(servers)} XMPP servers" if len(servers) > 1 else ""
+        note(f"xmpp: {options.players} bots log in and join{over}, then {options.duration:g} s {loop}{flood}")
         started = time.monotonic()
         counts_before = link.counts()
         t = world.collector.totals
@@ -131,6 +139,7 @@ async def run_xmpp(options: LoadOptions, engine_name: str, database: Database | 
         run["cpu"]["other_percent"].update(prosody=round(prosody_cpu.read(), 1), gateway=round(gateway_cpu.read(), 1),
                                            bots=round(100 * swarm["cpu_s"] / seconds, 1))
         stanzas_in, stanzas_out, bytes_out = (after - before for after, before in zip(counts_after, counts_before))
+        run["xmpp_servers"] = len(servers)
         run["stanzas_per_s"] = {"in": round(stanzas_in / seconds, 1), "out": round(stanzas_out / seconds, 1),
                                 "bytes_out": round(bytes_out / seconds)}
         run["latency_ms"] = swarm["latency_ms"]
@@ -141,21 +150,42 @@ async def run_xmpp(options: LoadOptions, engine_name: str, database: Database | 
             run["flood"] = {"bots": options.flooders, "sent_per_s": round(swarm["flood_sent"] / options.duration, 1),
                             "answered": swarm["flood_answered"], "refused": swarm["flood_refused"]}
         if options.echo:
-            run["echo"] = await _echo(prosody, spec, note)
+            run["echo"] = await _echo(servers, spec, note)
         return run
     raise AssertionError("unreachable")
 
 
-async def _echo(prosody: ProsodyServer, spec: SwarmSpec, note: Callable[[str], None]) -> dict[str, Any]:
+async def _echo(servers: list[ProsodyServer], spec: SwarmSpec, note: Callable[[str], None]) -> dict[str, Any]:
     note(f"echo: the same {len(spec.accounts)} bots against a bare echo component through the same Prosody")
-    echo = EchoComponent(prosody.endpoint(ECHO_COMPONENT))
-    async with echo:
-        swarm = await run_swarm(SwarmSpec(spec.host, spec.port, spec.domain, ECHO_COMPONENT, spec.accounts,
-                                          seconds=spec.seconds, rate=spec.rate, window=spec.window, workload="echo",
-                                          processes=spec.processes, seed=spec.seed))
+    echoes = [EchoComponent(prosody.endpoint(_echo_of(prosody))) for prosody in servers]
+    async with AsyncExitStack() as stack:
+        for echo in echoes:
+            await stack.enter_async_context(echo)
+        swarm = await run_swarm(replace(spec, target=_echo_of(servers[0]), workload="echo", flooders=0,
+                                        more_servers=tuple((p.c2s_port, p.domain, _echo_of(p)) for p in servers[1:])))
     return {"bots": swarm["bots"], "round_trips_per_s": round(swarm["round_trips_per_s"], 1),
             "latency_ms": swarm["latency_ms"], "timeline": swarm["timeline"], "sent": swarm["sent"],
             "answered": swarm["answered"], "cpu_s": swarm["cpu_s"]}
+
+
+def _prosody(i: int, options: LoadOptions) -> ProsodyServer:
+    """The load test's i-th private Prosody, in a state directory of its own that every run
+    starts afresh (no accounts); the first serves the default domain, the others subdomains."""
+    root = state_dir() / ("loadtest-prosody" if i == 0 else f"loadtest-prosody{i + 1}")
+    shutil.rmtree(root, ignore_errors=True)
+    domain = DEFAULT_DOMAIN if i == 0 else f"s{i + 1}.{DEFAULT_DOMAIN}"
+    # Closed loop measures the ceiling: no client throttled; open loop keeps what serve runs with.
+    return ProsodyServer(root, domain=domain, component=DEFAULT_COMPONENT if i == 0 else f"world.{domain}",
+                         extra_components=(f"echo.{domain}",), client_rate=CLIENT_RATE if options.open_loop else None)
+
+
+def _echo_of(prosody: ProsodyServer) -> str:
+    return f"echo.{prosody.domain}"
+
+
+async def _all_serving(link: WorldLink, gateways: int) -> None:
+    while link.gateways_serving < gateways:
+        await asyncio.sleep(0.05)
 
 
 def _prosody_processes(prosody: ProsodyServer) -> list[psutil.Process]:

@@ -311,12 +311,14 @@ class WorldStore:
         return entity_id
 
     async def assign_accounts(self, accounts: dict[str, int]) -> None:
-        """Bare JID -> player entity id for many accounts at once (the load test's bots), replacing any."""
-        async with self._unavailable("assigning player accounts"):
-            await self._pool.execute(
-                "INSERT INTO player_account (jid, entity_id) SELECT * FROM unnest($1::text[], $2::bigint[]) "
-                "ON CONFLICT (jid) DO UPDATE SET entity_id = excluded.entity_id",
-                list(accounts), list(accounts.values()))
+        """Bare JID -> player entity id for many accounts at once (the load test's bots), replacing
+        any account of those JIDs or of those entities (an earlier run's bots, on other servers)."""
+        jids, entities = list(accounts), list(accounts.values())
+        async with self._unavailable("assigning player accounts"), self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("DELETE FROM player_account "
+                               "WHERE jid = ANY($1::text[]) OR entity_id = ANY($2::bigint[])", jids, entities)
+            await conn.execute("INSERT INTO player_account (jid, entity_id) "
+                               "SELECT * FROM unnest($1::text[], $2::bigint[])", jids, entities)
 
     # ------------------------------------------------------------ the log
 

@@ -127,6 +127,11 @@ class WorldLink:
         """Gateway connections since the link opened (a gateway that reconnects counts again)."""
         return self._connections
 
+    @property
+    def gateways_serving(self) -> int:
+        """Gateways connected now that say they serve players."""
+        return sum(g.serving for g in self._gateways)
+
     def counts(self) -> tuple[int, int, int]:
         """Stanzas in, stanzas out and bytes out, summed over the gateways connected now (each counts
         from its start)."""

@@ -105,9 +105,12 @@ async def _shards_next_id(dsn: str) -> int:
               help="Where JID -> entity accounts are kept: the world's database.")
 @click.option("--bot-hz", type=click.FloatRange(min=0.01), default=None,
               help="How often players that send payloads hear from the world (default: 10 a second).")
+@click.option("--players-domain", default=None, metavar="DOMAIN",
+              help="Answer for the accounts of this XMPP domain only: one of several gateways on one world, each "
+                   "on its own XMPP server (default: every account).")
 @click.option("--parent", type=int, default=None, help="Exit when the process with this pid is gone.")
 def gateway(worlds: tuple[str, ...], xmpp_server: str, component: str, secret_file: Path | None, db: str,
-            bot_hz: float | None, parent: int | None) -> None:
+            bot_hz: float | None, players_domain: str | None, parent: int | None) -> None:
     """Run an XMPP gateway: players' stanzas to the world's link, the world's ticks to players."""
     from .gateway import SECRET_ENV, run_gateway
 
@@ -124,7 +127,7 @@ def gateway(worlds: tuple[str, ...], xmpp_server: str, component: str, secret_fi
     if not secret:
         raise click.UsageError(f"the component's secret: give --secret-file or set {SECRET_ENV}")
     asyncio.run(run_gateway(Endpoint(host, port, component, secret), world, db, parent=parent,
-                            bot_hz=bot_hz))
+                            bot_hz=bot_hz, players_domain=players_domain))
 
 
 def world_links(values: tuple[str, ...]) -> Path | list[ShardLink]:

@@ -89,10 +89,12 @@ class _Component(DirectMessages, ComponentXMPP):
 
 class XmppGateway:
     def __init__(self, endpoint: Endpoint, world: Path | Sequence[ShardLink], accounts: Accounts, *,
-                 bot_hz: float = BOT_HZ) -> None:
+                 bot_hz: float = BOT_HZ, players_domain: str | None = None) -> None:
         """`world`: the world server's link socket, or each shard's zones and link (a world split
-        into zone groups, pipeline/link/router.py: players still talk to one component)."""
-        self.endpoint, self.bot_hz = endpoint, bot_hz
+        into zone groups, pipeline/link/router.py: players still talk to one component).
+        `players_domain`: the gateway answers for the accounts of this XMPP domain only, as one of
+        several gateways, each on its own XMPP server, on one world (None: every account)."""
+        self.endpoint, self.bot_hz, self.players_domain = endpoint, bot_hz, players_domain
         self.players = Players(accounts)
         hello = f"xmpp {endpoint.component}"
         self.world: World = WorldClient(world, self, hello=hello) if isinstance(world, Path) else \
@@ -251,6 +253,8 @@ class XmppGateway:
         except Exception:
             log.exception("xmpp: cannot read the accounts to probe")
             return
+        if self.players_domain is not None:
+            accounts = {jid: e for jid, e in accounts.items() if jid.rpartition("@")[2] == self.players_domain}
         for jid, entity in accounts.items():
             self.players.know(jid, entity)
             self.xmpp.send_presence(pto=jid, pfrom=self.endpoint.component, ptype="probe")

@@ -37,14 +37,14 @@ PARENT_CHECK = 1.0          # seconds between looks at the parent
 
 
 async def run_gateway(endpoint: Endpoint, world: Path | Sequence[ShardLink], db: str, *, parent: int | None = None,
-                      bot_hz: float | None = None) -> None:
+                      bot_hz: float | None = None, players_domain: str | None = None) -> None:
     """Serve until SIGINT/SIGTERM (or until `parent` is gone). `world`: the world server's link
     socket, or each shard's (a world split into zone groups)."""
     from persistence.database import open_database
 
     async with open_database(db, pool_max=2) as database:
         kwargs = {} if bot_hz is None else {"bot_hz": bot_hz}
-        gateway = XmppGateway(endpoint, world, database.store(), **kwargs)
+        gateway = XmppGateway(endpoint, world, database.store(), players_domain=players_domain, **kwargs)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -66,7 +66,7 @@ class GatewayProcess(ChildProcess):
     """A `fluxworld gateway` child process, kept running (pipeline/server/children.py)."""
 
     def __init__(self, endpoint: Endpoint, world: Path | Sequence[ShardLink], db: str, *,
-                 bot_hz: float | None = None, verbose: bool = False) -> None:
+                 bot_hz: float | None = None, players_domain: str | None = None, verbose: bool = False) -> None:
         worlds = [str(world)] if isinstance(world, Path) else \
             [f"{','.join(map(str, sorted(s.zones)))}={s.path}" for s in world]
         super().__init__("gateway", [
@@ -74,5 +74,6 @@ class GatewayProcess(ChildProcess):
             *(arg for w in worlds for arg in ("--world", w)),
             "--xmpp-server", f"{endpoint.host}:{endpoint.port}",
             "--component", endpoint.component, "--db", db, "--parent", str(os.getpid()),
-            *(["--bot-hz", str(bot_hz)] if bot_hz is not None else [])],
+            *(["--bot-hz", str(bot_hz)] if bot_hz is not None else []),
+            *(["--players-domain", players_domain] if players_domain is not None else [])],
             env={**os.environ, SECRET_ENV: endpoint.secret})
