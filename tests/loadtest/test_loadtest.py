@@ -151,3 +151,18 @@ def test_the_last_sliver_of_a_run_joins_the_interval_before_it():
     collector.totals.offered = 15                  # a few more, a moment later (the drain)
     entry = collector.sample(last=True)
     assert len(collector.timeline) == 1 and entry["offered"] == 15
+
+
+def test_bots_spread_over_two_xmpp_servers_each_with_its_gateway_on_one_world(pg_server):
+    from pipeline.xmpp.prosody import prosody_installed
+
+    if not prosody_installed():
+        pytest.skip("the prosody binary is missing (apt-get install prosody; .ci/run does it)")
+    # Every bot joins through its own server's gateway before the clock starts, or the swarm fails.
+    results = run(scenario="mmo", transport="xmpp", players=12, duration=2.0, xmpp_servers=2, open_loop=True,
+                  rate=2.0)
+    (only,) = results["runs"]
+    assert_accounted(only)
+    assert only["xmpp_servers"] == 2 and only["checks"]["gold_conserved"] and only["checks"]["db_matches"]
+    assert only["swarm"]["sent"] == only["totals"]["offered"] - 2 * 12 and only["latency_ms"]["count"] > 0
+    assert results["echo"]["answered"] == results["echo"]["sent"] > 0      # both echoes answered their bots

@@ -117,6 +117,21 @@ async def test_player_accounts_get_ids_above_next_id_and_each_other(migrated_dsn
         await pool.close()
 
 
+async def test_assigned_accounts_replace_those_of_the_same_jids_or_entities(migrated_dsn):
+    from persistence.database import create_pool
+    from persistence.store import WorldStore
+
+    pool = await create_pool(migrated_dsn)
+    try:
+        store = WorldStore(pool)
+        await store.assign_accounts({"bot0@a": 2, "bot1@a": 3})
+        await store.assign_accounts({"bot0@a": 2, "bot1@b": 3})     # a run whose bot1 is on another server
+        assert (await store.account("bot0@a"), await store.account("bot1@b"), await store.account("bot1@a")) == \
+            (2, 3, None)
+    finally:
+        await pool.close()
+
+
 async def test_what_is_in_flight_and_the_zones_next_ids_are_stored_and_move_with_each_tick(store):
     """docs/rules.md "Zones": transit and the zones' next_ids are part of the world; the database holds them."""
     from pipeline.stages.plan import tick_write
