@@ -8,6 +8,10 @@ a world split already must have N groups), start a shard per group (`serve
 keep them running until SIGINT/SIGTERM: a shard that dies is started again
 (it waits out its lease, then recovers its group). With --drive every shard
 takes its players' commands from the file, and the run ends with it.
+
+Each shard serves its own /metrics, /health and console, shard i (from 0)
+on the --http port + i: one scrape target a process, as Prometheus wants,
+and each console shows its own group.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import asyncio
 import logging
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 from contextlib import AsyncExitStack
@@ -45,13 +50,15 @@ async def serve_shards(options: ServeOptions, count: int) -> int:
         found = await _split(database, options, count)
         links = Path(tempfile.mkdtemp(prefix="fluxworld-shards-"))
         stack.callback(shutil.rmtree, links, True)
-        shards = [ChildProcess(f"shard {g.name}", _shard_args(options, g, links / f"z{i}.sock"))
+        http = [_shard_http(options, i) for i in range(len(found))]
+        shards = [ChildProcess(f"shard {g.name}", _shard_args(options, g, links / f"z{i}.sock", http[i]))
                   for i, g in enumerate(found)]
         for shard in shards:
             await shard.start()
         # All at once: a shard stopped alone would leave the others waiting for its next tick.
         stack.push_async_callback(_stop_all, shards)
-        started = "; ".join(f"zones {g.name} (pid {s.pid})" for g, s in zip(found, shards))
+        started = "; ".join(f"zones {g.name} (pid {s.pid}{'' if h == 'off' else f', http://{h}/metrics'})"
+                            for g, s, h in zip(found, shards, http))
         log.info("%d shards: %s", len(shards), started, extra={"event": "shards"})
         if options.xmpp is not None:
             from ..xmpp.gateway import GatewayProcess
@@ -106,10 +113,33 @@ async def _split(database: Database, options: ServeOptions, count: int) -> list[
     return made
 
 
-def _shard_args(options: ServeOptions, group: ZoneGroup, link: Path) -> list[str]:
+def _shard_http(options: ServeOptions, i: int) -> str:
+    """Shard i's --http: the cluster's port + i; off with no HTTP, or when the default address was
+    asked for and that port is taken (as one `serve` runs without HTTP then)."""
+    if options.http is None:
+        return "off"
+    host, port = options.http.host, options.http.port + i
+    if not options.http.required and not _free(host, port):
+        log.warning("shard %d: %s:%d is taken; it runs without HTTP", i + 1, host, port)
+        return "off"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _free(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)     # as the server will bind it
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _shard_args(options: ServeOptions, group: ZoneGroup, link: Path, http: str) -> list[str]:
     args = [sys.executable, "-m", "pipeline", "serve", "--zones", group.name, "--no-xmpp", "--link", str(link),
             "--db", options.db, "--engine", options.engine, "--hz", str(options.hz), "--rate", str(options.rate),
-            "--burst", str(options.burst), "--http", "off", "--lease", str(options.lease),
+            "--burst", str(options.burst), "--http", http, "--lease", str(options.lease),
             "--checkpoint-every", str(options.checkpoint_every)]
     if options.drive is not None:
         args += ["--drive", str(options.drive)]

@@ -40,3 +40,55 @@ def test_serve_shards_splits_runs_and_stops_the_world_in_one_command(tmp_path):
                            text=True, timeout=120)
     assert check.returncode == 0, check.stdout + check.stderr
     assert "240 zone hashes compared up to tick 120" in check.stdout
+
+
+def test_each_shard_of_serve_shards_serves_its_own_metrics_and_health(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from loadtest.shardworld import two_zone_world
+    from pipeline.formats.worldfile import dump_world
+    from pipeline.xmpp.prosody import free_port
+    from tests.operate.scraping import get, samples, value
+
+    dump_world(two_zone_world(12), tmp_path / "world.json")
+    port = free_port()
+    while not all(_free(p) for p in (port, port + 1)):
+        port = free_port()
+    env = {**os.environ, "FLUXWORLD_STATE_DIR": str(tmp_path / "state")}
+    serve = subprocess.Popen([sys.executable, "-m", "pipeline", "serve", "--shards", "2", "--no-xmpp", "--world",
+                              str(tmp_path / "world.json"), "--http", f"127.0.0.1:{port}"],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        ticks = {}
+        deadline = time.monotonic() + 60
+        while len(ticks) < 2 and time.monotonic() < deadline:
+            for p in (port, port + 1):
+                try:
+                    status, _ = get(p, "/health/ready")
+                    if status == 200:
+                        ticks[p] = value(samples(get(p, "/metrics")[1]), "fluxworld_world_tick")
+                except OSError:
+                    pass        # not listening yet
+            time.sleep(0.2)
+        assert set(ticks) == {port, port + 1}, "both shards ready, each on its own port"
+        assert all(t > 0 for t in ticks.values())
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        _, stderr = serve.communicate(timeout=60)
+    assert serve.returncode == 0, stderr[-2000:]
+    assert f"http://127.0.0.1:{port}/metrics" in stderr and f"http://127.0.0.1:{port + 1}/metrics" in stderr
+
+
+def _free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
