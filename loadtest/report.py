@@ -36,7 +36,8 @@ of ONE core (100 = one core busy); null marks a section that was not measured.
              "tick_ms": {"p50", "p90", "p99", "max"}, "stage_ms": {STAGE: float},  # mean ms per tick
              "rows": int, "cpu_percent": float}],
          "baseline_ratio": float|null,             # committed_per_s / baseline commands_per_s
-         "echo_ratio": float|null,                 # committed_per_s / echo round_trips_per_s
+         "echo_ratio": float|null,                 # answered_per_s / its own echo's round_trips_per_s
+         "echo": {...} | absent,                   # xmpp: the echo with this run's bots, shaped as below
          "shards": {                               # --shards N only (loadtest/sharded.py); then totals are
                                                    # summed over shards (ticks, missed_ticks: the most any shard
                                                    # had; totals.elsewhere: refused as another shard's), tick_ms
@@ -142,6 +143,7 @@ def summary_table(results: dict[str, Any]) -> str:
     if any(r.get("echo_ratio") is not None for r in runs):
         row("answered cmd/s (bots)", "rates", "answered_per_s", fmt=rate_text)
         row("x echo", "echo_ratio", fmt=ratio_text)
+        rows.append(["echo latency p50/p99 ms", *(ms_list(dig(r, "echo", "latency_ms"), ("p50", "p99")) for r in runs)])
     row("commands accounted", "checks", "accounted", fmt=yes_text)
     rows.append(["gold conserved", *(_gold(r.get("checks") or {}) for r in runs)])
     row("database = memory", "checks", "db_matches", fmt=yes_text)

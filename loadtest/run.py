@@ -51,7 +51,7 @@ async def run_loadtest(options: LoadOptions, *, progress: Callable[[str], Progre
                 from .xmpp import run_xmpp
 
                 run = await run_xmpp(one, one.engine, database, progress(title), note)
-                results["echo"] = results["echo"] or run.pop("echo", None)
+                results["echo"] = results["echo"] or run.get("echo")     # each run keeps its own too
             elif one.shards > 1:
                 from .sharded import run_sharded
 
@@ -88,12 +88,12 @@ async def _baseline(options: LoadOptions, database: Database, note: Note) -> dic
 
 def _ratios(results: dict[str, Any]) -> None:
     baseline = (results["baseline"] or {}).get("commands_per_s")
-    echo = (results["echo"] or {}).get("round_trips_per_s")
     for run in results["runs"]:
         rate = run["rates"]["committed_per_s"]
         run["baseline_ratio"] = round(rate / baseline, 2) if baseline else None
         # Over XMPP both sides are counted the same way: answers the bots got, on the bots' clock.
         answered = run["rates"].get("answered_per_s", rate)
+        echo = (run.get("echo") or results["echo"] or {}).get("round_trips_per_s")    # its own bots' echo
         run["echo_ratio"] = round(answered / echo, 3) if echo else None
 
 

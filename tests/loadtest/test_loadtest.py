@@ -166,3 +166,16 @@ def test_bots_spread_over_two_xmpp_servers_each_with_its_gateway_on_one_world(pg
     assert only["xmpp_servers"] == 2 and only["checks"]["gold_conserved"] and only["checks"]["db_matches"]
     assert only["swarm"]["sent"] == only["totals"]["offered"] - 2 * 12 and only["latency_ms"]["count"] > 0
     assert results["echo"]["answered"] == results["echo"]["sent"] > 0      # both echoes answered their bots
+
+
+def test_each_xmpp_run_is_compared_with_the_echo_of_its_own_bots():
+    from loadtest.run import _ratios
+
+    def xmpp_run(answered, echoed):
+        return {"rates": {"committed_per_s": answered, "answered_per_s": answered},
+                "echo": {"round_trips_per_s": echoed, "latency_ms": {"p50": 1.0, "p99": 2.0}}}
+
+    results = {"baseline": None, "runs": [xmpp_run(900.0, 1000.0), xmpp_run(1500.0, 2000.0)]}
+    results["echo"] = results["runs"][0]["echo"]
+    _ratios(results)
+    assert [r["echo_ratio"] for r in results["runs"]] == [0.9, 0.75]
