@@ -403,10 +403,12 @@ class XmppGateway:
             for entity, online in sessions(result, batch):
                 log.info("%s (player %d) %s the world", self._jid.get(entity, "a player"), entity,
                          "joined" if online else "left")
-        messages = list(self.fanout.on_tick(view, result, batch, self.presence.sent))
-        if messages:
-            self.stanzas_out += len(messages)
-            self._send("".join(messages))      # one write for the tick's messages
+        # Two writes: the acks and whatever else concerns its player go before the rest is rendered.
+        first, rest = self.fanout.deliver(view, result, batch, self.presence.sent)
+        for messages in (first, list(rest)):
+            if messages:
+                self.stanzas_out += len(messages)
+                self._send("".join(messages))
 
     def on_refused(self, sender: int, reason: str, command: dict[str, Any] | None) -> None:
         """Refusals are answered one message a player for all that arrive together (a flood's

@@ -117,11 +117,22 @@ class Fanout:
                 implicit: dict[int, int]) -> Iterator[str]:
         """Gather the tick's news for this gateway's players; yield the messages now due.
         `implicit` maps a player to the seq of its last join or leave that presence made."""
+        first, rest = self.deliver(view, result, batch, implicit)
+        yield from first
+        yield from rest
+
+    def deliver(self, view: Lookup, result: TickResult, batch: Batch,
+                implicit: dict[int, int]) -> tuple[list[str], Iterator[str]]:
+        """on_tick's messages in two parts: those that carry what concerns their player (an ack, a
+        rejection, chat, a hurt), rendered, and, to render after them, those due for the period
+        only. Acks are what players wait on: the gateway writes them before rendering the rest."""
         self.entities.forget(np.frombuffer(result.changed, dtype=ENTITY_DTYPE)["id"].tolist())
         self.entities.forget(np.frombuffer(result.removed, dtype="<u8").tolist())
         if self.players:
             self._gather(view, result, batch, implicit)
-        yield from self._due(view, result.tick)
+        urgent, periodic = self._due(view, result.tick)
+        return [self._send(view, result.tick, p) for p in urgent], \
+            (self._send(view, result.tick, p) for p in periodic)
 
     def _gather(self, view: Lookup, result: TickResult, batch: Batch, implicit: dict[int, int]) -> None:
         if self._ids is None:
@@ -173,16 +184,23 @@ class Fanout:
             if n.acked is None or seq > n.acked:
                 n.acked = seq
 
-    def _due(self, view: Lookup, tick: int) -> Iterator[str]:
+    def _due(self, view: Lookup, tick: int) -> tuple[list[int], list[int]]:
+        """(players owed a message for what concerns them, players owed one for the period only)."""
         players = self.players
-        due = [p for p, n in self._news.items() if tick - players[p].last_sent >= players[p].every
-               or n.acked is not None or n.rejected or n.chat or self._hurt(view, tick, p, players[p], n)]
-        for player in due:
-            news = self._news.pop(player)
-            recipient = players[player]
-            recipient.last_sent = tick
-            self.sent += 1
-            yield self.render(view, tick, recipient, news)
+        urgent, periodic = [], []
+        for p, n in self._news.items():
+            if n.acked is not None or n.rejected or n.chat or self._hurt(view, tick, p, players[p], n):
+                urgent.append(p)
+            elif tick - players[p].last_sent >= players[p].every:
+                periodic.append(p)
+        return urgent, periodic
+
+    def _send(self, view: Lookup, tick: int, player: int) -> str:
+        news = self._news.pop(player)
+        recipient = self.players[player]
+        recipient.last_sent = tick
+        self.sent += 1
+        return self.render(view, tick, recipient, news)
 
     @staticmethod
     def _hurt(view: Lookup, tick: int, player: int, recipient: Recipient, news: News) -> bool:

@@ -141,3 +141,16 @@ def test_off_sends_only_what_concerns_the_player_and_live_every_tick():
     assert cadence(UpdatesSetting("off"), 20.0)[0] == NEVER
     assert cadence(UpdatesSetting("live"), 20.0)[0] == 1
     assert cadence(UpdatesSetting("hz", 5.0), 20.0)[0] == 4
+
+
+def test_a_tick_delivers_what_concerns_a_player_before_what_is_only_due_for_the_period():
+    view = WorldView.from_world(world(player(1, 5, 5), player(2, 6, 5), npc(3, 7, 5), next_id=10))
+    fanout = Fanout("world.x")
+    fanout.join(2, "bo@x", every=1, hz=20.0)        # joined first, so first in every dict order
+    fanout.join(1, "ada@x", every=1, hz=20.0)
+    commands = [{"player": 1, "seq": 7, "op": "use"}]
+    view, result, batch = tick(view, 1, [sighting(2, 3, ENTER), sighting(1, 3, ENTER)], commands)
+    first, rest = fanout.deliver(view, result, batch, {})
+    assert [u.get("acked") for u in updates(first)] == ["7"]            # ada's ack, rendered and written first
+    (news,) = updates(list(rest))                                        # bo's news only, after it
+    assert news.get("acked") is None and [e["id"] for e in seen(news)] == [3]
