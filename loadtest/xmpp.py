@@ -157,12 +157,13 @@ async def run_xmpp(options: LoadOptions, engine_name: str, database: Database | 
 
 async def _echo(servers: list[ProsodyServer], spec: SwarmSpec, note: Callable[[str], None]) -> dict[str, Any]:
     note(f"echo: the same {len(spec.accounts)} bots against a bare echo component through the same Prosody")
-    echoes = [EchoComponent(prosody.endpoint(_echo_of(prosody))) for prosody in servers]
+    echoes = [EchoComponent(prosody.endpoint(_echo_of(prosody.domain))) for prosody in servers]
     async with AsyncExitStack() as stack:
         for echo in echoes:
             await stack.enter_async_context(echo)
-        swarm = await run_swarm(replace(spec, target=_echo_of(servers[0]), workload="echo", flooders=0,
-                                        more_servers=tuple((p.c2s_port, p.domain, _echo_of(p)) for p in servers[1:])))
+        others = tuple((p.c2s_port, p.domain, _echo_of(p.domain)) for p in servers[1:])
+        swarm = await run_swarm(replace(spec, target=_echo_of(servers[0].domain), workload="echo", flooders=0,
+                                        more_servers=others))
     return {"bots": swarm["bots"], "round_trips_per_s": round(swarm["round_trips_per_s"], 1),
             "latency_ms": swarm["latency_ms"], "timeline": swarm["timeline"], "sent": swarm["sent"],
             "answered": swarm["answered"], "cpu_s": swarm["cpu_s"]}
@@ -176,11 +177,11 @@ def _prosody(i: int, options: LoadOptions) -> ProsodyServer:
     domain = DEFAULT_DOMAIN if i == 0 else f"s{i + 1}.{DEFAULT_DOMAIN}"
     # Closed loop measures the ceiling: no client throttled; open loop keeps what serve runs with.
     return ProsodyServer(root, domain=domain, component=DEFAULT_COMPONENT if i == 0 else f"world.{domain}",
-                         extra_components=(f"echo.{domain}",), client_rate=CLIENT_RATE if options.open_loop else None)
+                         extra_components=(_echo_of(domain),), client_rate=CLIENT_RATE if options.open_loop else None)
 
 
-def _echo_of(prosody: ProsodyServer) -> str:
-    return f"echo.{prosody.domain}"
+def _echo_of(domain: str) -> str:
+    return f"echo.{domain}"
 
 
 async def _all_serving(link: WorldLink, gateways: int) -> None:

@@ -158,21 +158,15 @@ class WorldView:
     def last_seq(self, player: int) -> int | None:
         """A player's last accepted seq (in flight too: its commands still count), or None
         when `player` is not a player."""
-        record = self.find(player)
-        if record is None or record[_KIND_OFFSET] != Kind.player:
-            return None
-        last_seq: int = _U64.unpack_from(record, _LAST_SEQ_OFFSET)[0]
-        return last_seq
+        return player_last_seq(self.find(player))
 
     def is_player(self, entity_id: int) -> bool:
         """Whether `entity_id` is a player in the world (not in flight)."""
-        record = self.get(entity_id)
-        return record is not None and record[_KIND_OFFSET] == Kind.player
+        return is_player_record(self.get(entity_id))
 
     def online(self, entity_id: int) -> bool:
         """Whether `entity_id` is a player online in the world (in flight too: it arrives online)."""
-        record = self.find(entity_id)
-        return record is not None and record[_KIND_OFFSET] == Kind.player and record[_ONLINE_OFFSET] == 1
+        return online_player_record(self.find(entity_id))
 
     def to_world(self) -> WorldData:
         """O(world): sorts ids; for dumps, restores and checks, not per tick."""
@@ -194,3 +188,21 @@ def _census(packed: bytes) -> tuple[int, int]:
     records = np.frombuffer(packed, dtype=ENTITY_DTYPE)
     online = (records["kind"] == Kind.player) & (records["online"] == 1)
     return int(np.count_nonzero(records["id"])), int(np.count_nonzero(online))
+
+
+# What a record says of a player, for WorldView and for the gateway's view of shards (link/merged.py).
+
+def is_player_record(record: bytes | None) -> bool:
+    return record is not None and record[_KIND_OFFSET] == Kind.player
+
+
+def online_player_record(record: bytes | None) -> bool:
+    return record is not None and record[_KIND_OFFSET] == Kind.player and record[_ONLINE_OFFSET] == 1
+
+
+def player_last_seq(record: bytes | None) -> int | None:
+    """The record's last accepted seq, or None when it is no player's."""
+    if record is None or record[_KIND_OFFSET] != Kind.player:
+        return None
+    last_seq: int = _U64.unpack_from(record, _LAST_SEQ_OFFSET)[0]
+    return last_seq

@@ -12,16 +12,14 @@ import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator, Protocol
 
-from schema._generated.layout import ENTITY_DTYPE, ZONE_SIZE, Kind
+from schema._generated.layout import ZONE_SIZE
 
-from ..view import WorldView
+from ..view import WorldView, is_player_record, online_player_record, player_last_seq
 
 if TYPE_CHECKING:
     from .router import ShardRouter
 
-_U64, _U32 = struct.Struct("<Q"), struct.Struct("<I")
-_FIELDS = dict(ENTITY_DTYPE.fields or {})
-_KIND, _ONLINE, _LAST_SEQ = int(_FIELDS["kind"][1]), int(_FIELDS["online"][1]), int(_FIELDS["last_seq"][1])
+_U32 = struct.Struct("<I")
 
 
 class Lookup(Protocol):
@@ -124,19 +122,13 @@ class MergedView:
         return self.get(entity_id)
 
     def is_player(self, entity_id: int) -> bool:
-        record = self.get(entity_id)
-        return record is not None and record[_KIND] == Kind.player
+        return is_player_record(self.get(entity_id))
 
     def last_seq(self, player: int) -> int | None:
-        record = self.find(player)
-        if record is None or record[_KIND] != Kind.player:
-            return None
-        seq: int = _U64.unpack_from(record, _LAST_SEQ)[0]
-        return seq
+        return player_last_seq(self.find(player))
 
     def online(self, entity_id: int) -> bool:
-        record = self.find(entity_id)
-        return record is not None and record[_KIND] == Kind.player and record[_ONLINE] == 1
+        return online_player_record(self.find(entity_id))
 
 
 def _zone_record(zones: bytes, zone: int) -> bytes | None:

@@ -119,13 +119,14 @@ def _shard_http(options: ServeOptions, i: int) -> str:
     if options.http is None:
         return "off"
     host, port = options.http.host, options.http.port + i
-    if not options.http.required and not _free(host, port):
+    if not options.http.required and not port_free(host, port):
         log.warning("shard %d: %s:%d is taken; it runs without HTTP", i + 1, host, port)
         return "off"
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _free(host: str, port: int) -> bool:
+def port_free(host: str, port: int) -> bool:
+    """Whether a server could listen on (host, port) now."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)     # as the server will bind it

@@ -189,10 +189,12 @@ class Fanout:
         players = self.players
         urgent, periodic = [], []
         for p, n in self._news.items():
-            if n.acked is not None or n.rejected or n.chat or self._hurt(view, tick, p, players[p], n):
+            if n.acked is not None or n.rejected or n.chat:
                 urgent.append(p)
             elif tick - players[p].last_sent >= players[p].every:
-                periodic.append(p)
+                periodic.append(p)      # sent anyway: no need to look at its hp
+            elif self._hurt(view, tick, p, players[p], n):
+                urgent.append(p)
         return urgent, periodic
 
     def _send(self, view: Lookup, tick: int, player: int) -> str:

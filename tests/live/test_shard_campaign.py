@@ -51,12 +51,13 @@ def test_each_shard_of_serve_shards_serves_its_own_metrics_and_health(tmp_path):
 
     from loadtest.shardworld import two_zone_world
     from pipeline.formats.worldfile import dump_world
+    from pipeline.server.cluster import port_free
     from pipeline.xmpp.prosody import free_port
     from tests.operate.scraping import get, samples, value
 
     dump_world(two_zone_world(12), tmp_path / "world.json")
     port = free_port()
-    while not all(_free(p) for p in (port, port + 1)):
+    while not all(port_free("127.0.0.1", p) for p in (port, port + 1)):
         port = free_port()
     env = {**os.environ, "FLUXWORLD_STATE_DIR": str(tmp_path / "state")}
     serve = subprocess.Popen([sys.executable, "-m", "pipeline", "serve", "--shards", "2", "--no-xmpp", "--world",
@@ -82,13 +83,3 @@ def test_each_shard_of_serve_shards_serves_its_own_metrics_and_health(tmp_path):
     assert serve.returncode == 0, stderr[-2000:]
     assert f"http://127.0.0.1:{port}/metrics" in stderr and f"http://127.0.0.1:{port + 1}/metrics" in stderr
 
-
-def _free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
