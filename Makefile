@@ -5,13 +5,15 @@ PYTHON ?= python3
 .PHONY: system setup build test bench serve
 
 # Debian packages, when missing: Node.js and npm build the reducers; `serve`
-# runs a private Prosody for the players (and the tests run a real one);
+# runs a private Prosody for the players (and the tests run a real one), with
+# jemalloc as its allocator (pipeline/xmpp/prosody.py says why);
 # go-sendxmpp is a chat client we did not write, for the tests.
 system:
 	@need=""; \
 	command -v node >/dev/null 2>&1 || need="$$need nodejs"; \
 	command -v npm >/dev/null 2>&1 || need="$$need npm"; \
 	command -v prosody >/dev/null 2>&1 || need="$$need prosody"; \
+	ls /usr/lib/*/libjemalloc.so.2 >/dev/null 2>&1 || need="$$need libjemalloc2"; \
 	command -v go-sendxmpp >/dev/null 2>&1 || need="$$need go-sendxmpp"; \
 	command -v chromium >/dev/null 2>&1 || need="$$need chromium"; \
 	if [ -n "$$need" ]; then \

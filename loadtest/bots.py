@@ -17,7 +17,9 @@ that one (as refused, not timed); from the echo, the echoed command.
 The first `flooders` accounts flood instead: each keeps FLOOD_WINDOW
 commands outstanding whatever the pace it is allowed, sending again on
 every answer or refusal. Their answers are counted apart and never timed,
-so the latencies are those of the players who keep to the rules.
+so the latencies are those of the players who keep to the rules. When the
+clock stops they wait (up to FLOOD_DRAIN) for the answers to what the XMPP
+server still holds of their flood, so every command sent is accounted.
 
 Workers talk to the parent over one Queue: ("ready", w, login_s), then
 ("interval", w, t, sent, answered) each second, then ("done", w, totals)
@@ -53,7 +55,12 @@ DRAIN = 2.0             # after the clock: how long answers to outstanding comma
 DISCONNECT = 2.0
 INTERVAL = 1.0          # timeline resolution, seconds
 POLL = 0.2              # how often the parent looks at its workers
-FLOOD_WINDOW = 500       # commands a flooding bot keeps outstanding
+# Commands a flooding bot keeps outstanding: five times what the XMPP server lets a client send
+# at once (pipeline/xmpp/prosody.py CLIENT_RATE, CLIENT_BURST), so it always presses on the limit.
+FLOOD_WINDOW = 200
+# What a flood has sent waits unread at the server's edge and is read at a client's rate: up to
+# FLOOD_WINDOW commands of ~200 bytes at 4 kB/s, 10 s.
+FLOOD_DRAIN = 20.0
 SAY = ("hello", "over here", "rat!", "gold nearby", "follow me", "brb")
 
 _UPDATE, _REFUSED, _COMMAND = f"{{{UPDATE_NS}}}update", f"{{{UPDATE_NS}}}refused", f"{{{COMMAND_NS}}}command"
@@ -250,7 +257,13 @@ class _Worker:
         cpu = time.process_time() - cpu
         answered_in_window = self.answered
         deadline = time.monotonic() + DRAIN
-        while self.sent > self.answered + self.refused and time.monotonic() < deadline:
+        flood_deadline = deadline + (FLOOD_DRAIN if any(bot.flooding for bot in self.bots) else 0.0)
+
+        def waiting() -> bool:
+            now = time.monotonic()
+            return (now < deadline and self.sent > self.answered + self.refused) or \
+                (now < flood_deadline and self.flood_sent > self.flood_answered + self.flood_refused)
+        while waiting():
             await asyncio.sleep(0.02)
         for task in senders:
             task.cancel()

@@ -7,9 +7,11 @@ is rewritten on every start, because the ports are chosen free each time.
 
 Choices (../shared/MEASURED.md): loopback only; no s2s, http or TLS; PLAIN
 allowed unencrypted, which is safe on loopback and saves bots ~14 ms of
-SCRAM per login; Nagle off and an incremental Lua GC. Prosody refuses to
-run as root (silently: the reason is only in its log), so as root it runs,
-and prosodyctl too, as the `prosody` user the package creates.
+SCRAM per login; Nagle off and an incremental Lua GC; jemalloc as its
+allocator when installed (`JEMALLOC`); what a client may send limited by a
+module of ours (mod_fluxworld_limits.lua, written to `plugins/`). Prosody
+refuses to run as root (silently: the reason is only in its log), so as
+root it runs, and prosodyctl too, as the `prosody` user the package creates.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ https_ports = {{ }}
 c2s_direct_tls_ports = {{ }}
 legacy_ssl_ports = {{ }}
 admin_socket = {admin_socket}
+plugin_paths = {{ {plugins} }}
 modules_enabled = {{ "roster", "saslauth", "tls", "disco", "ping", "admin_shell"{limits_module} }}
 -- The world's messages are live news: a player who comes back wants the world as it is, not a backlog.
 modules_disabled = {{ "s2s", "offline" }}
@@ -75,13 +78,19 @@ Component {component}
 
 
 C2S_PORT = 5222          # XMPP client connections (RFC 6120)
-# What one client may send: a player's commands are ~150 bytes and the world takes 20 a second
-# (burst 10), so 4 kB/s (27 a second, 53 at once) never holds a player back, while a flood is
-# throttled at its socket, before Prosody parses it or the world has to answer it.
-CLIENT_RATE = "4kb/s"
+# What one client may send, in bytes a second and seconds of it at once: a player's commands are
+# ~200 bytes and the world takes 20 a second (burst 10), so 4 kB/s (20 a second, 40 at once) never
+# holds a player back, while a flood is throttled at its socket, before Prosody parses it or the
+# world has to answer it (mod_fluxworld_limits.lua, which says why not Prosody's mod_limits).
+CLIENT_RATE, CLIENT_BURST = 4000, 2
+LIMITS_MODULE = Path(__file__).with_name("mod_fluxworld_limits.lua")
 _LIMITS = """-- What one client may send (pipeline/xmpp/prosody.py, CLIENT_RATE).
-limits = {{ c2s = {{ rate = {rate}; burst = "2s" }} }}
+fluxworld_client_rate = {rate}
+fluxworld_client_burst = {burst}
 """
+# Prosody's Lua frees many small blocks at once when its collector sweeps; with glibc's malloc that
+# stalled it 20-60 ms about once a second (perf: malloc_consolidate, _int_free), with jemalloc not.
+JEMALLOC = next(Path("/usr/lib").glob("*/libjemalloc.so.2"), None)     # Debian's libjemalloc2
 COMPONENT_PORT = 5347    # XEP-0114 components, by convention
 
 
@@ -106,6 +115,13 @@ def free_port(preferred: int = 0) -> int:
     raise OSError("no free port on loopback")
 
 
+def _environment() -> dict[str, str]:
+    if JEMALLOC is None:
+        return dict(os.environ)
+    preload = " ".join(filter(None, (os.environ.get("LD_PRELOAD"), str(JEMALLOC))))
+    return {**os.environ, "LD_PRELOAD": preload}
+
+
 def prosody_installed() -> bool:
     return shutil.which("prosody") is not None and shutil.which("prosodyctl") is not None
 
@@ -115,14 +131,15 @@ class ProsodyServer:
 
     def __init__(self, root: Path | None = None, *, domain: str = DEFAULT_DOMAIN,
                  component: str = DEFAULT_COMPONENT, extra_components: tuple[str, ...] = (),
-                 client_rate: str | None = CLIENT_RATE) -> None:
+                 client_rate: int | None = CLIENT_RATE) -> None:
         self.root = root or state_dir() / "prosody"
         self.domain, self.component = domain, component
         self.extra_components = extra_components    # more components (the load test's echo), same secret
-        self.client_rate = client_rate              # None: clients send unthrottled (a load test's ceiling)
+        self.client_rate = client_rate              # bytes/s; None: clients send unthrottled (a load test's ceiling)
         self.config = self.root / "prosody.cfg.lua"
         self.data = self.root / "data"
         self.log = self.root / "prosody.log"
+        self.plugins = self.root / "plugins"
         self.c2s_port = self.component_port = 0
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -144,16 +161,17 @@ class ProsodyServer:
         # expects it; a restart keeps the ports it had, so connections can resume.
         self.c2s_port = free_port(self.c2s_port or C2S_PORT)
         self.component_port = free_port(self.component_port or COMPONENT_PORT)
-        for d in (self.root, self.data, self.root / "certs"):
+        for d in (self.root, self.data, self.root / "certs", self.plugins):
             d.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(LIMITS_MODULE, self.plugins / LIMITS_MODULE.name)
         certificate, key = ensure_certificate(self.root / "certs", self.domain)
         text = _CONFIG.format(
             certificate=_lua(certificate), key=_lua(key),
             pidfile=_lua(self.root / "prosody.pid"), data=_lua(self.data), certs=_lua(self.root / "certs"),
             log=_lua(self.log), c2s_port=self.c2s_port, component_port=self.component_port,
             admin_socket=_lua(self.data / "prosody.sock"), domain=_lua(self.domain),
-            limits_module=', "limits"' if self.client_rate else "",
-            limits=_LIMITS.format(rate=_lua(self.client_rate)) if self.client_rate else "",
+            plugins=_lua(self.plugins), limits_module=', "fluxworld_limits"' if self.client_rate else "",
+            limits=_LIMITS.format(rate=self.client_rate, burst=CLIENT_BURST) if self.client_rate else "",
             components="".join(_COMPONENT.format(component=_lua(c), secret=_lua(self.secret()))
                                for c in (self.component, *self.extra_components)))
         # The config holds the secret: readable by Prosody's user only.
@@ -172,7 +190,7 @@ class ProsodyServer:
             raise XmppError(f"no '{PROSODY_USER}' user: install Debian's prosody package "
                             "(apt-get install prosody)") from None
         for path in (self.root, self.data, self.config, *self.data.rglob("*"), self.root / "certs",
-                     *(self.root / "certs").iterdir()):
+                     *(self.root / "certs").iterdir(), self.plugins, *self.plugins.iterdir()):
             os.chown(path, user.pw_uid, user.pw_gid)
         os.chmod(self.root, 0o700)
         # Prosody's user must be able to reach root: make its parents traversable
@@ -202,7 +220,7 @@ class ProsodyServer:
             ["prlimit", f"--nofile={hard}"]
         self._process = subprocess.Popen(self._as_prosody([*files, "prosody", "-F", "--config", str(self.config)]),
                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL, start_new_session=True)
+                                         stderr=subprocess.DEVNULL, start_new_session=True, env=_environment())
         deadline = time.monotonic() + START_TIMEOUT
         while not (_listening(self.c2s_port) and _listening(self.component_port)):
             if self._process.poll() is not None or time.monotonic() > deadline:
