@@ -40,8 +40,10 @@ import xml.etree.ElementTree as ET
 from array import array
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 from xml.sax.saxutils import escape, quoteattr
+
+import numpy as np
 
 from pipeline.xmpp.protocol import COMMAND_NS, UPDATE_NS, read_left, read_seen
 from vocabulary.errors import FluxworldError, XmppError
@@ -124,7 +126,18 @@ async def run_swarm(spec: SwarmSpec, progress: Callable[[dict[str, Any]], None] 
             **{k: sum(t[k] for t in totals) for k in ("sent", "answered", "refused", "rejected", "unanswered",
                                                        "flood_sent", "flood_answered", "flood_refused")},
             "round_trips_per_s": answered_in_window / spec.seconds, "latency_ms": summarize(latencies),
-            "timeline": mail.timeline, "cpu_s": sum(t["cpu_s"] for t in totals)}
+            "timeline": mail.timeline, "cpu_s": sum(t["cpu_s"] for t in totals),
+            "acks": Acks(*(np.concatenate([np.frombuffer(t[k], dtype=d) for t in totals])
+                           for k, d in (("acked_sent", "f8"), ("latencies", "f8"), ("acked_ticks", "i8"))))}
+
+
+class Acks(NamedTuple):
+    """Every answered command of the swarm, one element each: when it was sent (time.monotonic(),
+    one clock for every process of the machine), its latency in ms, and the tick that acked it."""
+
+    sent: np.ndarray[Any, Any]
+    latency_ms: np.ndarray[Any, Any]
+    tick: np.ndarray[Any, Any]
 
 
 def summarize(ordered: list[float]) -> dict[str, float]:
@@ -217,6 +230,8 @@ class _Worker:
         self.sent = self.answered = self.refused = self.rejected = 0
         self.flood_sent = self.flood_answered = self.flood_refused = 0
         self.latencies = array("d")     # ms; compact to send to the parent
+        self.acked_sent = array("d")    # beside each latency: when its command was sent (time.monotonic())
+        self.acked_ticks = array("q")   # and the tick that acknowledged it (-1 from the echo)
         # Microseconds since the epoch: above every seq an earlier run gave these players.
         first_seq = time.time_ns() // 1000
         flooders = {name for name, _ in spec.accounts[:spec.flooders]}
@@ -272,7 +287,8 @@ class _Worker:
             "sent": self.sent, "answered": self.answered, "refused": self.refused, "rejected": self.rejected,
             "unanswered": self.sent - self.answered - self.refused, "answered_in_window": answered_in_window,
             "flood_sent": self.flood_sent, "flood_answered": self.flood_answered, "flood_refused": self.flood_refused,
-            "latencies": self.latencies, "cpu_s": cpu}))
+            "latencies": self.latencies, "acked_sent": self.acked_sent, "acked_ticks": self.acked_ticks,
+            "cpu_s": cpu}))
 
     async def _intervals(self, start: float) -> None:
         k, sent, answered = 0, 0, 0
@@ -383,9 +399,9 @@ class _Bot:
         if update is not None:
             self.joined.set()
             self._learn(update)
-            acked = update.get("acked")
+            acked, tick = update.get("acked"), int(update.get("tick", "-1"))
             while acked is not None and self.order and self.order[0] <= int(acked):
-                self._complete(self.order.popleft(), now)
+                self._complete(self.order.popleft(), now, tick=tick)
         for refused in xml.iterfind(_REFUSED):
             seq = refused.get("seq")
             if seq is not None:
@@ -398,7 +414,7 @@ class _Bot:
         if self.worker.sending and (self.spec.rate is None or self.flooding):
             self.fill()
 
-    def _complete(self, seq: int, now: float, refused: bool = False) -> None:
+    def _complete(self, seq: int, now: float, refused: bool = False, tick: int = -1) -> None:
         sent = self.sent_at.pop(seq, None)
         self.targets.pop(seq, None)
         if sent is None:
@@ -411,6 +427,8 @@ class _Bot:
         else:
             self.worker.answered += 1
             self.worker.latencies.append((now - sent) * 1000.0)
+            self.worker.acked_sent.append(sent)
+            self.worker.acked_ticks.append(tick)
 
     def _learn(self, update: Any) -> None:
         for element in update:

@@ -109,6 +109,8 @@ class Collector:
     totals: Totals = field(default_factory=Totals)
     timeline: list[dict[str, Any]] = field(default_factory=list)
     ticks: list[_Tick] = field(default_factory=list)
+    # tick -> (when it took its commands, when it had committed and sent its results), time.monotonic()
+    tick_times: dict[int, tuple[float, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.started = time.monotonic()
@@ -123,6 +125,7 @@ class Collector:
 
     def committed(self, ctx: TickContext) -> None:
         assert ctx.result is not None, "a committed tick has its result"
+        self.tick_times[ctx.tick] = (ctx.began, time.monotonic())
         t = self.totals
         t.ticks += 1
         t.committed += len(ctx.batch.commands) // 64

@@ -15,6 +15,7 @@ from matplotlib.ticker import StrMethodFormatter
 
 from pipeline.server.runner import STAGES
 
+from .breakdown import PARTS
 from .values import by_series, count_text, dig, num, run_labels
 
 DPI = 100
@@ -24,6 +25,7 @@ ECHO_LABEL = "bare echo component"
 TIME_AXIS = "time since start (s)"
 # Stages get their own palette so they never look like a run's colour (runs use C0, C1, ...).
 STAGE_COLORS = [colormaps["Set2"](i) for i in range(len(STAGES))]
+PART_COLORS = [colormaps["Pastel1"](i) for i in range(len(PARTS))]
 
 
 def figures(results: Mapping[str, Any]) -> dict[str, Figure]:
@@ -35,6 +37,8 @@ def figures(results: Mapping[str, Any]) -> dict[str, Figure]:
         out["engines.png"] = _engines(results, runs)
     if any(run.get("latency_ms") for run in runs):
         out["latency.png"] = _latency(results, runs)
+    if any(dig(run, "ack_breakdown_ms", "parts") for run in runs):
+        out["ack_breakdown.png"] = _ack_breakdown(results, runs)
     if len({run.get("players") for run in runs}) > 1:
         out["scaling.png"] = _scaling(results, runs)
     return out
@@ -118,6 +122,22 @@ def _latency(results: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> F
         series.append((ECHO_LABEL, "grey", [num(echo.get(q)) for q in PERCENTILES]))
     _grouped_bars(ax, list(PERCENTILES), series, "{:,.1f}")
     _finish(ax, "command to effect", "ms", xlabel="percentile")
+    return figure
+
+
+def _ack_breakdown(results: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> Figure:
+    """Each part's mean over every ack and over the slowest 1%, stacked: each stack is that mean latency."""
+    figure, (every, slowest) = _figure(results, "Where an acknowledgement's time goes", cols=2, sharey=True)
+    timed = [(label, run) for label, run in zip(run_labels(runs), runs) if dig(run, "ack_breakdown_ms", "parts")]
+    labels = [label for label, _ in timed]
+    for ax, key, title in ((every, "mean", "mean over every command"),
+                           (slowest, "slowest_1pct_mean", "mean over the slowest 1%")):
+        bottom = [0.0] * len(timed)
+        for part, color in zip(PARTS, PART_COLORS):
+            values = [num(dig(run, "ack_breakdown_ms", "parts", part, key), 0.0) for _, run in timed]
+            ax.bar(labels, values, bottom=bottom, label=part, color=color)
+            bottom = [b + v for b, v in zip(bottom, values)]
+        _finish(ax, title, "ms", xlabel=None, stacked=ax is slowest)
     return figure
 
 

@@ -81,6 +81,7 @@ from tabulate import tabulate
 
 from pipeline.server.runner import BESIDE, STAGES
 
+from .breakdown import PARTS
 from .plots import BASELINE_LABEL, DPI, ECHO_LABEL, PERCENTILES, figures
 from .values import (
     capacity,
@@ -129,6 +130,12 @@ def summary_table(results: dict[str, Any]) -> str:
         row("kB/s out (gateway)", "stanzas_per_s", "bytes_out", fmt=lambda v: rate_text(v / 1000 if v else v))
     if any(r.get("latency_ms") for r in runs):
         rows.append(["latency p50/p99 ms", *(ms_list(r.get("latency_ms"), ("p50", "p99")) for r in runs)])
+    if any(dig(r, "ack_breakdown_ms", "parts") for r in runs):
+        for part in PARTS:
+            rows.append([f"  {part} p50/p99 ms", *(ms_list(dig(r, "ack_breakdown_ms", "parts", part), ("p50", "p99"))
+                                                    for r in runs)])
+        rows.append(["  the slowest 1%, each part ms", *(" / ".join(
+            ms_text(dig(r, "ack_breakdown_ms", "parts", part, "slowest_1pct_mean")) for part in PARTS) for r in runs)])
     if any(r.get("flood") for r in runs):
         row("flooding bots", "flood", "bots")
         row("flood sent cmd/s", "flood", "sent_per_s", fmt=rate_text)

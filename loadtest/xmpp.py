@@ -6,7 +6,7 @@ link; the bots run in worker processes (loadtest/bots.py) and a private
 Prosody in its own state directory carries both, so a running `fluxworld
 serve` is never touched. The report gives the stanzas a second the gateway
 took in and sent out, and the CPU of each process: world server, gateway,
-Prosody, bots.
+Prosody, bots; and where an acknowledgement's time goes (loadtest/breakdown.py).
 
 The world's players are the scenario's, offline until their bot's presence
 joins them; each bot owns one through `player_account`. By default bots run
@@ -48,6 +48,7 @@ from pipeline.xmpp.gateway import GatewayProcess
 from pipeline.xmpp.prosody import CLIENT_RATE, ProsodyServer
 
 from .bots import SwarmSpec, run_swarm
+from .breakdown import ack_breakdown
 from .collector import CpuMeter
 from .echo import EchoComponent
 from .inproc import LiveWorld, seeded
@@ -143,9 +144,10 @@ async def run_xmpp(options: LoadOptions, engine_name: str, database: Database | 
         run["stanzas_per_s"] = {"in": round(stanzas_in / seconds, 1), "out": round(stanzas_out / seconds, 1),
                                 "bytes_out": round(bytes_out / seconds)}
         run["latency_ms"] = swarm["latency_ms"]
+        run["ack_breakdown_ms"] = ack_breakdown(swarm["acks"], world.collector.tick_times)
         # The bots' own count, over their clock: the rate the echo is compared with.
         run["rates"]["answered_per_s"] = round(swarm["round_trips_per_s"], 1)
-        run["swarm"] = {k: v for k, v in swarm.items() if k not in ("timeline", "latency_ms")}
+        run["swarm"] = {k: v for k, v in swarm.items() if k not in ("timeline", "latency_ms", "acks")}
         if options.flooders:
             run["flood"] = {"bots": options.flooders, "sent_per_s": round(swarm["flood_sent"] / options.duration, 1),
                             "answered": swarm["flood_answered"], "refused": swarm["flood_refused"]}

@@ -29,6 +29,7 @@ class TickContext:
     sighting: asyncio.Future[tuple[bytes, float]] | None = None  # its sightings and their seconds, queued likewise
     write: TickWrite | None = None     # what plan made for actuate to commit
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
+    began: float = 0.0                 # time.monotonic() when the tick took its commands (the tick loop's)
 
     async def sighted(self) -> None:
         """Fold the tick's sightings into `result` once they are ready (after them, nothing is pending);

@@ -256,10 +256,12 @@ class TickLoop:
                     if opened is None:      # stopped while the other shards had not all reached the tick
                         break
                     ctx = opened
+                    ctx.began = time.monotonic()
                     ctx.timings["mail"] = time.perf_counter() - t
                     metrics.observe_stage("mail", ctx.timings["mail"])
                 else:
                     ctx.incoming = self.inbox.drain()
+                    ctx.began = time.monotonic()
                 metrics.dropped(self.inbox.dropped)
                 ctx = await self.pipeline.compute(ctx)
                 if pending is not None:

@@ -130,7 +130,13 @@ def test_over_xmpp_bots_play_and_the_echo_is_measured_beside_them(pg_server, tmp
     assert only["latency_ms"]["count"] > 0 and only["rates"]["answered_per_s"] > 0
     assert only["swarm"]["sent"] == only["totals"]["offered"] - 2 * 12       # + each bot's join and leave
     assert results["echo"]["round_trips_per_s"] > 0 and only["echo_ratio"] > 0
-    assert "latency.png" in {p.name for p in write_report(results, tmp_path)}
+    # Nearly every ack is timed by the world (not those of its last ticks after the drain), and
+    # each part is what a tick's clock says: at 20 Hz a command waits at most a period for its tick.
+    parts = only["ack_breakdown_ms"]["parts"]
+    assert 0.9 * only["latency_ms"]["count"] <= only["ack_breakdown_ms"]["count"] <= only["latency_ms"]["count"]
+    assert 0 < parts["to the tick"]["p50"] < parts["to the tick"]["p99"] < 1000 / 20 + 100
+    assert 0 < parts["tick and commit"]["p50"] and 0 < parts["back"]["p50"]
+    assert {"latency.png", "ack_breakdown.png"} <= {p.name for p in write_report(results, tmp_path)}
 
 
 def test_xmpp_runs_the_mmo_scenario_only_and_needs_a_database():
