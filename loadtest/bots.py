@@ -40,7 +40,7 @@ import xml.etree.ElementTree as ET
 from array import array
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, Sequence
 from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
@@ -48,6 +48,7 @@ import numpy as np
 from pipeline.xmpp.protocol import COMMAND_NS, UPDATE_NS, read_left, read_seen
 from vocabulary.errors import FluxworldError, XmppError
 
+from .breakdown import Acks
 from .wire import WireClient
 
 LOGIN_TIMEOUT = 60.0    # every bot of a worker connected, authenticated (and joined)
@@ -129,15 +130,6 @@ async def run_swarm(spec: SwarmSpec, progress: Callable[[dict[str, Any]], None] 
             "timeline": mail.timeline, "cpu_s": sum(t["cpu_s"] for t in totals),
             "acks": Acks(*(np.concatenate([np.frombuffer(t[k], dtype=d) for t in totals])
                            for k, d in (("acked_sent", "f8"), ("latencies", "f8"), ("acked_ticks", "i8"))))}
-
-
-class Acks(NamedTuple):
-    """Every answered command of the swarm, one element each: when it was sent (time.monotonic(),
-    one clock for every process of the machine), its latency in ms, and the tick that acked it."""
-
-    sent: np.ndarray[Any, Any]
-    latency_ms: np.ndarray[Any, Any]
-    tick: np.ndarray[Any, Any]
 
 
 def summarize(ordered: list[float]) -> dict[str, float]:

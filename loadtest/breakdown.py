@@ -1,6 +1,6 @@
 """Where an acknowledgement's time goes: each answered command's latency cut in three.
 
-    breakdown = ack_breakdown(swarm["acks"], world.collector.tick_times)
+    breakdown = ack_breakdown(swarm["acks"], world.collector.tick_times)   # swarm: loadtest/bots.py
 
 The bots know when each command went and came back, and which tick acked it
 (`<update tick= acked=>`); the world knows when that tick took its commands
@@ -19,13 +19,20 @@ commands: what the tail is made of, which the parts' own p99s do not say.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 
-from .bots import Acks
-
 PARTS = ("to the tick", "tick and commit", "back")
+
+
+class Acks(NamedTuple):
+    """Every answered command of a swarm (loadtest/bots.py), one element each: when it was sent
+    (time.monotonic()), its latency in ms, and the tick that acked it (-1: the echo's)."""
+
+    sent: np.ndarray[Any, Any]
+    latency_ms: np.ndarray[Any, Any]
+    tick: np.ndarray[Any, Any]
 
 
 def ack_breakdown(acks: Acks, tick_times: Mapping[int, tuple[float, float]]) -> dict[str, Any]:

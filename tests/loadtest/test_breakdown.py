@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from loadtest.bots import Acks
-from loadtest.breakdown import ack_breakdown
+from loadtest.breakdown import Acks, ack_breakdown
 
 
 def test_each_latency_is_cut_at_its_ticks_start_and_commit():
