@@ -192,7 +192,8 @@ async def _all_serving(link: WorldLink, gateways: int) -> None:
 
 
 def _prosody_processes(prosody: ProsodyServer) -> list[psutil.Process]:
+    pid = prosody.pid
     try:
-        return [psutil.Process(int((prosody.root / "prosody.pid").read_text().split()[0]))]
-    except (OSError, ValueError, IndexError, psutil.Error):
+        return [] if pid is None else [psutil.Process(pid)]
+    except psutil.Error:
         return []

@@ -140,6 +140,7 @@ class ProsodyServer:
         self.data = self.root / "data"
         self.log = self.root / "prosody.log"
         self.plugins = self.root / "plugins"
+        self.pidfile = self.root / "prosody.pid"
         self.c2s_port = self.component_port = 0
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -167,7 +168,7 @@ class ProsodyServer:
         certificate, key = ensure_certificate(self.root / "certs", self.domain)
         text = _CONFIG.format(
             certificate=_lua(certificate), key=_lua(key),
-            pidfile=_lua(self.root / "prosody.pid"), data=_lua(self.data), certs=_lua(self.root / "certs"),
+            pidfile=_lua(self.pidfile), data=_lua(self.data), certs=_lua(self.root / "certs"),
             log=_lua(self.log), c2s_port=self.c2s_port, component_port=self.component_port,
             admin_socket=_lua(self.data / "prosody.sock"), domain=_lua(self.domain),
             plugins=_lua(self.plugins), limits_module=', "fluxworld_limits"' if self.client_rate else "",
@@ -204,6 +205,14 @@ class ProsodyServer:
         return ["runuser", "-u", PROSODY_USER, "--", *argv] if os.geteuid() == 0 else argv
 
     # ------------------------------------------------------------ running
+
+    @property
+    def pid(self) -> int | None:
+        """Prosody's process id, from the pidfile it writes once it runs; None before (or unreadable)."""
+        try:
+            return int(self.pidfile.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
 
     def endpoint(self, component: str | None = None) -> Endpoint:
         """Where the world's component (or one of extra_components) connects."""

@@ -88,5 +88,4 @@ async def test_a_flood_is_read_at_the_rate_and_nothing_of_it_is_lost(limited_pro
 def test_prosody_allocates_with_jemalloc_when_it_is_installed(limited_prosody):
     if JEMALLOC is None:
         pytest.skip("libjemalloc2 is not installed (make system installs it)")
-    pid = int((limited_prosody.root / "prosody.pid").read_text().split()[0])
-    assert str(JEMALLOC.resolve()) in Path(f"/proc/{pid}/maps").read_text()
+    assert str(JEMALLOC.resolve()) in Path(f"/proc/{limited_prosody.pid}/maps").read_text()
